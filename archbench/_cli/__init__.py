@@ -1,0 +1,1 @@
+"""Sub-commands contributed by feature modules: each file defines a click command named ``command``."""

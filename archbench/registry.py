@@ -1,0 +1,280 @@
+"""The model registry: one :class:`ModelSpec` per architecture, filled by :func:`register_model`.
+
+Every number in a spec that archbench did not measure itself is a :class:`Ref`: a value with its
+``source`` and its ``scope`` (what exactly was counted, e.g. "with classifier, 224x224"). A test walks
+the whole registry and checks each reference against the builder, collecting every mismatch; a
+reference that is expected to differ carries ``rtol`` and a ``note`` saying why.
+
+Names are lower case (``resnet50_v1_5``); wrappers of keras.applications live under the ``keras/``
+prefix (``keras/ResNet50``). Patterns are shell globs where ``*`` does not cross ``/``, so ``"*"`` is
+archbench's own zoo and ``"keras/*"`` the keras.applications models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UnknownModelError, UsageError
+
+__all__ = [
+    "AccuracyRef",
+    "Deviation",
+    "ILSVRCEntry",
+    "ModelSpec",
+    "Paper",
+    "Preprocessing",
+    "Ref",
+    "get_model",
+    "get_spec",
+    "list_models",
+    "register_model",
+]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """Where an architecture was published."""
+
+    title: str
+    authors: str
+    venue: str
+    year: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A figure published by someone else (paper, torchvision, keras.applications).
+
+    ``value`` is in the unit the field name says (parameters: count; MACs: multiply-adds).
+    ``scope`` states what was counted and at which input. ``rtol`` is the relative gap to our builder
+    that is expected, explained in ``note``; ``rtol=0`` means our builder must match exactly.
+    """
+
+    value: float
+    source: str
+    scope: str = ""
+    rtol: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AccuracyRef:
+    """Reference ImageNet accuracy (single centre crop unless ``scope`` says otherwise), in percent."""
+
+    top1: float | None
+    top5: float | None
+    source: str
+    scope: str = "ImageNet-1k val, single centre crop"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ILSVRCEntry:
+    """An ILSVRC classification entry built on this architecture."""
+
+    year: int
+    team: str
+    place: int
+    top5_error: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A deliberate difference between our builder and the paper, with the reason."""
+
+    what: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images are prepared for a model (recorded in accuracy results)."""
+
+    resize: int | None = 256
+    crop: int | None = 224
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    scale: float = 1.0 / 255.0
+    channels: str = "RGB"
+    interpolation: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything archbench knows about one registered model, apart from what it measures."""
+
+    name: str
+    display_name: str
+    family: str
+    year: int
+    paper: Paper
+    builder: Callable[..., Any] = field(repr=False, compare=False)
+    input_shape: tuple[int, int, int] = (224, 224, 3)
+    min_input_size: int = 32
+    num_classes: int = 1000
+    implementation: str = "archbench"
+    deviations: tuple[Deviation, ...] = ()
+    params_refs: tuple[Ref, ...] = ()
+    macs_refs: tuple[Ref, ...] = ()
+    accuracy_refs: tuple[AccuracyRef, ...] = ()
+    ilsvrc: ILSVRCEntry | None = None
+    depth_paper: int | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    tags: tuple[str, ...] = ()
+    description: str = ""
+
+    def reference_top1(self) -> AccuracyRef | None:
+        """The first reference accuracy with a top-1 figure (papers' tables come first)."""
+        return next((r for r in self.accuracy_refs if r.top1 is not None), None)
+
+    def build(self, **kwargs: Any):
+        """Build the Keras model (same as ``get_model(self.name, **kwargs)``)."""
+        return self.builder(**kwargs)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_LOADED = False
+
+
+def register_model(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a builder; keyword arguments are :class:`ModelSpec` fields.
+
+    ``name`` defaults to the function's name. Registering a name twice is an error.
+    """
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fields = dict(spec_fields)
+        fields.setdefault("name", fn.__name__)
+        fields.setdefault("description", (fn.__doc__ or "").strip().split("\n")[0])
+        spec = ModelSpec(builder=fn, **fields)
+        add_spec(spec)
+        fn.spec = spec
+        return fn
+
+    return decorator
+
+
+def add_spec(spec: ModelSpec) -> None:
+    """Register a ready-made spec (used by the decorator and by keras.applications wrappers)."""
+    if spec.name in _REGISTRY:
+        raise UsageError(f"model {spec.name!r} is already registered")
+    if spec.name != spec.name.strip() or not spec.name or "," in spec.name:
+        raise UsageError(f"invalid model name {spec.name!r}")
+    _REGISTRY[spec.name] = spec
+
+
+def unregister_model(name: str) -> None:
+    """Remove a model (for tests and user model files that re-register)."""
+    _REGISTRY.pop(name, None)
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from . import models  # noqa: F401  (registers the zoo)
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name.lower())]
+
+
+def _glob_to_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out) + r"\Z", re.IGNORECASE)
+
+
+def list_models(pattern: str | list[str] | tuple[str, ...] = "*") -> list[str]:
+    """Registered names matching one or more globs, in natural order (``resnet18`` before ``resnet101``).
+
+    ``*`` does not cross ``/``: ``"*"`` lists archbench's zoo, ``"keras/*"`` the keras.applications
+    wrappers, ``"*/*"`` both kinds of prefixed names.
+    """
+    _ensure_loaded()
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    regexes = [_glob_to_regex(p) for p in patterns]
+    names = [n for n in _REGISTRY if any(r.match(n) for r in regexes)]
+    return sorted(names, key=_natural_key)
+
+
+def _suggest(name: str) -> list[str]:
+    names = list(_REGISTRY)
+    lower = name.lower()
+    prefix = sorted((n for n in names if n.lower().startswith(lower)), key=_natural_key)
+    close = difflib.get_close_matches(lower, names, n=5, cutoff=0.6)
+    seen: list[str] = []
+    for n in prefix + close:
+        if n not in seen:
+            seen.append(n)
+    return seen[:6]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a registered model; unknown names raise :class:`UnknownModelError` with suggestions."""
+    _ensure_loaded()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    folded = {n.lower(): n for n in _REGISTRY}
+    if name.lower() in folded:
+        return _REGISTRY[folded[name.lower()]]
+    hint = _suggest(name)
+    msg = f"unknown model {name!r}"
+    if hint:
+        msg += "; did you mean: " + ", ".join(hint)
+    else:
+        msg += "; `archbench list` shows the registered models"
+    raise UnknownModelError(msg)
+
+
+def get_model(name: str, **kwargs: Any):
+    """Build a registered model: ``get_model("resnet50", include_top=False, pooling="avg")``.
+
+    Keyword arguments are those of keras.applications (``include_top, weights, input_tensor,
+    input_shape, pooling, classes, classifier_activation``) plus the builder's own.
+    """
+    return get_spec(name).build(**kwargs)
+
+
+def resolve(patterns: str | list[str]) -> list[str]:
+    """Expand a comma-separated list of names and globs (``all`` = the zoo) into model names.
+
+    Exact names (including ``keras/...``) are validated; a glob that matches nothing is an error.
+    """
+    items = [p.strip() for p in patterns.split(",")] if isinstance(patterns, str) else list(patterns)
+    items = [p for p in items if p]
+    if not items:
+        raise UsageError("no model given")
+    out: list[str] = []
+    for item in items:
+        if item == "all":
+            found = list_models("*")
+        elif any(c in item for c in "*?"):
+            found = list_models(item)
+            if not found:
+                raise UsageError(f"pattern {item!r} matches no registered model")
+        else:
+            found = [get_spec(item).name]
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+def spec_as_dict(spec: ModelSpec) -> dict[str, Any]:
+    """A JSON-friendly view of a spec (builder omitted)."""
+    d = dataclasses.asdict(spec)
+    d.pop("builder", None)
+    return d
