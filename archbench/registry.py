@@ -182,6 +182,51 @@ def _ensure_loaded() -> None:
         _LOADED = True
         from . import models  # noqa: F401  (registers the zoo)
 
+        _load_entry_points()
+
+
+ENTRY_POINT_GROUP = "archbench.models"
+
+
+def _load_entry_points() -> None:
+    """Import third-party packages that register models through the ``archbench.models`` entry points."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:
+            raise UsageError(f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+
+
+def load_model_file(path: str) -> list[str]:
+    """Run a user's Python file that registers models with :func:`register_model`; return the new names.
+
+    The file is Python code and runs as such: only load files you trust.
+    """
+    import importlib.util
+    import os
+
+    _ensure_loaded()
+    if not os.path.isfile(path):
+        raise UsageError(f"model file not found: {path}")
+    before = set(_REGISTRY)
+    module_name = "archbench_user_models_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load model file {path} (is it a .py file?)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"model file {path} failed: {type(exc).__name__}: {exc}") from exc
+    added = [n for n in _REGISTRY if n not in before]
+    if not added:
+        raise UsageError(f"model file {path} registers no model (use @archbench.register_model)")
+    return added
+
 
 def _natural_key(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name.lower())]

@@ -1,0 +1,127 @@
+"""Plain-text views of the registry and of results files, for the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any
+
+from .registry import get_spec, list_models
+
+
+def format_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A fixed-width text table; numeric-looking cells are right-aligned."""
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        out = []
+        for i, c in enumerate(row):
+            numeric = c.replace(",", "").replace(".", "", 1).replace("-", "", 1).replace("%", "").isdigit()
+            out.append(c.rjust(widths[i]) if numeric else c.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def _golden_params() -> dict[str, str]:
+    from .golden import GOLDEN_DIR
+
+    path = os.path.join(GOLDEN_DIR, "params.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["model"]: r.get("params_paper", "") for r in csv.DictReader(f)}
+
+
+def catalog(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per registered model: name, year, family, our parameter count, reference top-1."""
+    golden = _golden_params()
+    rows = []
+    for name in list_models(pattern):
+        spec = get_spec(name)
+        ref = spec.reference_top1()
+        params = golden.get(name)
+        rows.append(
+            {
+                "name": name,
+                "display_name": spec.display_name,
+                "year": spec.year,
+                "family": spec.family,
+                "input": "x".join(str(d) for d in spec.input_shape),
+                "params": int(params) if params else None,
+                "params_source": "archbench (results/golden/params.csv)" if params else "",
+                "top1_ref": ref.top1 if ref else None,
+                "top1_source": ref.source if ref else "",
+                "implementation": spec.implementation,
+            }
+        )
+    return rows
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    table = [
+        [
+            r["name"],
+            r["year"],
+            r["family"],
+            f"{r['params']:,}" if r["params"] is not None else "-",
+            f"{r['top1_ref']:.1f}" if r["top1_ref"] is not None else "-",
+            r["top1_source"],
+        ]
+        for r in rows
+    ]
+    text = format_table(["model", "year", "family", "params", "top-1 (ref)", "top-1 source"], table)
+    return text + "\n\nparams: counted by archbench (paper convention); top-1: reference figures, not measured here"
+
+
+SUMMARY_COLUMNS = (
+    ("params_paper", "params", lambda v: f"{int(float(v)):,}"),
+    ("macs", "G-MACs", lambda v: f"{float(v) / 1e9:.3f}"),
+    ("depth", "depth", lambda v: f"{int(float(v))}"),
+    ("median_ms", "latency ms", lambda v: f"{float(v):.2f}"),
+    ("top1", "top-1 %", lambda v: f"{float(v):.2f}"),
+)
+
+
+def results_table(csv_path: str | None, run_id: str | None = None) -> str:
+    """A compact per-model view of a results.csv (all rows, or one run's)."""
+    if not csv_path or not os.path.exists(csv_path):
+        return "(no results)"
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_model: dict[str, dict[str, str]] = {}
+    status: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("status") != "ok":
+            status.setdefault(r["model"], []).append(f"{r['task']}: {r.get('status')}")
+            continue
+        m = by_model.setdefault(r["model"], {})
+        for col, *_ in SUMMARY_COLUMNS:
+            if r.get(col) not in (None, "") and col not in m:
+                extra = f" (bs{r.get('batch_size')}, {r.get('backend')})" if col == "median_ms" else ""
+                m[col] = r[col]
+                if extra:
+                    m["latency_note"] = extra
+    present = [c for c in SUMMARY_COLUMNS if any(c[0] in m for m in by_model.values())]
+    models = list(dict.fromkeys([r["model"] for r in rows]))
+    table = []
+    for name in models:
+        m = by_model.get(name, {})
+        line = [name] + [fn(m[col]) if col in m else "-" for col, _, fn in present]
+        line.append("; ".join(status.get(name, [])))
+        table.append(line)
+    return format_table(["model", *[h for _, h, _ in present], "failures"], table)

@@ -1,0 +1,248 @@
+"""The sweep: models × tasks × units, each unit measured once, recorded durably, failures isolated.
+
+``run()`` builds each model at most once (shared by its in-process tasks), measures every unit not
+already in the output folder, appends one row per unit to the store as soon as it is measured, and
+records a failing unit (build error, out of memory, timeout, any exception) as a row with status
+``error``/``oom``/``timeout`` before going on. A first Ctrl-C stops after the measurement in progress;
+a second aborts at once. Nothing measured is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .registry import get_spec
+from .store import ResultStore, measurement_key
+from .tasks import RunSettings, Task, TaskContext
+
+
+class MeasurementTimeout(Exception):
+    """Raised inside a unit that ran past ``--timeout``."""
+
+
+@dataclass
+class Unit:
+    model: str
+    task: Task
+    settings: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return measurement_key(self.model, self.task.name, self.settings)
+
+    @property
+    def label(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.settings.items() if v is not None)
+        return f"{self.model}:{self.task.name}" + (f"[{extra}]" if extra else "")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    out: str
+    measured: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    remaining: int = 0
+    csv_path: str | None = None
+
+
+def plan(models: list[str], tasks: list[Task], settings: RunSettings, shard: tuple[int, int] | None = None) -> list[Unit]:
+    """Every unit of the grid, in model order; ``shard=(i, n)`` keeps a deterministic 1/n of them."""
+    units = [Unit(m, t, dict(u)) for m in models for t in tasks for u in t.units(settings)]
+    if shard is not None:
+        i, n = shard
+        if not (1 <= i <= n):
+            raise UsageError(f"--shard must be I/N with 1 <= I <= N, got {i}/{n}")
+        units = [u for u in units if int(u.key, 16) % n == i - 1]
+    return units
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like 1/4, got {text!r}") from None
+    if not (1 <= i <= n):
+        raise UsageError(f"--shard must be I/N with 1 <= I <= N, got {text!r}")
+    return i, n
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextmanager
+def _graceful_interrupt(flag: _StopFlag, notify: Callable[[str], None]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+        notify("\ninterrupt: stopping after the current measurement (Ctrl-C again to abort now)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise MeasurementTimeout(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, MeasurementTimeout):
+        return "timeout"
+    text = f"{type(exc).__name__} {exc}"
+    if "ResourceExhausted" in text or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+        return "oom"
+    return "error"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def _environment() -> dict[str, Any]:
+    from .environment import environment
+
+    return environment()
+
+
+def run(
+    models: list[str],
+    tasks: list[Task],
+    settings: RunSettings,
+    out: str,
+    *,
+    force: bool = False,
+    timeout_s: float | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[Unit, str], None] | None = None,
+    notify: Callable[[str], None] = print,
+) -> RunSummary:
+    """Measure the grid into ``out`` (resuming), returning what was measured, skipped and failed.
+
+    ``progress(unit, status)`` is called after each unit (status ``ok``/``skipped``/an error status).
+    """
+    units = plan(models, tasks, settings, shard)
+    run_id = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    summary = RunSummary(run_id=run_id, out=out)
+    flag = _StopFlag()
+    env = _environment()
+    with ResultStore(out) as store, _graceful_interrupt(flag, notify):
+        done = set() if force else store.done_keys()
+        cache: dict[str, Any] = {}
+        for index, unit in enumerate(units):
+            if flag.requested:
+                summary.interrupted = True
+                summary.remaining = len(units) - index
+                break
+            if unit.key in done:
+                summary.skipped += 1
+                if progress:
+                    progress(unit, "skipped")
+                continue
+            status = _measure_unit(unit, settings, store, run_id, env, cache, timeout_s)
+            if status == "ok":
+                summary.measured += 1
+            else:
+                summary.failed.append(unit.label)
+            if progress:
+                progress(unit, status)
+            next_model = units[index + 1].model if index + 1 < len(units) else None
+            if next_model != unit.model:
+                cache.clear()
+                gc.collect()
+        summary.csv_path = store.write_csv()
+    return summary
+
+
+def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
+    spec = get_spec(unit.model)
+
+    def model_factory():
+        kwargs = ctx.build_kwargs()
+        key = repr(sorted(kwargs.items()))
+        if key not in cache:
+            if "error" in cache:
+                raise cache["error"]
+            try:
+                cache[key] = spec.build(**kwargs)
+            except Exception as exc:
+                cache["error"] = exc
+                raise
+        return cache[key]
+
+    ctx = TaskContext(spec=spec, unit=unit.settings, settings=settings, _model_factory=model_factory)
+    row: dict[str, Any] = {
+        "model": unit.model,
+        "task": unit.task.name,
+        "run_id": run_id,
+        "key": unit.key,
+        "settings": unit.settings,
+    }
+    started = time.perf_counter()
+    try:
+        with _time_limit(timeout_s):
+            results = unit.task.measure(ctx)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        status = _status_of(exc)
+        store.append({**row, "status": status, "error": _one_line(exc), "timestamp": _now(),
+                      "elapsed_s": time.perf_counter() - started, "env": env})
+        return status
+    results = [results] if isinstance(results, dict) else list(results)
+    status = "ok"
+    for result in results:
+        result = dict(result)
+        r_status = result.pop("status", "ok")
+        error = result.pop("error", "")
+        if r_status != "ok":
+            status = r_status
+        store.append({**row, "status": r_status, "error": error, "timestamp": _now(),
+                      "elapsed_s": time.perf_counter() - started, "result": result, "env": env})
+    return status
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def settings_dict(settings: RunSettings) -> dict[str, Any]:
+    return asdict(settings)

@@ -1,0 +1,201 @@
+"""The result store: an append-only JSON-lines log per output folder, safe against crashes and races.
+
+Layout of an output folder::
+
+    results.jsonl   one JSON object per finished measurement, appended and fsync'ed (the source of truth)
+    results.csv     a tidy table rebuilt from the log (written to a temporary file, then renamed)
+    .lock           held while a run writes; a second run gets a clear error
+
+A SIGKILL loses at most the measurement in progress: a truncated last line is ignored when reading.
+Every row carries ``key``, a hash of (model, task, settings that define the measurement); a rerun
+skips keys already measured with status ``ok`` unless forced.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ResultsFileError, UsageError
+
+LOG_NAME = "results.jsonl"
+CSV_NAME = "results.csv"
+LOCK_NAME = ".lock"
+SCHEMA = "archbench.results/1"
+FIRST_COLUMNS = ("model", "task", "status", "error", "run_id", "timestamp")
+
+
+def measurement_key(model: str, task: str, settings: Mapping[str, Any]) -> str:
+    """A stable hash of what defines a measurement (never the environment or the time)."""
+    blob = json.dumps({"model": model, "task": task, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ResultStore:
+    """An output folder of archbench results; use as a context manager to hold its lock."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = os.fspath(folder)
+        self.log_path = os.path.join(self.folder, LOG_NAME)
+        self.csv_path = os.path.join(self.folder, CSV_NAME)
+        self.lock_path = os.path.join(self.folder, LOCK_NAME)
+        self._locked = False
+
+    def __enter__(self) -> ResultStore:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create output folder {self.folder}: {exc.strerror}") from exc
+        if not os.access(self.folder, os.W_OK):
+            raise UsageError(f"output folder {self.folder} is not writable")
+        self._acquire()
+
+    def _acquire(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    with open(self.lock_path) as f:
+                        pid = int(f.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _pid_alive(pid):
+                    raise UsageError(
+                        f"{self.folder} is in use by another archbench run (pid {pid}); "
+                        "wait for it or use another --out folder"
+                    ) from None
+                os.unlink(self.lock_path)  # stale lock of a killed run
+                continue
+            except OSError as exc:
+                raise UsageError(f"cannot write to output folder {self.folder}: {exc.strerror}") from exc
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self._locked = True
+            return
+        raise UsageError(f"cannot lock {self.folder}")
+
+    def close(self) -> None:
+        if self._locked:
+            self._locked = False
+            try:
+                os.unlink(self.lock_path)
+            except FileNotFoundError:
+                pass
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Append one finished measurement durably (write, flush, fsync)."""
+        line = json.dumps({"schema": SCHEMA, **row}, default=_jsonable, allow_nan=True)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rows(self) -> list[dict[str, Any]]:
+        return read_log(self.log_path) if os.path.exists(self.log_path) else []
+
+    def done_keys(self) -> set[str]:
+        return {r["key"] for r in self.rows() if r.get("status") == "ok" and "key" in r}
+
+    def write_csv(self) -> str:
+        """Rebuild ``results.csv`` from the log atomically (latest row per key wins)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows():
+            latest[row.get("key", str(len(latest)))] = row
+        write_csv_atomic(self.csv_path, latest.values())
+        return self.csv_path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    return str(value)
+
+
+def read_log(path: str) -> list[dict[str, Any]]:
+    """Read a results log; a truncated last line (a killed writer) is skipped, other damage is an error."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                continue
+            raise ResultsFileError(f"{path}: line {i + 1} is not valid JSON") from None
+        if not isinstance(row, dict) or row.get("schema") != SCHEMA:
+            raise ResultsFileError(f"{path}: line {i + 1} is not an archbench result (schema {SCHEMA})")
+        rows.append(row)
+    return rows
+
+
+def _cell(key: str, value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        if key in ("input_shape", "shape"):
+            return "x".join(str(d) for d in value)
+        return json.dumps(list(value))
+    return value
+
+
+def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat CSV row: ``settings`` and ``result`` keys as plain columns, ``env`` keys as ``env_*``."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k == "schema":
+            continue
+        if isinstance(v, Mapping):
+            for k2, v2 in v.items():
+                out[k2 if k in ("settings", "result") else f"{k}_{k2}"] = _cell(k2, v2)
+        else:
+            out[k] = _cell(k, v)
+    return out
+
+
+def write_csv_atomic(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write a tidy CSV through a temporary file and ``os.replace`` (never a half-written file)."""
+    flat = [flatten(r) for r in rows]
+    columns: list[str] = [c for c in FIRST_COLUMNS if any(c in r for r in flat)]
+    for r in flat:
+        for k in r:
+            if k not in columns:
+                columns.append(k)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in flat:
+        writer.writerow(r)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,97 @@
+"""Tasks: what ``archbench run --tasks ...`` can measure, as plug-ins of the runner.
+
+A :class:`Task` expands the run settings into measurement *units* (latency: one per backend and batch
+size; params: one per model) and measures one unit for one model, returning a flat ``result`` dict (or
+several). The runner stores each unit's rows with the unit's settings, so a rerun can skip units
+already measured with the same settings. Add a task with :func:`register_task`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Options of one ``archbench run``; each task picks the ones that define its measurement."""
+
+    input_size: int | None = None
+    backends: tuple[str, ...] = ("tensorflow",)
+    batches: tuple[int, ...] = (1,)
+    device: str = "auto"
+    dtype: str = "float32"
+    min_time_s: float = 1.0
+    dataset: str = "digits"
+    data_dir: str | None = None
+    weights: str | None = None
+    train_epochs: int = 0
+
+
+@dataclass
+class TaskContext:
+    """What a task sees for one unit: the spec, a lazily built model, the unit and the run settings."""
+
+    spec: ModelSpec
+    unit: dict[str, Any]
+    settings: RunSettings
+    _model_factory: Callable[[], Any] = field(repr=False)
+
+    def model(self) -> Any:
+        return self._model_factory()
+
+    def build_kwargs(self) -> dict[str, Any]:
+        """keras.applications kwargs for the run's input size (default: the spec's)."""
+        if self.settings.input_size is None:
+            return {}
+        h = self.settings.input_size
+        return {"input_shape": (h, h, self.spec.input_shape[2])}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    measure: Callable[[TaskContext], dict[str, Any] | list[dict[str, Any]]]
+    units: Callable[[RunSettings], list[dict[str, Any]]] = lambda s: [{"input_size": s.input_size}]
+    in_process_model: bool = True
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    if task.name in TASKS:
+        raise UsageError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def resolve_tasks(names: str | list[str]) -> list[Task]:
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    items = [n for n in items if n]
+    if not items:
+        raise UsageError("no task given")
+    unknown = [n for n in items if n not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown task {unknown[0]!r}; available: {', '.join(TASKS)}")
+    return [TASKS[n] for n in dict.fromkeys(items)]
+
+
+def _params(ctx: TaskContext) -> dict[str, Any]:
+    from .params import count_params
+
+    model = ctx.model()
+    counts = count_params(model)
+    return {"input_shape": tuple(int(d) for d in model.input_shape[1:]), **_prefixed("params", counts.as_dict())}
+
+
+def _prefixed(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{k}": v for k, v in d.items()}
+
+
+register_task(Task("params", "parameter counts: total, trainable, non-trainable, paper-equivalent", _params))
