@@ -4,25 +4,42 @@
     >>> archbench.list_models("resnet*")
     >>> model = archbench.get_model("vgg16")
     >>> archbench.count_params(model).paper
+
+The public names are imported on first use, so ``import archbench`` (and the command line's
+``--help``) does not pay for importing Keras and its backend until a model is needed.
 """
 
-from .errors import ArchbenchError, InputTooSmallError, UnknownModelError, UsageError, WeightsError
-from .params import ParamCounts, count_params
-from .registry import ModelSpec, get_model, get_spec, list_models, register_model
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ArchbenchError",
-    "InputTooSmallError",
-    "ModelSpec",
-    "ParamCounts",
-    "UnknownModelError",
-    "UsageError",
-    "WeightsError",
-    "count_params",
-    "get_model",
-    "get_spec",
-    "list_models",
-    "register_model",
-]
+_EXPORTS = {
+    "ArchbenchError": "errors",
+    "InputTooSmallError": "errors",
+    "UnknownModelError": "errors",
+    "UsageError": "errors",
+    "WeightsError": "errors",
+    "ParamCounts": "params",
+    "count_params": "params",
+    "ModelSpec": "registry",
+    "get_model": "registry",
+    "get_spec": "registry",
+    "list_models": "registry",
+    "register_model": "registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archbench' has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -62,6 +62,45 @@ def catalog(pattern: str = "*") -> list[dict[str, Any]]:
     return rows
 
 
+def spec_rows(names: list[str]) -> list[dict[str, Any]]:
+    """Registry metadata of models as flat rows (``models.csv``): reference figures with their sources."""
+    rows = []
+    for name in names:
+        spec = get_spec(name)
+        acc = spec.reference_top1()
+        params_ref = spec.params_refs[0] if spec.params_refs else None
+        macs_ref = spec.macs_refs[0] if spec.macs_refs else None
+        il = spec.ilsvrc
+        rows.append(
+            {
+                "model": name,
+                "display_name": spec.display_name,
+                "family": spec.family,
+                "year": spec.year,
+                "implementation": spec.implementation,
+                "default_input_shape": "x".join(str(d) for d in spec.input_shape),
+                "paper_title": spec.paper.title,
+                "paper_url": spec.paper.url,
+                "depth_paper": spec.depth_paper,
+                "top1_ref": acc.top1 if acc else None,
+                "top5_ref": acc.top5 if acc else None,
+                "accuracy_ref_source": acc.source if acc else "",
+                "params_ref": params_ref.value if params_ref else None,
+                "params_ref_source": params_ref.source if params_ref else "",
+                "macs_ref": macs_ref.value if macs_ref else None,
+                "macs_ref_scope": macs_ref.scope if macs_ref else "",
+                "macs_ref_source": macs_ref.source if macs_ref else "",
+                "ilsvrc_year": il.year if il else None,
+                "ilsvrc_team": il.team if il else "",
+                "ilsvrc_place": il.place if il else None,
+                "ilsvrc_top5_error": il.top5_error if il else None,
+                "ilsvrc_source": il.source if il else "",
+                "deviations": " | ".join(f"{d.what} ({d.why})" for d in spec.deviations),
+            }
+        )
+    return rows
+
+
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)

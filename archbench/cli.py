@@ -13,10 +13,24 @@ import sys
 
 import click
 
-from .errors import ArchbenchError, UsageError
+from .errors import ArchbenchError, InputTooSmallError, UsageError
 
 DEFAULT_TASKS = "params,macs,latency"
 DEFAULT_OUT = os.path.join("results", "latest")
+
+
+def _doctor_text() -> str:
+    from .catalog import format_table
+    from .doctor import diagnose, installed_backends
+
+    env, warnings = diagnose()
+    backends = installed_backends(env)
+    lines = [format_table(["setting", "value"], [[k, v] for k, v in env.items()]), ""]
+    lines.append("backends installed: " + ", ".join(f"{b} {v}" for b, v in backends.items() if v))
+    lines.append("not installed: " + (", ".join(b for b, v in backends.items() if not v) or "-"))
+    lines += [f"warning: {w}" for w in warnings] or ["no warnings"]
+    lines.append("latency defaults: compiled inference (tf.function / jax.jit), never eager or predict")
+    return "\n".join(lines)
 
 
 def _feature_modules() -> list[str]:
@@ -129,6 +143,13 @@ def run_cmd(models, tasks, out, input_size, backends, batches, device, dtype, mi
         registry.load_model_file(path)
     names = registry.resolve(models)
     task_list = resolve_tasks(tasks)
+    if input_size is not None:
+        for name in names:
+            minimum = registry.get_spec(name).min_input_size
+            if input_size < minimum:
+                raise InputTooSmallError(
+                    f"--input-size {input_size} is smaller than {name}'s minimum {minimum}x{minimum}"
+                )
     settings = RunSettings(
         input_size=input_size,
         backends=_validate_backends(_csv_list(backends, str, "backend list")),
@@ -207,6 +228,12 @@ def _validate_dtype(value: str) -> str:
     return value
 
 
+@cli.command("doctor")
+def doctor_cmd() -> None:
+    """Show backends, versions, devices and threads, and warn about known slow paths."""
+    click.echo(_doctor_text())
+
+
 @cli.command("check")
 @click.option("--models", "-m", default=None, help="Check only these (names/globs); default: the whole zoo.")
 @click.option("--update", is_flag=True, help="Rewrite the golden files from the current builders.")
@@ -241,5 +268,10 @@ def check_cmd(models, update, golden_dir) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (quiets TensorFlow's C++ logs unless the user set the variable)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     cli(prog_name="archbench")
+
+
+if __name__ == "__main__":
+    main()

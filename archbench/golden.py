@@ -41,18 +41,23 @@ class Drift:
 
 def measure(name: str) -> dict[str, Any]:
     """Build one model at its default input and count it (params always, complexity when available)."""
+    model = get_spec(name).build()
+    row = measure_model(name, model)
+    del model
+    gc.collect()
+    return row
+
+
+def measure_model(name: str, model: Any) -> dict[str, Any]:
+    """The golden row of an already built model (at its default input)."""
     from .params import count_params
 
-    spec = get_spec(name)
-    model = spec.build()
-    row: dict[str, Any] = {"model": name, "input_shape": "x".join(str(d) for d in spec.input_shape)}
+    row: dict[str, Any] = {"model": name, "input_shape": "x".join(str(d) for d in model.input_shape[1:])}
     row.update({f"params_{k}": v for k, v in count_params(model).as_dict().items()})
     counter = _complexity_counter()
     if counter is not None:
         c = counter(model)
         row.update({k: c[k] for k in COMPLEXITY_COLUMNS if k in c})
-    del model
-    gc.collect()
     return row
 
 

@@ -189,7 +189,20 @@ def run(
                 cache.clear()
                 gc.collect()
         summary.csv_path = store.write_csv()
+        store.write_models(_known_models(store))
     return summary
+
+
+def _known_models(store: ResultStore) -> list[str]:
+    from .errors import UnknownModelError
+
+    names = []
+    for name in dict.fromkeys(r["model"] for r in store.rows() if "model" in r):
+        try:
+            names.append(get_spec(name).name)
+        except UnknownModelError:
+            continue
+    return names
 
 
 def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:

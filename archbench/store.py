@@ -4,6 +4,7 @@ Layout of an output folder::
 
     results.jsonl   one JSON object per finished measurement, appended and fsync'ed (the source of truth)
     results.csv     a tidy table rebuilt from the log (written to a temporary file, then renamed)
+    models.csv      registry metadata of the models measured (reference figures with sources)
     .lock           held while a run writes; a second run gets a clear error
 
 A SIGKILL loses at most the measurement in progress: a truncated last line is ignored when reading.
@@ -27,6 +28,7 @@ from .errors import ResultsFileError, UsageError
 LOG_NAME = "results.jsonl"
 CSV_NAME = "results.csv"
 LOCK_NAME = ".lock"
+MODELS_NAME = "models.csv"
 SCHEMA = "archbench.results/1"
 FIRST_COLUMNS = ("model", "task", "status", "error", "run_id", "timestamp")
 
@@ -127,6 +129,14 @@ class ResultStore:
             latest[row.get("key", str(len(latest)))] = row
         write_csv_atomic(self.csv_path, latest.values())
         return self.csv_path
+
+    def write_models(self, names: list[str]) -> str:
+        """Write ``models.csv``: the registry metadata (reference figures, sources) of the models measured."""
+        from .catalog import spec_rows
+
+        path = os.path.join(self.folder, MODELS_NAME)
+        write_csv_atomic(path, spec_rows(names))
+        return path
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,770 @@
+"""Datasets for measuring top-1 accuracy: streamed, seeded, and explicit about their preprocessing.
+
+Four sources, each loaded *for one model* (its input size, channels and normalisation):
+
+- ``digits``: scikit-learn's bundled handwritten digits (1,797 images of 8x8, 10 classes; offline),
+  pixel values 0..16 rescaled to 0..255, then resized to the model's input.
+- ``shapes``: procedurally generated shapes (circle, square, triangle, ...), any number of images,
+  classes and resolution; image ``i`` is rendered from ``(seed, i)`` when it is read, so nothing is held
+  in memory and two runs with the same options see the same pixels.
+- ``imagefolder``: a local folder in ImageNet layout (``<root>/<wnid>/*.JPEG``, or ``<root>/train`` and
+  ``<root>/val`` holding such folders), or a flat folder of images with a labels file; evaluated with
+  the standard recipe: resize the shorter side to ``Preprocessing.resize``, centre crop
+  ``Preprocessing.crop``. ``imagenet`` is the same loader with the whole folder held out (the ILSVRC-2012
+  validation set). Class indices are the sorted folder names, which is ImageNet's class order.
+- ``npz``: a local ``.npz`` file in the MNIST/CIFAR layout (``x_train, y_train, x_test, y_test``), read
+  with ``allow_pickle=False``; its test part is the held-out split.
+
+Images stay ``uint8`` until they are read: a ``tf.data`` pipeline (which feeds Keras on every backend)
+decodes or renders them batch by batch, adapts the channels (grey replicated to RGB, RGB to luminance),
+resizes with ``tf.image.resize`` and normalises with the model's
+:class:`~archbench.registry.Preprocessing`. Every :class:`Dataset` states what it did in
+:meth:`Dataset.fingerprint`, which accuracy results carry column by column.
+
+Splits are deterministic: ``digits`` and folders without a ``train``/``val`` layout are split per class
+with a seeded permutation (``heldout_fraction`` of each class held out); ``shapes`` holds out the last
+images; ``npz`` and ``train``/``val`` folders keep their own split.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputTooSmallError, UsageError
+from .registry import ModelSpec, Preprocessing, get_spec
+
+__all__ = [
+    "DATASETS",
+    "SHAPES",
+    "Dataset",
+    "Split",
+    "load_dataset",
+    "parse_dataset",
+    "render_shape",
+]
+
+DATASETS = ("digits", "shapes", "imagefolder", "imagenet", "npz")
+SHAPES = ("circle", "square", "triangle", "diamond", "plus", "ring", "star", "hexagon", "crescent", "cross")
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
+AUGMENTATIONS = ("flip", "shift")
+
+IMAGENET_HINT = (
+    "archbench cannot download ImageNet; point it at a local copy of the validation set: "
+    "--dataset imagefolder --data-dir /path/to/imagenet/val "
+    "(one folder per class, <wnid>/*.JPEG; or a flat folder with --dataset imagefolder:labels=FILE)"
+)
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+@dataclass(frozen=True)
+class Split:
+    """One part of a dataset: its size, labels and a way to stream ``(uint8 image, label)`` pairs."""
+
+    name: str
+    labels: np.ndarray = field(repr=False)
+    make: Callable[[np.ndarray], Any] = field(repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        return int(len(self.labels))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How raw images become model inputs (the model's preprocessing, resolved for one dataset)."""
+
+    input_size: int
+    channels_in: int
+    channels_out: int
+    mode: str  # "none", "stretch" or "shorter_side+centre_crop"
+    resize: int | None
+    crop: int | None
+    interpolation: str
+    antialias: bool
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channel_order: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset loaded for one model: splits, class count and the preprocessing recipe.
+
+    ``train_split`` is ``None`` when there is nothing to train on (``imagenet``, or a folder held out
+    entirely). :meth:`batches` streams normalised ``float32`` batches; :meth:`fingerprint` describes them.
+    """
+
+    name: str
+    source: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    splits: Mapping[str, Split]
+    train_split: str | None
+    heldout_split: str
+    recipe: Recipe
+    native_size: tuple[int, int] | None
+    seed: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        r = self.recipe
+        return (r.input_size, r.input_size, r.channels_out)
+
+    def split(self, name: str | None = None) -> Split:
+        """A split by name; ``None`` is the held-out split."""
+        name = self.heldout_split if name is None else name
+        if name not in self.splits:
+            raise UsageError(f"dataset {self.name!r} has no split {name!r}; it has {', '.join(self.splits)}")
+        return self.splits[name]
+
+    def batches(
+        self,
+        split: str | None = None,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        augment: tuple[str, ...] = (),
+    ):
+        """A ``tf.data.Dataset`` of ``(float32 images, int32 labels)`` batches of one split.
+
+        With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``, so a resumed training
+        sees the same order as an uninterrupted one. ``augment`` (training only) may hold ``"flip"``
+        (random horizontal flip) and ``"shift"`` (random translation by up to 1/8 of the side, edges
+        replicated), also seeded per image.
+        """
+        tf = _tf()
+        part = self.split(split)
+        if batch_size < 1:
+            raise UsageError(f"batch size must be positive, got {batch_size}")
+        unknown = [a for a in augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise UsageError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+        index = np.arange(part.size)
+        if shuffle:
+            index = np.random.default_rng((seed, epoch)).permutation(part.size)
+        ds = part.make(index).map(self._preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        if augment:
+            aug = _augmenter(tuple(augment), self.recipe.input_size, (seed, epoch))
+            ds = ds.enumerate().map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _preprocess(self, image, label):
+        tf = _tf()
+        r = self.recipe
+        x = tf.cast(image, tf.float32)
+        if r.mode == "stretch":
+            x = tf.image.resize(x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias)
+        elif r.mode == "shorter_side+centre_crop":
+            x = _resize_shorter_and_crop(x, r)
+        if r.mode != "none" and r.interpolation not in ("bilinear", "nearest", "area"):
+            x = tf.clip_by_value(x, 0.0, 255.0)
+        if r.channels_in == 1 and r.channels_out == 3:
+            x = tf.tile(x, (1, 1, 3))
+        elif r.channels_in == 3 and r.channels_out == 1:
+            x = tf.image.rgb_to_grayscale(x)
+        x = tf.ensure_shape(x, (r.input_size, r.input_size, r.channels_out))
+        x = x * r.scale
+        if r.channel_order == "BGR":
+            x = x[..., ::-1]
+        x = (x - tf.constant(r.mean, tf.float32)) / tf.constant(r.std, tf.float32)
+        return x, tf.cast(label, tf.int32)
+
+    def fingerprint(self, split: str | None = None) -> dict[str, Any]:
+        """What was read and how it was prepared: stamped into every accuracy row."""
+        part = self.split(split)
+        r = self.recipe
+        if r.channels_in == r.channels_out:
+            channels = f"{r.channels_out}"
+        elif r.channels_out == 3:
+            channels = "1->3 (replicated)"
+        else:
+            channels = "3->1 (ITU-R 601 luminance)"
+        native = f"{self.native_size[0]}x{self.native_size[1]}" if self.native_size else "variable"
+        upsampled = bool(self.native_size and min(self.native_size) < r.input_size)
+        return {
+            "dataset": self.name,
+            "data_source": self.source,
+            "split": part.name,
+            "n": part.size,
+            "num_classes": self.num_classes,
+            "data_seed": self.seed,
+            "native_size": native,
+            "input_size": r.input_size,
+            "resize_mode": r.mode,
+            "resize": r.resize,
+            "crop": r.crop,
+            "interpolation": r.interpolation if r.mode != "none" else None,
+            "antialias": r.antialias if r.mode != "none" else None,
+            "resize_impl": "tf.image.resize" if r.mode != "none" else None,
+            "upsampled": upsampled,
+            "scale": r.scale,
+            "mean": list(r.mean),
+            "std": list(r.std),
+            "channel_order": r.channel_order,
+            "channels": channels,
+            **{f"data_{k}": v for k, v in sorted(self.options.items())},
+        }
+
+
+def _resize_shorter_and_crop(x, r: Recipe):
+    tf = _tf()
+    shape = tf.shape(x)
+    h = tf.cast(shape[0], tf.float32)
+    w = tf.cast(shape[1], tf.float32)
+    short = tf.minimum(h, w)
+    # torchvision's Resize(int): the longer side is truncated, not rounded
+    new_h = tf.cast(tf.math.floor(r.resize * h / short), tf.int32)
+    new_w = tf.cast(tf.math.floor(r.resize * w / short), tf.int32)
+    new_h = tf.where(h <= w, r.resize, new_h)
+    new_w = tf.where(w <= h, r.resize, new_w)
+    x = tf.image.resize(x, tf.stack([new_h, new_w]), method=r.interpolation, antialias=r.antialias)
+    top = tf.cast(tf.math.round(tf.cast(new_h - r.crop, tf.float32) / 2.0), tf.int32)
+    left = tf.cast(tf.math.round(tf.cast(new_w - r.crop, tf.float32) / 2.0), tf.int32)
+    x = x[top : top + r.crop, left : left + r.crop]
+    if r.crop != r.input_size:
+        x = tf.image.resize(x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias)
+    return x
+
+
+def _augmenter(augment: tuple[str, ...], size: int, seed: tuple[int, int]):
+    tf = _tf()
+    base = int(np.random.default_rng(seed).integers(2**31 - 1))
+    pad = max(1, size // 8)
+
+    def aug(i, item):
+        x, y = item
+        s = tf.stack([tf.constant(base, tf.int64), i])
+        if "flip" in augment:
+            x = tf.image.stateless_random_flip_left_right(x, seed=s)
+        if "shift" in augment:
+            padded = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+            x = tf.image.stateless_random_crop(padded, tf.shape(x), seed=s + 1)
+        return x, y
+
+    return aug
+
+
+# --------------------------------------------------------------------------------------- shapes
+
+
+def render_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw one shape of class ``kind`` as a ``size x size x 3`` uint8 image.
+
+    Position, scale, rotation (within +-20 degrees, so a square never becomes a diamond), colours and
+    noise are drawn from ``rng``; edges are anti-aliased by 2x supersampling.
+    """
+    if kind not in SHAPES:
+        raise UsageError(f"unknown shape {kind!r}; shapes are {', '.join(SHAPES)}")
+    n = 2 * size
+    grid = (np.arange(n) + 0.5) / n * 2.0 - 1.0
+    yy, xx = np.meshgrid(-grid, grid, indexing="ij")
+    cx, cy = rng.uniform(-0.3, 0.3, size=2)
+    radius = rng.uniform(0.4, 0.65)
+    theta = np.deg2rad(rng.uniform(-20.0, 20.0))
+    px, py = (xx - cx) / radius, (yy - cy) / radius
+    u = np.cos(theta) * px + np.sin(theta) * py
+    v = -np.sin(theta) * px + np.cos(theta) * py
+    mask = _shape_mask(kind, u, v)
+    background = rng.uniform(0.0, 1.0, size=3)
+    foreground = rng.uniform(0.0, 1.0, size=3)
+    while abs(float((foreground - background) @ (0.299, 0.587, 0.114))) < 0.3:
+        foreground = rng.uniform(0.0, 1.0, size=3)
+    image = np.where(mask[..., None], foreground, background)
+    image = image.reshape(size, 2, size, 2, 3).mean(axis=(1, 3))
+    image = image + rng.normal(0.0, 0.03, size=image.shape)
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _polygon(u: np.ndarray, v: np.ndarray, sides: int, first_vertex_deg: float) -> np.ndarray:
+    inside = np.ones(u.shape, dtype=bool)
+    apothem = np.cos(np.pi / sides)
+    for i in range(sides):
+        normal = np.deg2rad(first_vertex_deg) + np.pi / sides + 2.0 * np.pi * i / sides
+        inside &= u * np.cos(normal) + v * np.sin(normal) <= apothem
+    return inside
+
+
+def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    r2 = u * u + v * v
+    if kind == "circle":
+        return r2 <= 1.0
+    if kind == "ring":
+        return (r2 <= 1.0) & (r2 >= 0.36)
+    if kind == "square":
+        return _polygon(u, v, 4, 45.0)
+    if kind == "diamond":
+        return _polygon(u, v, 4, 90.0)
+    if kind == "triangle":
+        return _polygon(u * 1.1, v * 1.1 + 0.2, 3, 90.0)
+    if kind == "hexagon":
+        return _polygon(u, v, 6, 0.0)
+    if kind == "plus":
+        return ((np.abs(u) <= 0.28) & (np.abs(v) <= 0.95)) | ((np.abs(v) <= 0.28) & (np.abs(u) <= 0.95))
+    if kind == "cross":
+        a, b = (u + v) / np.sqrt(2.0), (u - v) / np.sqrt(2.0)
+        return ((np.abs(a) <= 0.28) & (np.abs(b) <= 0.95)) | ((np.abs(b) <= 0.28) & (np.abs(a) <= 0.95))
+    if kind == "star":
+        phi = np.arctan2(v, u) - np.pi / 2.0
+        frac = np.abs(((phi / (2.0 * np.pi / 5.0)) % 1.0) - 0.5) * 2.0  # 1 at a point, 0 between points
+        return np.sqrt(r2) <= 0.42 + 0.58 * frac**1.5
+    # crescent
+    return (r2 <= 1.0) & ((u - 0.45) ** 2 + v * v >= 0.72)
+
+
+def _shape_source(classes: int, resolution: int, seed: int, offset: int):
+    tf = _tf()
+
+    def render(i):
+        i = int(i)
+        label = i % classes
+        image = render_shape(SHAPES[label], resolution, np.random.default_rng((seed, i)))
+        return image, np.int64(label)
+
+    def make(index: np.ndarray):
+        def read(i):
+            image, label = tf.numpy_function(render, [i], [tf.uint8, tf.int64], stateful=False)
+            return tf.ensure_shape(image, (resolution, resolution, 3)), tf.ensure_shape(label, ())
+
+        ds = tf.data.Dataset.from_tensor_slices(np.asarray(index, np.int64) + offset)
+        return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return make
+
+
+# --------------------------------------------------------------------------------------- sources
+
+
+def _array_source(x: np.ndarray, y: np.ndarray):
+    tf = _tf()
+
+    def make(index: np.ndarray):
+        return tf.data.Dataset.from_tensor_slices((x[index], y[index].astype(np.int64)))
+
+    return make
+
+
+def _file_source(paths: np.ndarray, y: np.ndarray):
+    tf = _tf()
+
+    def read(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return image, label
+
+    def make(index: np.ndarray):
+        ds = tf.data.Dataset.from_tensor_slices((paths[index], y[index].astype(np.int64)))
+        return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return make
+
+
+def stratified_split(labels: np.ndarray, heldout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, heldout)``: ``heldout_fraction`` of every class, drawn with ``seed``, sorted."""
+    if not 0.0 < heldout_fraction <= 1.0:
+        raise UsageError(f"heldout_fraction must be in (0, 1], got {heldout_fraction}")
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = max(1, int(round(len(idx) * heldout_fraction)))
+        held.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def _subset(index: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    if limit is None or limit >= len(index):
+        return index
+    return np.sort(np.random.default_rng((seed, 1)).choice(index, size=limit, replace=False))
+
+
+def _splits_from_arrays(name, x, y, heldout_fraction, seed, limit) -> tuple[dict[str, Split], str | None]:
+    if heldout_fraction >= 1.0:
+        idx = _subset(np.arange(len(y)), limit, seed)
+        return {"heldout": Split("heldout", y[idx], _array_source(x[idx], y[idx]))}, None
+    train, held = stratified_split(y, heldout_fraction, seed)
+    train, held = _subset(train, limit, seed), _subset(held, limit, seed)
+    return {
+        "train": Split("train", y[train], _array_source(x[train], y[train])),
+        "heldout": Split("heldout", y[held], _array_source(x[held], y[held])),
+    }, "train"
+
+
+# --------------------------------------------------------------------------------------- loaders
+
+
+def _load_digits(options, data_dir, heldout_fraction, seed, limit):
+    _no_options("digits", options)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise UsageError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
+    raw = load_digits()
+    x = np.round(raw.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    y = raw.target.astype(np.int64)
+    splits, train = _splits_from_arrays("digits", x, y, heldout_fraction, seed, limit)
+    return dict(
+        source="sklearn.datasets.load_digits",
+        num_classes=10,
+        class_names=tuple(str(d) for d in range(10)),
+        splits=splits,
+        train_split=train,
+        heldout_split="heldout",
+        native_size=(8, 8),
+        channels=1,
+        notes=("pixel values 0..16 rescaled to 0..255",),
+    )
+
+
+def _load_npz(options, data_dir, heldout_fraction, seed, limit):
+    _no_options("npz", options)
+    if data_dir is None:
+        raise UsageError("the npz dataset needs a file: --data-dir /path/to/data.npz")
+    path = _existing(data_dir)
+    if not os.path.isfile(path):
+        raise UsageError(f"npz dataset: {path} is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            needed = ("x_train", "y_train", "x_test", "y_test")
+            if not set(needed) <= keys:
+                raise UsageError(
+                    f"{path}: expected arrays {', '.join(needed)} (MNIST/CIFAR layout); found {', '.join(sorted(keys))}"
+                )
+            arrays = {k: f[k] for k in needed}
+    except UsageError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} as .npz: {exc}") from exc
+    xs, ys = [], []
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"].reshape(-1)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) != len(y):
+            raise UsageError(f"{path}: x_{part} must be (N, H, W) or (N, H, W, 1|3) with N = len(y_{part})")
+        if x.dtype != np.uint8:
+            top = 1.0 if float(np.max(x)) <= 1.0 else 255.0
+            x = np.clip(np.round(x.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+        if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+            raise UsageError(f"{path}: y_{part} must hold non-negative integer class labels")
+        xs.append(x)
+        ys.append(y.astype(np.int64))
+    if xs[0].shape[1:] != xs[1].shape[1:]:
+        raise UsageError(f"{path}: x_train and x_test images differ in shape")
+    tr, te = _subset(np.arange(len(ys[0])), limit, seed), _subset(np.arange(len(ys[1])), limit, seed)
+    splits = {
+        "train": Split("train", ys[0][tr], _array_source(xs[0][tr], ys[0][tr])),
+        "test": Split("test", ys[1][te], _array_source(xs[1][te], ys[1][te])),
+    }
+    num_classes = int(max(ys[0].max(initial=0), ys[1].max(initial=0))) + 1
+    return dict(
+        source=os.path.abspath(path),
+        num_classes=num_classes,
+        class_names=tuple(str(c) for c in range(num_classes)),
+        splits=splits,
+        train_split="train",
+        heldout_split="test",
+        native_size=tuple(int(d) for d in xs[0].shape[1:3]),
+        channels=int(xs[0].shape[-1]),
+    )
+
+
+def _load_shapes(options, data_dir, heldout_fraction, seed, limit, input_size):
+    allowed = {"count", "classes", "resolution"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise UsageError(f"shapes: unknown option {sorted(unknown)[0]!r}; options are {', '.join(sorted(allowed))}")
+    count = int(options.get("count", 2000))
+    classes = int(options.get("classes", len(SHAPES)))
+    resolution = int(options.get("resolution", input_size))
+    if not 2 <= classes <= len(SHAPES):
+        raise UsageError(f"shapes: classes must be between 2 and {len(SHAPES)}, got {classes}")
+    if resolution < 8:
+        raise UsageError(f"shapes: resolution must be at least 8, got {resolution}")
+    if limit is not None:
+        count = min(count, limit if heldout_fraction >= 1.0 else int(np.ceil(limit / heldout_fraction)))
+    n_held = count if heldout_fraction >= 1.0 else max(classes, int(round(count * heldout_fraction)))
+    n_train = count - n_held
+    if heldout_fraction < 1.0 and n_train < classes:
+        raise UsageError(f"shapes: count={count} is too small for {classes} classes")
+    labels = np.arange(count) % classes
+    splits = {"heldout": Split("heldout", labels[n_train:], _shape_source(classes, resolution, seed, n_train))}
+    if n_train:
+        splits = {"train": Split("train", labels[:n_train], _shape_source(classes, resolution, seed, 0)), **splits}
+    return dict(
+        source=f"generated (archbench.data.render_shape, seed={seed})",
+        num_classes=classes,
+        class_names=SHAPES[:classes],
+        splits=splits,
+        train_split="train" if n_train else None,
+        heldout_split="heldout",
+        native_size=(resolution, resolution),
+        channels=3,
+        options={"count": count, "classes": classes, "resolution": resolution},
+    )
+
+
+def _list_images(folder: str) -> list[str]:
+    return sorted(
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))
+    )
+
+
+def _class_folders(root: str) -> tuple[list[str], np.ndarray, list[str]]:
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    paths, labels = [], []
+    for i, c in enumerate(classes):
+        files = _list_images(os.path.join(root, c))
+        paths += files
+        labels += [i] * len(files)
+    return classes, np.asarray(labels, np.int64), paths
+
+
+def _labels_file(root: str, labels_path: str) -> tuple[list[str], np.ndarray, list[str]]:
+    labels_path = _existing(labels_path)
+    rows = []
+    with open(labels_path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.replace(",", " ").split()
+            if len(parts) < 2:
+                raise UsageError(f"{labels_path}:{number}: expected '<file name> <label>', got {line!r}")
+            rows.append((parts[0], parts[1]))
+    if not rows:
+        raise UsageError(f"{labels_path}: no labels found")
+    if all(lab.isdigit() for _, lab in rows):
+        values = [int(lab) for _, lab in rows]
+        classes = [str(c) for c in range(max(values) + 1)]
+    else:
+        classes = sorted({lab for _, lab in rows})
+        values = [classes.index(lab) for _, lab in rows]
+    paths = [os.path.join(root, name) for name, _ in rows]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise UsageError(f"{labels_path}: {len(missing)} listed images are missing, e.g. {missing[0]}")
+    return classes, np.asarray(values, np.int64), paths
+
+
+def _load_folder(options, data_dir, heldout_fraction, seed, limit, *, name):
+    allowed = {"labels"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise UsageError(f"{name}: unknown option {sorted(unknown)[0]!r}; options are: labels=FILE")
+    if data_dir is None:
+        raise UsageError(IMAGENET_HINT)
+    root = _existing(data_dir)
+    if not os.path.isdir(root):
+        raise UsageError(f"{name}: {root} is not a folder")
+    parts: dict[str, tuple[list[str], np.ndarray, list[str]]] = {}
+    if "labels" in options:
+        parts["all"] = _labels_file(root, str(options["labels"]))
+    elif os.path.isdir(os.path.join(root, "val")) and (name == "imagenet" or os.path.isdir(os.path.join(root, "train"))):
+        for part in ("train", "val"):
+            if os.path.isdir(os.path.join(root, part)) and not (name == "imagenet" and part == "train"):
+                parts[part] = _class_folders(os.path.join(root, part))
+    else:
+        parts["all"] = _class_folders(root)
+    for part, (classes, labels, _) in parts.items():
+        if not len(labels):
+            where = root if part == "all" else os.path.join(root, part)
+            raise UsageError(
+                f"{name}: no images found in {where} (expected <class>/*.JPEG or a labels file; "
+                f"extensions {', '.join(IMAGE_EXTENSIONS)})"
+            )
+    if "train" in parts and parts["train"][0] != parts["val"][0]:
+        raise UsageError(f"{name}: {root}/train and {root}/val hold different class folders")
+    classes = next(iter(parts.values()))[0]
+    splits: dict[str, Split] = {}
+    if "all" in parts:
+        _, labels, paths = parts["all"]
+        paths = np.asarray(paths)
+        if heldout_fraction >= 1.0:
+            idx = _subset(np.arange(len(labels)), limit, seed)
+            splits["val"] = Split("val", labels[idx], _file_source(paths[idx], labels[idx]))
+        else:
+            train, held = stratified_split(labels, heldout_fraction, seed)
+            train, held = _subset(train, limit, seed), _subset(held, limit, seed)
+            splits["train"] = Split("train", labels[train], _file_source(paths[train], labels[train]))
+            splits["heldout"] = Split("heldout", labels[held], _file_source(paths[held], labels[held]))
+    else:
+        for part, (_, labels, paths) in parts.items():
+            idx = _subset(np.arange(len(labels)), limit, seed)
+            splits[part] = Split(part, labels[idx], _file_source(np.asarray(paths)[idx], labels[idx]))
+    return dict(
+        source=os.path.abspath(root),
+        num_classes=len(classes),
+        class_names=tuple(classes),
+        splits=splits,
+        train_split="train" if "train" in splits else None,
+        heldout_split="heldout" if "heldout" in splits else "val",
+        native_size=None,
+        channels=3,
+        options={k: str(v) for k, v in options.items()},
+    )
+
+
+def _existing(path: str | os.PathLike) -> str:
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.exists(path):
+        raise UsageError(f"data path not found: {path}")
+    return path
+
+
+def _no_options(name: str, options: Mapping[str, Any]) -> None:
+    if options:
+        raise UsageError(f"dataset {name!r} takes no options, got {', '.join(options)}")
+
+
+# --------------------------------------------------------------------------------------- public
+
+
+def parse_dataset(text: str) -> tuple[str, dict[str, Any]]:
+    """``"shapes:count=500,classes=4"`` -> ``("shapes", {"count": 500, "classes": 4})``."""
+    name, _, rest = text.strip().partition(":")
+    name = name.strip().lower()
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    options: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"bad dataset option {item!r} in {text!r}: expected key=value")
+        value = value.strip()
+        options[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+    return name, options
+
+
+def _resolve_spec(model: str | ModelSpec) -> ModelSpec:
+    return model if isinstance(model, ModelSpec) else get_spec(model)
+
+
+def _recipe(
+    spec: ModelSpec,
+    input_size: int,
+    channels_in: int,
+    native_size: tuple[int, int] | None,
+    interpolation: str | None,
+) -> Recipe:
+    pre: Preprocessing = spec.preprocessing
+    channels_out = int(spec.input_shape[2])
+    interp = (interpolation or pre.interpolation or "bilinear").lower()
+    if interp not in INTERPOLATIONS:
+        raise UsageError(f"unknown interpolation {interp!r}; choose from {', '.join(INTERPOLATIONS)}")
+    if native_size is None:
+        crop = pre.crop or input_size
+        resize = pre.resize or crop
+        if crop != input_size:
+            # keep the model's resize/crop ratio at another input size (e.g. 256/224 at 160 -> 183/160)
+            resize, crop = int(round(resize * input_size / crop)), input_size
+        mode = "shorter_side+centre_crop"
+    elif tuple(native_size) == (input_size, input_size):
+        mode, resize, crop = "none", None, None
+    else:
+        mode, resize, crop = "stretch", input_size, None
+    order = (pre.channels or "RGB").upper()
+    if order in ("L", "GRAY", "GREY", "GRAYSCALE"):
+        order = "L"
+    mean, std = _per_channel(pre.mean, channels_out, "mean", spec), _per_channel(pre.std, channels_out, "std", spec)
+    return Recipe(
+        input_size=input_size,
+        channels_in=channels_in,
+        channels_out=channels_out,
+        mode=mode,
+        resize=resize,
+        crop=crop,
+        interpolation=interp,
+        antialias=True,
+        scale=float(pre.scale),
+        mean=mean,
+        std=std,
+        channel_order=order if channels_out == 3 else "L",
+    )
+
+
+def _per_channel(values, channels: int, what: str, spec: ModelSpec) -> tuple[float, ...]:
+    values = tuple(float(v) for v in (values if values is not None else ()))
+    if not values:
+        return (0.0,) * channels if what == "mean" else (1.0,) * channels
+    if len(values) == channels:
+        return values
+    if len(values) == 1:
+        return values * channels
+    raise UsageError(
+        f"{spec.name}: preprocessing {what} has {len(values)} values for a {channels}-channel input"
+    )
+
+
+def load_dataset(
+    name: str,
+    model: str | ModelSpec,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    image_size: int | None = None,
+    upsample: bool = True,
+    heldout_fraction: float | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    interpolation: str | None = None,
+    **options: Any,
+) -> Dataset:
+    """Load dataset ``name`` (``"shapes:count=500"`` style options allowed) prepared for ``model``.
+
+    ``image_size`` is the side of the square model input (default: the spec's ``input_shape``);
+    smaller images are upsampled to it unless ``upsample=False``, which turns that into an error.
+    ``heldout_fraction`` (default 0.2; ``imagenet``: 1.0, the whole folder) is held out per class with
+    ``seed``; ``limit`` caps every split at that many images (a seeded subset). Dataset options:
+    ``shapes``: ``count`` (2000), ``classes`` (10), ``resolution`` (the input size);
+    ``imagefolder``: ``labels`` (a file of ``<file name> <label>`` lines for a flat folder).
+    """
+    parsed, parsed_options = parse_dataset(name)
+    options = {**parsed_options, **options}
+    spec = _resolve_spec(model)
+    size = int(image_size or spec.input_shape[0])
+    if size < spec.min_input_size:
+        raise InputTooSmallError(
+            f"{spec.name}: input {size}x{size} is smaller than its minimum {spec.min_input_size}x{spec.min_input_size}"
+        )
+    if heldout_fraction is None:
+        heldout_fraction = 1.0 if parsed == "imagenet" else 0.2
+    if not 0.0 < heldout_fraction <= 1.0:
+        raise UsageError(f"heldout_fraction must be in (0, 1], got {heldout_fraction}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be positive, got {limit}")
+    if parsed == "digits":
+        info = _load_digits(options, data_dir, heldout_fraction, seed, limit)
+    elif parsed == "npz":
+        info = _load_npz(options, data_dir, heldout_fraction, seed, limit)
+    elif parsed == "shapes":
+        info = _load_shapes(options, data_dir, heldout_fraction, seed, limit, size)
+    else:
+        info = _load_folder(options, data_dir, heldout_fraction, seed, limit, name=parsed)
+    native = info["native_size"]
+    if native is not None and min(native) < size and not upsample:
+        raise UsageError(
+            f"{spec.name} needs {size}x{size} inputs (its minimum is {spec.min_input_size}x{spec.min_input_size}) "
+            f"but {parsed!r} images are {native[0]}x{native[1]} and upsampling is off; allow upsampling, "
+            f"or pick a smaller --image-size (>= {spec.min_input_size}) or a model that takes {native[0]}x{native[1]}"
+        )
+    recipe = _recipe(spec, size, info.pop("channels"), native, interpolation)
+    return Dataset(name=parsed, seed=seed, recipe=recipe, **info)

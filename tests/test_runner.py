@@ -1,0 +1,168 @@
+"""Reliable runs: resumable store, isolated failures, interrupts, and one-line errors for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from archbench import registry
+from archbench.cli import cli
+from archbench.errors import ResultsFileError, UsageError
+from archbench.store import ResultStore, read_log
+
+HERE = os.path.dirname(__file__)
+MODEL_FILE = os.path.join(HERE, "data", "user_models.py")
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+@pytest.fixture(scope="module")
+def user_models():
+    names = registry.load_model_file(MODEL_FILE)
+    yield names
+    for n in names:
+        registry.unregister_model(n)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _rows(out):
+    return read_log(os.path.join(out, "results.jsonl"))
+
+
+def test_run_resume_and_force(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    r = invoke("run", "--models", "tiny1,tiny2", "--tasks", "params", "--out", out, "--no-report")
+    assert r.exit_code == 0, r.output
+    assert "2 measured, 0 already there, 0 failed" in r.output
+    r = invoke("run", "--models", "tiny1,tiny2,tiny3", "--tasks", "params", "--out", out, "--no-report")
+    assert "1 measured, 2 already there" in r.output
+    r = invoke("run", "--models", "tiny1", "--tasks", "params", "--out", out, "--no-report", "--force")
+    assert "1 measured, 0 already there" in r.output
+    rows = _rows(out)
+    assert [r["model"] for r in rows] == ["tiny1", "tiny2", "tiny3", "tiny1"]
+    assert rows[0]["result"]["params_total"] == (3 * 3 * 3 + 1) * 1 + (1 + 1) * 10
+    csv_text = open(os.path.join(out, "results.csv")).read()
+    assert csv_text.count("\ntiny1,") == 1, "latest row per measurement in the CSV"
+
+
+def test_failing_model_is_recorded_and_sweep_goes_on(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    result = CliRunner().invoke(cli, ["run", "--models", "tiny1,broken,tiny2", "--tasks", "params",
+                                      "--out", out, "--no-report"])
+    assert result.exit_code == 1
+    assert "2 measured, 0 already there, 1 failed" in result.output
+    rows = {r["model"]: r for r in _rows(out)}
+    assert rows["broken"]["status"] == "error"
+    assert "broken on purpose" in rows["broken"]["error"]
+    assert rows["tiny2"]["status"] == "ok"
+
+
+def test_timeout_is_recorded(tmp_path, user_models, monkeypatch):
+    monkeypatch.setenv("ARCHBENCH_TEST_SLEEP", "2")
+    out = str(tmp_path / "o")
+    result = CliRunner().invoke(cli, ["run", "--models", "tiny4", "--tasks", "params", "--out", out,
+                                      "--no-report", "--timeout", "0.3"])
+    assert result.exit_code == 1
+    assert _rows(out)[0]["status"] == "timeout"
+
+
+def test_sigkill_mid_sweep_loses_nothing(tmp_path):
+    out = str(tmp_path / "o")
+    cmd = [sys.executable, "-m", "archbench.cli", "run", "--model-file", MODEL_FILE, "--models", "tiny*",
+           "--tasks", "params", "--out", out, "--no-report"]
+    env = {**ENV, "ARCHBENCH_TEST_SLEEP": "0.7"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = os.path.join(out, "results.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if os.path.exists(log) and len(read_log(log)) >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(read_log(log))
+    assert 2 <= before < 6
+    subprocess.run(cmd, env={**ENV}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    models = [r["model"] for r in read_log(log)]
+    assert sorted(models) == [f"tiny{i}" for i in range(1, 7)], "every model measured exactly once"
+
+
+def test_second_run_on_locked_folder_is_refused(tmp_path):
+    with ResultStore(str(tmp_path)):
+        with pytest.raises(UsageError, match="in use by another archbench run"):
+            ResultStore(str(tmp_path)).open()
+
+
+def test_stale_lock_of_dead_process_is_taken_over(tmp_path):
+    (tmp_path / ".lock").write_text("999999999")
+    with ResultStore(str(tmp_path)) as store:
+        store.append({"key": "k", "status": "ok"})
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_truncated_last_line_is_ignored_but_damage_is_an_error(tmp_path):
+    log = tmp_path / "results.jsonl"
+    good = json.dumps({"schema": "archbench.results/1", "key": "a", "status": "ok"})
+    log.write_text(good + "\n" + good[:10])
+    assert len(read_log(str(log))) == 1
+    log.write_text(good[:10] + "\n" + good + "\n")
+    with pytest.raises(ResultsFileError, match="line 1"):
+        read_log(str(log))
+    log.write_text(json.dumps({"foo": 1}) + "\n")
+    with pytest.raises(ResultsFileError, match="not an archbench result"):
+        read_log(str(log))
+
+
+def test_shards_partition_the_grid(user_models):
+    from archbench.runner import plan
+    from archbench.tasks import RunSettings, resolve_tasks
+
+    names = [f"tiny{i}" for i in range(1, 7)]
+    tasks = resolve_tasks("params")
+    full = {u.key for u in plan(names, tasks, RunSettings())}
+    parts = [{u.key for u in plan(names, tasks, RunSettings(), (i, 3))} for i in (1, 2, 3)]
+    assert set().union(*parts) == full and sum(len(p) for p in parts) == len(full)
+
+
+BAD_INPUT = [
+    (["run", "--models", "resnet5", "--tasks", "params"], "unknown model 'resnet5'; did you mean: resnet50"),
+    (["run", "--models", "zzz*", "--tasks", "params"], "pattern 'zzz*' matches no registered model"),
+    (["run", "--models", "lenet5", "--tasks", "nosuch"], "unknown task 'nosuch'"),
+    (["run", "--models", "lenet5", "--batch", "0"], "batch size must be a positive integer"),
+    (["run", "--models", "lenet5", "--batch", "a,b"], "bad batch list"),
+    (["run", "--models", "lenet5", "--dtype", "float8"], "unknown dtype 'float8'"),
+    (["run", "--models", "lenet5", "--backend", "mxnet"], "unknown backend 'mxnet'"),
+    (["run", "--models", "lenet5", "--shard", "3/2"], "--shard must be I/N"),
+    (["run", "--models", "lenet5", "--model-file", "/nonexistent.py"], "model file not found"),
+    (["list", "nothing*"], "matches no registered model"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "o")] if args[0] == "run" else args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_output_folder(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    result = CliRunner().invoke(cli, ["run", "--models", "lenet5", "--tasks", "params", "--out", str(target / "o")])
+    assert result.exit_code == 2 and "error: cannot create output folder" in result.output
+
+
+def test_too_small_input_via_cli(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--models", "alexnet", "--tasks", "params", "--input-size", "16",
+                                      "--out", str(tmp_path / "o"), "--no-report"])
+    assert result.exit_code == 2
+    assert "error: --input-size 16 is smaller than alexnet's minimum" in result.output
