@@ -228,6 +228,18 @@ def _validate_dtype(value: str) -> str:
     return value
 
 
+@cli.command("merge")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", "-o", required=True, help="New folder for the merged results.")
+@click.option("--keep-latest", is_flag=True, help="On a same-machine duplicate keep the newest row.")
+def merge_cmd(sources, out, keep_latest) -> None:
+    """Combine result folders (e.g. the shards of a sweep) into OUT."""
+    from .store import merge
+
+    stats = merge(list(sources), out, keep_latest=keep_latest)
+    click.echo(f"merged {stats['rows']} rows from {stats['sources']} folders into {out}")
+
+
 @cli.command("doctor")
 def doctor_cmd() -> None:
     """Show backends, versions, devices and threads, and warn about known slow paths."""

@@ -21,6 +21,7 @@
 ``inter_op_threads``    the framework's inter-op thread setting (TensorFlow only)
 ``omp_num_threads``     the ``OMP_NUM_THREADS`` variable, if set
 ``xla_flags``           the ``XLA_FLAGS`` variable, if set
+``tf_enable_onednn_opts`` the ``TF_ENABLE_ONEDNN_OPTS`` variable, if set (``0`` = oneDNN kernels off)
 ======================  ==============================================================================
 
 Nothing here imports a framework that is not already imported (importing torch or jax only to
@@ -36,7 +37,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["cpu_model", "describe_device", "device", "environment", "versions"]
+__all__ = ["cpu_model", "describe_device", "device", "environment", "gpu_names", "versions"]
 
 _DISTRIBUTIONS = {
     "keras": ("keras",),
@@ -90,8 +91,9 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
-def _gpu_names(backend: str) -> list[str] | None:
-    """Names of the GPUs the backend sees, in its own order; ``None`` if the backend cannot say."""
+def gpu_names(backend: str | None = None) -> list[str] | None:
+    """Names of the GPUs a backend (default: the active one) sees, in its order; ``None`` if it cannot say."""
+    backend = backend or _backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -126,7 +128,7 @@ def describe_device(device_type: str, index: int = 0, *, backend: str | None = N
 def _device_name(device_type: str, index: int, backend: str) -> str:
     if device_type == "cpu":
         return cpu_model()
-    names = _gpu_names(backend) or []
+    names = gpu_names(backend) or []
     return names[index] if index < len(names) else "unknown gpu"
 
 
@@ -142,7 +144,7 @@ def _default_device(backend: str) -> tuple[str, int]:
 
         # Keras' torch backend puts its variables on CUDA whenever torch can see a GPU.
         return ("gpu" if torch.cuda.is_available() else "cpu"), 0
-    gpus = _gpu_names(backend)
+    gpus = gpu_names(backend)
     return ("gpu" if gpus else "cpu"), 0
 
 
@@ -172,7 +174,7 @@ def environment() -> dict[str, Any]:
     """The flat description of this process's software and hardware (keys in the module docstring)."""
     backend = _backend()
     kind, index = _default_device(backend)
-    gpus = _gpu_names(backend)
+    gpus = gpu_names(backend)
     intra, inter = _threads(backend)
     env: dict[str, Any] = {
         "backend": backend,
@@ -192,6 +194,7 @@ def environment() -> dict[str, Any]:
             "inter_op_threads": inter,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "xla_flags": os.environ.get("XLA_FLAGS"),
+            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         }
     )
     return env

@@ -123,10 +123,10 @@ class ResultStore:
         return {r["key"] for r in self.rows() if r.get("status") == "ok" and "key" in r}
 
     def write_csv(self) -> str:
-        """Rebuild ``results.csv`` from the log atomically (latest row per key wins)."""
-        latest: dict[str, dict[str, Any]] = {}
+        """Rebuild ``results.csv`` from the log atomically (latest row per key and machine wins)."""
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in self.rows():
-            latest[row.get("key", str(len(latest)))] = row
+            latest[(row.get("key", str(len(latest))), machine_of(row))] = row
         write_csv_atomic(self.csv_path, latest.values())
         return self.csv_path
 
@@ -209,3 +209,51 @@ def write_csv_atomic(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+MACHINE_KEYS = ("env_device", "env_cpu_model", "env_platform", "env_backend")
+
+
+def machine_of(row: Mapping[str, Any]) -> str:
+    """A row's machine description (device, CPU model, platform, backend)."""
+    env = row.get("env") or {}
+    return " | ".join(str(env.get(k[4:], "")) for k in MACHINE_KEYS)
+
+
+def merge(sources: list[str], out: str, *, keep_latest: bool = False) -> dict[str, int]:
+    """Combine result folders into ``out``: one row per (measurement, machine).
+
+    The same measurement (same key) from different machines is kept once per machine, so a report
+    shows the devices side by side. The same measurement on the same machine from two different runs
+    is a conflict: an error naming it, unless ``keep_latest`` keeps the newest row.
+    """
+    if not sources:
+        raise UsageError("merge needs at least one results folder")
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    conflicts = 0
+    for folder in sources:
+        log = os.path.join(folder, LOG_NAME)
+        if not os.path.isfile(log):
+            raise UsageError(f"{folder}: no {LOG_NAME} (not an archbench results folder)")
+        for row in read_log(log):
+            ident = (row.get("key", ""), machine_of(row))
+            old = chosen.get(ident)
+            if old is not None and old.get("run_id") != row.get("run_id"):
+                if not keep_latest:
+                    raise UsageError(
+                        f"conflict: {row.get('model')}:{row.get('task')} (key {ident[0]}) was measured on the "
+                        f"same machine in {origin[ident]} and {folder}; pass --keep-latest to keep the newest"
+                    )
+                conflicts += 1
+                if str(row.get("timestamp", "")) < str(old.get("timestamp", "")):
+                    continue
+            chosen[ident] = row
+            origin[ident] = folder
+    with ResultStore(out) as store:
+        if os.path.exists(store.log_path) and store.rows():
+            raise UsageError(f"{out} already holds results: merge into a new folder")
+        for row in chosen.values():
+            store.append({k: v for k, v in row.items() if k != "schema"})
+        store.write_csv()
+    return {"rows": len(chosen), "sources": len(sources), "conflicts_resolved": conflicts}

@@ -166,3 +166,30 @@ def test_too_small_input_via_cli(tmp_path):
                                       "--out", str(tmp_path / "o"), "--no-report"])
     assert result.exit_code == 2
     assert "error: --input-size 16 is smaller than alexnet's minimum" in result.output
+
+
+def test_sharded_sweep_merged_equals_unsharded(tmp_path, user_models):
+    names = "tiny1,tiny2,tiny3,tiny4,tiny5"
+    for part in ("1/2", "2/2"):
+        r = invoke("run", "--models", names, "--tasks", "params", "--out", str(tmp_path / part.replace("/", "of")),
+                   "--shard", part, "--no-report")
+        assert r.exit_code == 0, r.output
+    invoke("run", "--models", names, "--tasks", "params", "--out", str(tmp_path / "full"), "--no-report")
+    r = invoke("merge", str(tmp_path / "1of2"), str(tmp_path / "2of2"), "--out", str(tmp_path / "merged"))
+    assert r.exit_code == 0, r.output
+
+    def grid(folder):
+        return sorted((row["model"], row["task"], row["key"]) for row in _rows(str(tmp_path / folder)))
+
+    assert grid("merged") == grid("full")
+    shard_rows = {len(_rows(str(tmp_path / p))) for p in ("1of2", "2of2")}
+    assert 0 not in shard_rows
+
+
+def test_merge_rejects_same_machine_duplicates(tmp_path, user_models):
+    for folder in ("a", "b"):
+        invoke("run", "--models", "tiny1", "--tasks", "params", "--out", str(tmp_path / folder), "--no-report")
+    r = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "conflict: tiny1:params" in r.output
+    r = invoke("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m2"), "--keep-latest")
+    assert r.exit_code == 0 and len(_rows(str(tmp_path / "m2"))) == 1

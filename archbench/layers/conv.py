@@ -95,6 +95,8 @@ class SpatiallySeparableConv2D(keras.layers.Layer):
     two ``Conv2D`` layers for that variant.
     """
 
+    archbench_weight_layer = True
+
     def __init__(
         self,
         filters,
@@ -203,6 +205,8 @@ class DeformableConv2D(keras.layers.Layer):
     paper), so an untrained layer is an ordinary convolution. One offset field is shared by all channels
     (the paper's ``deformable_group=1``).
     """
+
+    archbench_weight_layer = True
 
     def __init__(
         self,

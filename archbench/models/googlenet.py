@@ -89,7 +89,7 @@ INCEPTION_TABLE: tuple[InceptionRow, ...] = (
 
 _LRN = dict(size=5, alpha=1e-4, beta=0.75, k=1.0, alpha_over_size=True)
 _DEFAULT_SHAPE = (224, 224, 3)
-_MIN_SIZE = 32
+_MIN_SIZE = 31  # 31 -> 16 -> 8 -> 4 -> 2 -> 1; at 30 pool4 would get a 1x1 map
 _AUX_MIN_SIZE = 5
 
 
@@ -195,19 +195,17 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
             rtol=0.03,
             note="the column is rounded and not self-consistent: conv1 is listed as 2.7K although "
             "7x7x3x64 = 9,408 weights, most rows match weights/1024 (3a: 163,328/1024 = 159.5K), 5a is "
-            "listed as 1072K for 1,042,432 weights; biases are not counted. Our exact count is "
-            "6,998,552 (weights 6,990,592 + biases 7,960)",
+            "listed as 1072K for 1,042,432 weights; biases are not counted",
         ),
     ),
     macs_refs=(
         Ref(
             1_502_000_000,
-            source=f"{_TABLE1}, sum of the ops column (34M+360M+128M+304M+73M+88M+100M+119M+170M+54M"
-            "+71M+1M)",
+            source=f"{_TABLE1}, sum of the ops column (34M+360M+128M+304M+73M+88M+100M+119M+170M+54M+71M+1M)",
             scope="multiply-adds of the inference network, 224x224",
             rtol=0.06,
             note="the ops column is params x output positions, so it inherits the conv1 slip "
-            "(34M listed, 118M = 112x112x64x147 by the layer's shape); our exact count is 1,586,376,064",
+            "(34M listed, 118M = 112x112x64x147 by the layer's shape)",
         ),
         Ref(
             1_500_000_000,
@@ -268,11 +266,13 @@ def googlenet(
 
     ``aux_logits=True`` adds the two auxiliary classifiers (on 4a and 4d) and returns a model with three
     outputs ``[main, aux1, aux2]``; train it with ``loss_weights=LOSS_WEIGHTS``. It needs
-    ``include_top=True`` and at least 5x5 feature maps at 4a (inputs of about 65x65 and more).
+    ``include_top=True`` and at least 5x5 feature maps at 4a, i.e. inputs of 79x79 or more.
     """
     check_head_args(include_top, pooling, classes, weights)
     if aux_logits and not include_top:
-        raise UsageError("googlenet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)")
+        raise UsageError(
+            "googlenet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)"
+        )
     inputs, x = model_input(
         input_tensor, input_shape, default_shape=_DEFAULT_SHAPE, min_size=_MIN_SIZE, model_name=name
     )
@@ -306,5 +306,12 @@ def googlenet(
         aux = [_aux_classifier(a, i + 1, classes, classifier_activation) for i, a in enumerate(aux_inputs)]
         outputs = [top(x), *aux]
     return finish(
-        inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top, outputs=outputs
+        inputs,
+        x,
+        name=name,
+        include_top=include_top,
+        pooling=pooling,
+        weights=weights,
+        top=top,
+        outputs=outputs,
     )

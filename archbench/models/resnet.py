@@ -194,7 +194,11 @@ _TORCHVISION = {
 # keras.applications table (keras.io/api/applications): params, top-1, top-5; v1 with conv biases.
 # rtol: keras counts a bias in every convolution and the BN moving statistics, which our paper-
 # convention count excludes (ResNet-50: 25,636,712 = 25,557,032 + 26,560 biases + 53,120 statistics).
-_KERAS = {50: (25_636_712, 74.9, 92.1, 0.0035), 101: (44_707_176, 76.4, 92.8, 0.004), 152: (60_419_944, 76.6, 93.1, 0.004)}
+_KERAS = {
+    50: (25_636_712, 74.9, 92.1, 0.0035),
+    101: (44_707_176, 76.4, 92.8, 0.004),
+    152: (60_419_944, 76.6, 93.1, 0.004),
+}
 # The paper's table 1, "FLOPs" (multiply-adds), x 10^9, for v1.
 _PAPER_GMACS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}
 
@@ -238,7 +242,9 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
             tv_params,
             tv_source,
             _SCOPE_PARAMS,
-            note="" if tv_matches else "torchvision's model is v1.5; the stride's place does not change the count",
+            note=""
+            if tv_matches
+            else "torchvision's model is v1.5; the stride's place does not change the count",
         )
     ]
     paper_macs = Ref(
@@ -252,9 +258,16 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
     macs = [paper_macs]
     accuracy = []
     if tv_matches:
-        macs.append(Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G"))
+        macs.append(
+            Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G")
+        )
         accuracy.append(
-            AccuracyRef(tv_top1, tv_top5, tv_source, note="basic blocks: v1 and v1.5 coincide" if kind == "basic" else "")
+            AccuracyRef(
+                tv_top1,
+                tv_top5,
+                tv_source,
+                note="basic blocks: v1 and v1.5 coincide" if kind == "basic" else "",
+            )
         )
     if depth in _KERAS and not v1_5:
         keras_params, keras_top1, keras_top5, rtol = _KERAS[depth]
@@ -269,7 +282,9 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
             )
         )
         accuracy.append(
-            AccuracyRef(keras_top1, keras_top5, keras_source, note="v1 weights, with conv biases and epsilon 1.001e-5")
+            AccuracyRef(
+                keras_top1, keras_top5, keras_source, note="v1 weights, with conv biases and epsilon 1.001e-5"
+            )
         )
     deviations = [_PREPROCESSING_DEVIATION]
     if kind == "basic":
@@ -314,7 +329,9 @@ def _variant(depth: int, *, v1_5: bool = False):
     ):
         unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
-            raise UsageError(f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}")
+            raise UsageError(
+                f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}"
+            )
         return resnet(
             depth,
             stride_in_3x3=v1_5,
@@ -331,7 +348,11 @@ def _variant(depth: int, *, v1_5: bool = False):
     builder.__name__ = builder.__qualname__ = model_name
     builder.__doc__ = (
         f"ResNet-{depth}"
-        + (" v1.5 (stride in the 3x3 of a downsampling bottleneck)." if v1_5 else " as in table 1 of the paper.")
+        + (
+            " v1.5 (stride in the 3x3 of a downsampling bottleneck)."
+            if v1_5
+            else " as in table 1 of the paper."
+        )
         + "\n\nOption: ``name``; see :func:`resnet`."
     )
     return register_model(name=model_name, **_spec(depth, v1_5))(builder)

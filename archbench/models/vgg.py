@@ -107,9 +107,9 @@ def vgg(
     for b, block in enumerate(CONFIGS[config], start=1):
         for c, width in enumerate(block, start=1):
             conv = f"block{b}_conv{c}"
-            x = layers.Conv2D(
-                width, 3, padding="same", activation=None if batch_norm else "relu", name=conv
-            )(x)
+            x = layers.Conv2D(width, 3, padding="same", activation=None if batch_norm else "relu", name=conv)(
+                x
+            )
             if batch_norm:
                 x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{conv}_bn")(x)
                 x = layers.Activation("relu", name=f"{conv}_relu")(x)
@@ -187,7 +187,9 @@ def _spec(config: str, batch_norm: bool) -> dict[str, Any]:
     tv_params, tv_top1, tv_top5, tv_gmacs = _TORCHVISION[config, batch_norm]
     tv_source = _TV_SOURCE.format(tv_name)
     params = [Ref(tv_params, tv_source, _SCOPE_PARAMS)]
-    macs = [Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G")]
+    macs = [
+        Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G")
+    ]
     accuracy = [AccuracyRef(tv_top1, tv_top5, tv_source)]
     if not batch_norm:
         params.append(
@@ -238,7 +240,9 @@ _OPTIONS = ("dropout", "name")
 def _check_options(model_name: str, options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
-        raise UsageError(f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}")
+        raise UsageError(
+            f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}"
+        )
 
 
 def _variant(config: str, *, batch_norm: bool = False):

@@ -1,0 +1,97 @@
+"""``archbench bench MODEL``: one detailed latency run, with a per-iteration histogram."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..benchmark import DTYPES, LatencyConfig
+
+_D = LatencyConfig()
+
+
+@click.command("bench")
+@click.argument("model")
+@click.option(
+    "--backend",
+    default=None,
+    help="tf, jax or torch (default: the active Keras backend); another backend runs in a subprocess.",
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default=_D.device, show_default=True)
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=_D.batch_size, show_default=True)
+@click.option(
+    "--dtype", type=click.Choice(DTYPES), default=_D.dtype, show_default=True, help="Keras dtype policy."
+)
+@click.option(
+    "--input-size", type=click.IntRange(min=1), default=None, help="Square input size (default: the model's)."
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    default=_D.min_iterations,
+    show_default=True,
+    help="Minimum number of timed iterations.",
+)
+@click.option(
+    "--min-time",
+    "min_time_s",
+    type=click.FloatRange(min=0),
+    default=_D.min_time_s,
+    show_default=True,
+    help="Minimum total measuring time, seconds (iterations go on until both minimums are met).",
+)
+@click.option("--max-iterations", type=click.IntRange(min=1), default=_D.max_iterations, show_default=True)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=_D.warmup,
+    show_default=True,
+    help="Untimed calls after the first (compiling) call.",
+)
+@click.option(
+    "--xla/--no-xla",
+    "jit",
+    default=None,
+    help="TF: jit_compile; torch: torch.compile (default: the fastest path for the backend).",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads (default: all)."
+)
+@click.option("--seed", type=int, default=_D.seed, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result row (with samples) as JSON.")
+def command(
+    model,
+    backend,
+    device,
+    batch_size,
+    dtype,
+    input_size,
+    iterations,
+    min_time_s,
+    max_iterations,
+    warmup,
+    jit,
+    threads,
+    seed,
+    as_json,
+) -> None:
+    """Time compiled inference of MODEL (a registered name, module:function or file.py:function)."""
+    from ..benchmark import bench, format_report
+
+    config = LatencyConfig(
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        input_size=input_size,
+        jit=jit,
+        threads=threads,
+        warmup=warmup,
+        min_iterations=iterations,
+        min_time_s=min_time_s,
+        max_iterations=max(max_iterations, iterations),
+        seed=seed,
+    )
+    row = bench(model, config)
+    click.echo(json.dumps(row, indent=1) if as_json else format_report(row))

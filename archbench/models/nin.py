@@ -1,0 +1,264 @@
+"""Network in Network: Lin, Chen & Yan, "Network In Network".
+
+ICLR 2014, arXiv 1312.4400 (https://arxiv.org/abs/1312.4400). The paper replaces each convolution by an
+"mlpconv" layer, a convolution followed by 1x1 convolutions (its "cascaded cross channel parametric
+pooling", ``cccp``), and the fully connected classifier by global average pooling over one map per
+class. The paper itself only details CIFAR/SVHN/MNIST networks; the ImageNet model is the authors'
+Caffe Model Zoo release "NIN-imagenet" (gist mavenlin/d802a5849de39225bcc6, ``train_val.prototxt``),
+four mlpconv layers, 224x224 input:
+
+    conv1 96@11x11/4 (no pad) -> 54, cccp1 96, cccp2 96, max 3x3/2 -> 27
+    conv2 256@5x5 (pad 2), cccp3 256, cccp4 256, max 3x3/2 -> 13
+    conv3 384@3x3 (pad 1), cccp5 384, cccp6 384, max 3x3/2 -> 6, dropout 0.5
+    conv4 1024@3x3 (pad 1), cccp7 1024, cccp8 classes, average over the 6x6 map, softmax
+
+with ReLU after every convolution, cccp8 included, and Caffe's ceil-mode pooling (54 -> 27 needs it).
+No layer is fully connected. ``include_top=False`` drops cccp8 and the average pool and returns cccp7's
+6x6x1024 map, or its global pool when ``pooling`` is given.
+
+``bn_nin`` is BN-NIN of Canziani, Paszke & Culurciello (arXiv 1605.07678): the Torch7 model ``ninbn``
+of soumith/imagenet-multiGPU.torch (``models/ninbn.lua``). It pads conv1 by 5 and the pools by 1 (Torch,
+rounding down: 56-28-14-7), puts batch norm (epsilon 1e-3) between every convolution and its ReLU, keeps
+cccp8 at 1024 maps and classifies with a fully connected layer after the 7x7 average pool; it has no
+dropout. Its ``include_top=False`` drops the average pool and that layer.
+
+Deliberate deviations (also in each spec's ``deviations``):
+
+- The final fixed-size average pool (6x6 in Caffe, 7x7 in Torch) is a global average pool: the same at
+  224x224, and defined at other input sizes.
+- Keras' default (Glorot-uniform) initialisation instead of Caffe's Gaussian fillers.
+- ``bn_nin``: convolution biases kept before batch norm, as the Torch model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+from keras import layers
+
+from ..errors import UsageError
+from ..registry import AccuracyRef, Deviation, Paper, register_model
+from ._blocks import BatchNorm, Conv, conv_unit, keras_builder, max_pool
+from ._common import check_head_args, classifier, finish, model_input
+
+__all__ = ["BN_NIN", "NIN", "MlpConv", "NinConfig"]
+
+PAPER = Paper(
+    title="Network In Network",
+    authors="Min Lin, Qiang Chen, Shuicheng Yan",
+    venue="ICLR 2014",
+    year=2014,
+    url="https://arxiv.org/abs/1312.4400",
+)
+CANZIANI = Paper(
+    title="An Analysis of Deep Neural Network Models for Practical Applications",
+    authors="Alfredo Canziani, Adam Paszke, Eugenio Culurciello",
+    venue="arXiv:1605.07678",
+    year=2016,
+    url="https://arxiv.org/abs/1605.07678",
+)
+
+
+@dataclass(frozen=True)
+class MlpConv:
+    """One mlpconv layer: a ``kernel`` x ``kernel`` convolution, then 1x1 convolutions of widths ``cccp``."""
+
+    filters: int
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    cccp: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class NinConfig:
+    """A NiN: mlpconv ``blocks`` with a max pool between consecutive ones, then the classifier.
+
+    ``class_maps=True`` is the paper's head: one more cccp with ``classes`` maps (and ReLU), then the
+    global average. ``False`` is BN-NIN's: global average, then a fully connected layer.
+    ``dropout_before`` is the index of the block that dropout precedes, if any.
+    """
+
+    blocks: tuple[MlpConv, ...]
+    input_shape: tuple[int, int, int]
+    min_input_size: int
+    pool_pad: int = 0
+    pool_ceil_mode: bool = True
+    dropout_before: int | None = None
+    batch_norm: BatchNorm | None = None
+    class_maps: bool = True
+
+    @property
+    def weight_layers(self) -> int:
+        return sum(1 + len(b.cccp) for b in self.blocks) + 1
+
+
+NIN = NinConfig(
+    blocks=(
+        MlpConv(96, 11, stride=4, cccp=(96, 96)),  # 54 x 54 x 96, pooled to 27
+        MlpConv(256, 5, pad=2, cccp=(256, 256)),  # 27 x 27 x 256, pooled to 13
+        MlpConv(384, 3, pad=1, cccp=(384, 384)),  # 13 x 13 x 384, pooled to 6
+        MlpConv(1024, 3, pad=1, cccp=(1024,)),  # 6 x 6 x 1024, then cccp8 (classes)
+    ),
+    input_shape=(224, 224, 3),
+    min_input_size=55,
+    dropout_before=3,
+)
+BN_NIN = NinConfig(
+    blocks=(
+        MlpConv(96, 11, stride=4, pad=5, cccp=(96, 96)),  # 56 x 56 x 96, pooled to 28
+        MlpConv(256, 5, pad=2, cccp=(256, 256)),  # 28 x 28 x 256, pooled to 14
+        MlpConv(384, 3, pad=1, cccp=(384, 384)),  # 14 x 14 x 384, pooled to 7
+        MlpConv(1024, 3, pad=1, cccp=(1024, 1024)),  # 7 x 7 x 1024
+    ),
+    input_shape=(224, 224, 3),
+    min_input_size=1,
+    pool_pad=1,
+    pool_ceil_mode=False,
+    batch_norm=BatchNorm(epsilon=1e-3, momentum=0.9),
+    class_maps=False,
+)
+
+
+def _build(
+    config: NinConfig,
+    *,
+    name: str,
+    include_top: bool,
+    weights: str | None,
+    input_tensor: Any,
+    input_shape: tuple[int, int, int] | None,
+    pooling: str | None,
+    classes: int,
+    classifier_activation: str | None,
+    dropout: float = 0.5,
+) -> keras.Model:
+    if not 0.0 <= dropout < 1.0:
+        raise UsageError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+    check_head_args(include_top, pooling, classes, weights)
+    if classifier_activation is not None:
+        keras.activations.get(classifier_activation)
+    inputs, x = model_input(
+        input_tensor,
+        input_shape,
+        default_shape=config.input_shape,
+        min_size=config.min_input_size,
+        model_name=name,
+    )
+    bn = config.batch_norm
+    n_cccp = 0
+    for i, block in enumerate(config.blocks, start=1):
+        if config.dropout_before == i - 1:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        x = conv_unit(x, Conv(f"conv{i}", block.filters, block.kernel, block.stride, block.pad), bn)
+        for width in block.cccp:
+            n_cccp += 1
+            x = conv_unit(x, Conv(f"cccp{n_cccp}", width, 1), bn)
+        if i < len(config.blocks):
+            x = max_pool(x, 3, 2, pad=config.pool_pad, ceil_mode=config.pool_ceil_mode, name=f"pool{i}")
+    gap_name = f"pool{len(config.blocks)}"
+
+    def top(features: Any) -> Any:
+        if not config.class_maps:
+            y = layers.GlobalAveragePooling2D(name=gap_name)(features)
+            return classifier(y, classes, classifier_activation)
+        y = conv_unit(features, Conv(f"cccp{n_cccp + 1}", classes, 1), bn)
+        y = layers.GlobalAveragePooling2D(name=gap_name)(y)
+        return layers.Activation(classifier_activation, name="predictions")(y)
+
+    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+
+
+_GAP = Deviation(
+    "global average pooling instead of the fixed 6x6 (Caffe) / 7x7 (Torch) average pool",
+    "identical at 224x224, and defined at other input sizes",
+)
+_INIT = Deviation(
+    "Keras' default Glorot-uniform initialisation",
+    "the original Gaussian fillers only matter for training from scratch",
+)
+
+nin = register_model(
+    display_name="NiN",
+    family="NiN",
+    year=2013,
+    paper=PAPER,
+    input_shape=NIN.input_shape,
+    min_input_size=NIN.min_input_size,
+    deviations=(
+        Deviation(
+            "the ImageNet network is the authors' Caffe Model Zoo 'NIN-imagenet' (gist "
+            "mavenlin/d802a5849de39225bcc6), with its ceil-mode pooling",
+            "the paper describes only its CIFAR-10/100, SVHN and MNIST networks",
+        ),
+        _GAP,
+        _INIT,
+    ),
+    accuracy_refs=(
+        AccuracyRef(
+            59.36,
+            None,
+            "NIN-imagenet Caffe Model Zoo gist (mavenlin/d802a5849de39225bcc6) README",
+            scope="ImageNet-1k val, single 224 centre crop (the model's Caffe test phase)",
+        ),
+    ),
+    depth_paper=NIN.weight_layers,
+    tags=("global_average_pooling",),
+)(
+    keras_builder(
+        _build,
+        NIN,
+        name="nin",
+        doc="Network in Network, the authors' ImageNet model: four mlpconv layers, global average pooling.",
+        options=("dropout",),
+    )
+)
+
+bn_nin = register_model(
+    display_name="BN-NIN",
+    family="NiN",
+    year=2016,
+    paper=CANZIANI,
+    input_shape=BN_NIN.input_shape,
+    min_input_size=BN_NIN.min_input_size,
+    deviations=(
+        Deviation(
+            "batch norm (epsilon 1e-3) after every convolution, Torch padding (conv1 5, pools 1, rounding "
+            "down), 1024-map cccp8 and a fully connected classifier after the average pool, no dropout",
+            "the definition of BN-NIN: Torch7 model ninbn of soumith/imagenet-multiGPU.torch "
+            "(models/ninbn.lua), the model Canziani et al. 2016 measure",
+        ),
+        Deviation(
+            "convolution biases kept before batch norm",
+            "as the Torch model, so its weights map one to one",
+        ),
+        _GAP,
+        _INIT,
+    ),
+    accuracy_refs=(
+        AccuracyRef(
+            63.0,
+            None,
+            "Canziani et al. 2016, figure 1 (read off the chart)",
+            note="approximate: the paper gives the figure only as a bar chart",
+        ),
+        AccuracyRef(
+            62.6,
+            None,
+            "soumith/imagenet-multiGPU.torch models/ninbn.lua, header comment",
+            scope="ImageNet-1k val, the repository's test loader",
+            note="after 35 epochs of the schedule given there",
+        ),
+    ),
+    depth_paper=BN_NIN.weight_layers,
+    tags=("batch_norm", "global_average_pooling"),
+)(
+    keras_builder(
+        _build,
+        BN_NIN,
+        name="bn_nin",
+        doc="BN-NIN: NiN with batch norm after every convolution and a linear classifier (Torch7 ninbn).",
+    )
+)

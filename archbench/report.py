@@ -1,0 +1,326 @@
+"""The report of a results folder: every figure as PNG and SVG, a Markdown summary, one offline HTML page.
+
+:func:`write_report` reads ``results.csv``, ``models.csv`` and any ``layers/<model>.csv`` of a folder
+written by ``archbench run`` (through :mod:`archbench.analysis`, never the registry) and writes into
+``out_dir``::
+
+    figures/<name>.png, figures/<name>.svg   one pair per figure that the data allow
+    summary.md                               the summary table, figure list and notes (GitHub Markdown)
+    summary.csv                              the summary table as CSV
+    report.html                              self-contained: figures embedded as base64 PNG, tables
+                                             sortable by a small inline script, no external resource
+
+The HTML page shows the environment of every measurement: each measurement row carries an
+environment id (``E1``, ``E2``, ...) defined in the page's environment table (backend, device,
+versions, threads, ...). A figure that cannot be drawn from the data is listed with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import analysis
+from .errors import ResultsFileError, UsageError
+
+__all__ = ["FIGURES", "write_report"]
+
+
+@dataclass
+class _Inputs:
+    results: pd.DataFrame
+    models: pd.DataFrame | None
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
+    ("top1_vs_operations", "Top-1 accuracy vs operations",
+     lambda d: analysis.top1_vs_operations(d.results, d.models)),
+    ("evolution_of_depth", "Evolution of depth (ILSVRC winners)",
+     lambda d: analysis.evolution_of_depth(d.results, _need_models(d))),
+    ("fc_vs_conv", "Fully connected vs convolutional parameters",
+     lambda d: analysis.fc_vs_conv(d.results, d.models, d.layers)),
+    ("latency_vs_macs", "Latency vs operations", lambda d: analysis.latency_vs_macs(d.results)),
+    ("throughput_vs_batch", "Throughput vs batch size", lambda d: analysis.throughput_vs_batch(d.results)),
+    ("backend_comparison", "Backends and devices compared", lambda d: analysis.backend_comparison(d.results)),
+)  # fmt: skip
+"""``(file name, title, draw)`` of the report's figures, in page order (per-layer figures follow)."""
+
+
+def _need_models(d: _Inputs) -> pd.DataFrame:
+    if d.models is None:
+        raise ResultsFileError(f"needs {analysis.MODELS_FILE} (written by `archbench run`), which is missing")
+    return d.models
+
+
+@dataclass
+class _Figure:
+    name: str
+    title: str
+    caption: str = ""
+    png: bytes = b""
+    skipped: str = ""
+
+
+def _save(fig: Any, folder: str, name: str) -> tuple[bytes, str, str]:
+    import matplotlib
+
+    png_path = os.path.join(folder, f"{name}.png")
+    svg_path = os.path.join(folder, f"{name}.svg")
+    with matplotlib.rc_context({"svg.hashsalt": "archbench", "svg.fonttype": "path"}):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=130, metadata={"Software": None})
+        png = buf.getvalue()
+        with open(png_path, "wb") as f:
+            f.write(png)
+        fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
+    return png, png_path, svg_path
+
+
+def _safe_name(model: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
+
+
+def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, str]:
+    """Write the figures, ``summary.md``, ``summary.csv`` and ``report.html`` of a results folder.
+
+    Returns ``{what: path}``: ``"html"``, ``"markdown"``, ``"summary_csv"`` and ``"<figure>.png"`` /
+    ``"<figure>.svg"`` for every figure drawn. Raises :class:`ResultsFileError` when ``results.csv`` is
+    missing or malformed; a missing ``models.csv`` only costs the figures that need it.
+    """
+    results_dir, out_dir = os.fspath(results_dir), os.fspath(out_dir)
+    results = analysis.load_results(results_dir)
+    notes: list[str] = []
+    models = None
+    if os.path.exists(os.path.join(results_dir, analysis.MODELS_FILE)):
+        models = analysis.load_models(results_dir)
+    else:
+        notes.append(f"{analysis.MODELS_FILE} is missing: families, reference figures and ILSVRC entries unknown")
+    layers = {m: analysis.load_layers(p) for m, p in analysis.find_layer_tables(results_dir).items()}
+    inputs = _Inputs(results, models, layers)
+    fig_dir = os.path.join(out_dir, "figures")
+    try:
+        os.makedirs(fig_dir, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create report folder {fig_dir}: {exc.strerror}") from exc
+
+    paths: dict[str, str] = {}
+    figures: list[_Figure] = []
+    plan = [(name, title, draw) for name, title, draw in FIGURES]
+    for model, table in layers.items():
+        plan.append((f"per_layer_{_safe_name(model)}", f"Per layer: {model}",
+                     lambda d, t=table, m=model: analysis.per_layer(t, m)))  # fmt: skip
+    for name, title, draw in plan:
+        entry = _Figure(name, title)
+        try:
+            fig = draw(inputs)
+        except ResultsFileError as exc:
+            entry.skipped = str(exc)
+        else:
+            entry.caption = analysis.caption_of(fig)
+            entry.png, paths[f"{name}.png"], paths[f"{name}.svg"] = _save(fig, fig_dir, name)
+        figures.append(entry)
+
+    summary = analysis.summary_table(results, models)
+    paths["summary_csv"] = os.path.join(out_dir, "summary.csv")
+    summary.to_csv(paths["summary_csv"], index=False)
+    paths["markdown"] = os.path.join(out_dir, "summary.md")
+    with open(paths["markdown"], "w", encoding="utf-8") as f:
+        f.write(_markdown(results_dir, results, models, figures, notes))
+    paths["html"] = os.path.join(out_dir, "report.html")
+    with open(paths["html"], "w", encoding="utf-8") as f:
+        f.write(_html(results_dir, results, models, summary, figures, notes))
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown.
+
+
+def _markdown(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | None, figures: list[_Figure],
+              notes: list[str]) -> str:
+    lines = ["# archbench results", "", _overview(results_dir, results), ""]
+    lines += [f"> {n}" for n in notes]
+    lines += ["## Summary", "", analysis.summary_markdown(results, models), "", "## Figures", ""]
+    for fig in figures:
+        if fig.skipped:
+            lines.append(f"- **{fig.title}**: not drawn: {fig.skipped}")
+        else:
+            lines += [f"### {fig.title}", "", f"![{fig.title}](figures/{fig.name}.png)", "",
+                      f"{fig.caption} ([SVG](figures/{fig.name}.svg))", ""]  # fmt: skip
+    lines += ["", "## Environments", ""]
+    envs = analysis.environments(results)
+    show = [c for c in ("env_id", "env_backend", "env_device", "env_keras_version", "env_tensorflow_version",
+                        "env_jax_version", "env_torch_version", "rows", "tasks") if c in envs.columns]  # fmt: skip
+    lines.append("| " + " | ".join(c.removeprefix("env_") for c in show) + " |")
+    lines.append("|" + "---|" * len(show))
+    for _, e in envs.iterrows():
+        lines.append("| " + " | ".join(_md(e[c]) for c in show) + " |")
+    fails = analysis.failures(results)
+    lines += ["", f"Failed measurements: {len(fails)}" + (" (listed in report.html)" if len(fails) else ""), ""]
+    return "\n".join(lines)
+
+
+def _md(value: Any) -> str:
+    return _cell(value).replace("|", "\\|")
+
+
+def _overview(results_dir: str, results: pd.DataFrame) -> str:
+    ok = int((results["status"] == "ok").sum())
+    runs = results["run_id"].nunique() if "run_id" in results.columns else 0
+    latest = str(results["timestamp"].dropna().max()) if "timestamp" in results.columns and results["timestamp"].notna().any() else "?"
+    return (
+        f"From `{os.path.basename(os.path.abspath(results_dir))}/results.csv`: {len(results)} measurements "
+        f"({ok} ok, {len(results) - ok} failed) of {results['model'].nunique()} models in {runs} run(s), "
+        f"latest {latest}."
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML.
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 1.2em 3em;color:#222}
+h1{margin-top:1em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+nav a{margin-right:1em}figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:.9em;color:#444;max-width:1000px}.note{color:#8a5a00}.missing{color:#a00}
+table{border-collapse:collapse;font-size:.82em;margin:.5em 0 1em}th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\2195";color:#aaa}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}tr:nth-child(even) td{background:#fafafa}
+"""
+
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function(table){
+  table.querySelectorAll("th").forEach(function(th, col){
+    th.addEventListener("click", function(){
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var asc = th.getAttribute("data-dir") !== "asc";
+      table.querySelectorAll("th").forEach(function(h){ h.removeAttribute("data-dir"); });
+      th.setAttribute("data-dir", asc ? "asc" : "desc");
+      function key(row){
+        var t = row.cells[col] ? row.cells[col].textContent.trim() : "";
+        var n = parseFloat(t.replace(/,/g, "").replace(/%$/, ""));
+        return (t !== "" && !isNaN(n) && /^[-+0-9.,eE%\\s]+(\\(ref\\))?$/.test(t)) ? [0, n] : [1, t.toLowerCase()];
+      }
+      rows.sort(function(a, b){
+        var x = key(a), y = key(b);
+        if (x[0] !== y[0]) return x[0] - y[0];
+        var c = x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0;
+        return asc ? c : -c;
+      });
+      rows.forEach(function(r){ body.appendChild(r); });
+    });
+  });
+});
+"""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if pd.isna(value):
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}" if abs(value) >= 10000 else str(int(value))
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _is_num(text: str) -> bool:
+    try:
+        float(text.replace(",", "").removesuffix(" (ref)"))
+    except ValueError:
+        return False
+    return True
+
+
+def _table(df: pd.DataFrame, *, sortable: bool = True, table_id: str = "") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            text = _cell(v)
+            cls = ' class="num"' if text and _is_num(text) else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    attrs = (' class="sortable"' if sortable else "") + (f' id="{table_id}"' if table_id else "")
+    return (f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")  # fmt: skip
+
+
+def _html(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | None, summary: pd.DataFrame,
+          figures: list[_Figure], notes: list[str]) -> str:
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>archbench report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>archbench report</h1>",
+        f"<p>{esc(_overview(results_dir, results).replace('`', ''))}</p>",
+        '<nav><a href="#summary">Summary</a><a href="#figures">Figures</a><a href="#measurements">Measurements</a>'
+        '<a href="#failures">Failures</a><a href="#environments">Environments</a><a href="#models">Models</a></nav>',
+    ]
+    parts += [f'<p class="note">{esc(n)}</p>' for n in notes]
+    parts += ['<h2 id="summary">Summary</h2>', _table(summary, table_id="summary-table")]
+    parts.append(
+        "<p>params: paper convention (batch-norm moving statistics excluded), counted by archbench; '(ref)': "
+        "only the published figure is known. G-MACs: multiply-adds per image / 1e9. depth: weight layers on "
+        "the longest path. latency: median per batch in the setting named. top-1: 'measured' by archbench on "
+        "ImageNet data, or the published 'reference' figure. Click a column header to sort.</p>"
+    )
+    parts += [f'<p class="note">{esc(n)}</p>' for n in summary.attrs.get("notes", [])]
+    parts.append('<h2 id="figures">Figures</h2>')
+    for fig in figures:
+        if fig.skipped:
+            parts.append(f'<p class="missing" id="fig-{esc(fig.name)}"><b>{esc(fig.title)}</b>: not drawn: '
+                         f"{esc(fig.skipped)}</p>")  # fmt: skip
+            continue
+        data = base64.b64encode(fig.png).decode("ascii")
+        parts.append(
+            f'<figure id="fig-{esc(fig.name)}"><h3>{esc(fig.title)}</h3>'
+            f'<img src="data:image/png;base64,{data}" alt="{esc(fig.title)}">'
+            f"<figcaption>{esc(fig.caption)} (files: figures/{esc(fig.name)}.png, .svg)</figcaption></figure>"
+        )
+    parts.append('<h2 id="measurements">Measurements</h2>')
+    parts.append("<p>Every row of results.csv, one table per task; <i>env</i> names the environment "
+                 'the row was measured in (see <a href="#environments">Environments</a>).</p>')  # fmt: skip
+    for task in dict.fromkeys(results["task"]):
+        table = analysis.measurements(results, task).drop(columns=["task"], errors="ignore")
+        parts += [f"<h3>{esc(task)}</h3>", _table(table.rename(columns={"env_id": "env"}))]
+    fails = analysis.failures(results)
+    parts.append('<h2 id="failures">Failures</h2>')
+    parts.append(_table(fails) if len(fails) else "<p>None: every measurement succeeded.</p>")
+    envs = analysis.environments(results)
+    parts.append('<h2 id="environments">Environments</h2>')
+    if envs.empty or len(envs.columns) <= 5:
+        parts.append("<p>results.csv has no env_* columns: the environment was not recorded.</p>")
+    else:
+        transposed = envs.set_index("env_id").T.reset_index().rename(columns={"index": "setting"})
+        transposed["setting"] = transposed["setting"].str.removeprefix("env_")
+        parts.append(_table(transposed, sortable=False))
+    parts.append('<h2 id="models">Models and reference figures</h2>')
+    if models is not None:
+        parts.append("<p>From models.csv (the registry's metadata; every reference figure with its source).</p>")
+        parts.append(_table(models))
+    else:
+        parts.append("<p>models.csv is missing.</p>")
+    parts += [f"<script>{_SORT_JS}</script>", "</body></html>", ""]
+    return "\n".join(parts)

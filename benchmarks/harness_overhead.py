@@ -1,0 +1,187 @@
+"""Does the harness add time? archbench's reported median vs a hand-written best-practice loop.
+
+For each backend (one process each, as Keras fixes its backend at import) and model, at batch 1:
+
+- *ours*: ``archbench.benchmark.measure(model, config)``, the number ``archbench`` reports;
+- *hand*: the loop an expert would write for the same compiled program in the same process:
+  TF ``f = tf.function(lambda x: model(x, training=False), jit_compile=True)`` then
+  ``t0 = perf_counter(); f(x).numpy(); t1 = perf_counter()``; JAX ``jax.jit`` of
+  ``stateless_call`` with the weights as constants, then ``block_until_ready``.
+
+Rounds alternate (ours, hand, hand, ours, ...) so drifting load on a shared machine hits both alike; the
+ratio of the pooled medians is the result (target: within 3 %), with the ratio of minima beside it (the
+least noisy estimate of a fixed overhead). Writes ``results/bench_harness.csv`` with the machine, the load
+average before and after, and the versions.
+
+    python benchmarks/harness_overhead.py                        # tensorflow,jax; resnet50, lenet5_modern
+    python benchmarks/harness_overhead.py --backends jax --rounds 8 --iterations 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def _hand_loop(model, backend: str, shape: tuple[int, ...]):
+    """The hand-written best-practice timing loop: ``run(n) -> list of seconds``."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        f = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        x = tf.random.uniform(shape)
+
+        def run(n: int) -> list[float]:
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                f(x).numpy()
+                out.append(time.perf_counter() - t0)
+            return out
+
+    elif backend == "jax":
+        import jax
+
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        f = jax.jit(lambda x: model.stateless_call(tv, ntv, x, training=False)[0])
+        x = jax.random.uniform(jax.random.key(0), shape)
+
+        def run(n: int) -> list[float]:
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                f(x).block_until_ready()
+                out.append(time.perf_counter() - t0)
+            return out
+
+    else:
+        raise SystemExit(f"no hand-written loop for backend {backend}")
+    run(4)  # compile + warm-up, like the harness's first call and warm-up
+    return run
+
+
+def child(models: list[str], rounds: int, iterations: int, out_path: str) -> None:
+    import keras
+
+    import archbench
+    from archbench.benchmark import LatencyConfig, measure
+
+    backend = keras.backend.backend()
+    cfg = LatencyConfig(
+        batch_size=1, warmup=3, min_iterations=iterations, max_iterations=iterations, min_time_s=0
+    )
+    rows = []
+    for name in models:
+        model = archbench.get_model(name)
+        shape = (1, *model.input_shape[1:])
+        hand = _hand_loop(model, backend, shape)
+        ours_s: list[float] = []
+        hand_s: list[float] = []
+        ours_med, hand_med = [], []
+        path = ""
+        for r in range(rounds):
+            order = ("ours", "hand") if r % 2 == 0 else ("hand", "ours")
+            for who in order:
+                if who == "ours":
+                    res = measure(model, cfg, name=name)
+                    path = res.path
+                    samples = [s / 1e3 for s in res.samples_ms]
+                    ours_s += samples
+                    ours_med.append(statistics.median(samples))
+                else:
+                    samples = hand(iterations)
+                    hand_s += samples
+                    hand_med.append(statistics.median(samples))
+        rows.append(
+            {
+                "backend": backend,
+                "model": name,
+                "batch_size": 1,
+                "path": path,
+                "rounds": rounds,
+                "iterations_per_round": iterations,
+                "ours_median_ms": statistics.median(ours_s) * 1e3,
+                "hand_median_ms": statistics.median(hand_s) * 1e3,
+                "ratio_median": statistics.median(ours_s) / statistics.median(hand_s),
+                "ours_min_ms": min(ours_s) * 1e3,
+                "hand_min_ms": min(hand_s) * 1e3,
+                "ratio_min": min(ours_s) / min(hand_s),
+                "ratio_round_medians": statistics.median(
+                    o / h for o, h in zip(ours_med, hand_med, strict=True)
+                ),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+        del model
+        keras.utils.clear_session()
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(rows, f)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--models", default="resnet50,lenet5_modern")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench_harness.csv"))
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    if args.child_out:
+        child(models, args.rounds, args.iterations, args.child_out)
+        return
+
+    from archbench.environment import cpu_model, versions
+
+    load_before = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M")
+    rows = []
+    for backend in [b for b in args.backends.split(",") if b]:
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "rows.json")
+            cmd = [sys.executable, __file__, "--models", ",".join(models), "--rounds", str(args.rounds)]
+            cmd += ["--iterations", str(args.iterations), "--child-out", out]
+            proc = subprocess.run(cmd, env=env, check=False)
+            if proc.returncode != 0 or not os.path.exists(out):
+                print(f"{backend}: child failed with code {proc.returncode}", file=sys.stderr)
+                continue
+            with open(out, encoding="utf-8") as f:
+                rows += json.load(f)
+    machine = {
+        "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} logical cores, CPU only",
+        "date": started,
+        "load_avg_1min_before": round(load_before, 2),
+        "load_avg_1min_after": round(os.getloadavg()[0], 2),
+        "note": "shared machine with other jobs running: compare the ratio, not the absolute times",
+        **{
+            k: v for k, v in versions().items() if k in ("keras_version", "tensorflow_version", "jax_version")
+        },
+    }
+    rows = [{**r, **machine} for r in rows]
+    if not rows:
+        raise SystemExit("no results")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

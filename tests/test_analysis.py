@@ -1,0 +1,350 @@
+"""Loaders and figures of archbench.analysis, on small synthetic results folders (Agg, no model built)."""
+
+import os
+
+import pandas as pd
+import pytest
+from matplotlib.legend import Legend
+
+from archbench import analysis
+from archbench.errors import ResultsFileError
+from archbench.store import write_csv_atomic
+
+ENV_CPU = {"backend": "tensorflow", "device": "cpu:0 (Test CPU)", "keras_version": "3.15.0",
+           "tensorflow_version": "2.21.0", "cpu_count": 2}  # fmt: skip
+ENV_GPU = {"backend": "jax", "device": "gpu:0 (Test GPU)", "keras_version": "3.15.0", "jax_version": "0.10.0",
+           "cpu_count": 16}  # fmt: skip
+
+# name: display, family, year, params, macs, depth, depth_paper, top1_ref, ilsvrc (year, team, place, error)
+ZOO = {
+    "lenet5": ("LeNet-5", "LeNet", 1998, 61_706, 416_520, 5, 5, None, None),
+    "alexnet": ("AlexNet", "AlexNet", 2012, 60_965_224, 1_134_000_000, 8, 8, 56.5, (2012, "SuperVision", 1, 16.4)),
+    "zfnet": ("ZFNet", "ZFNet", 2013, 62_357_608, 1_170_000_000, 8, 8, None, (2013, "Clarifai", 1, 11.7)),
+    "vgg16": ("VGG-16", "VGG", 2014, 138_357_544, 15_470_264_320, 16, 16, 71.6, (2014, "VGG", 2, 7.3)),
+    "vgg19": ("VGG-19", "VGG", 2014, 143_667_240, 19_632_062_464, 19, 19, 72.4, (2014, "VGG", 2, 7.3)),
+    "googlenet": ("GoogLeNet", "GoogLeNet", 2014, 6_998_552, 1_586_000_000, 22, 22, 69.8, (2014, "GoogLeNet", 1, 6.7)),
+    "resnet50": ("ResNet-50", "ResNet", 2015, 25_557_032, 3_860_000_000, 50, 50, 75.3, None),
+    "resnet152": ("ResNet-152", "ResNet", 2015, 60_192_808, 11_500_000_000, 152, 152, 77.0, (2015, "MSRA", 1, 3.57)),
+}
+
+
+def model_rows(names=None):
+    rows = []
+    for name in names or ZOO:
+        display, family, year, params, _macs, _depth, depth_paper, top1, il = ZOO[name]
+        rows.append({
+            "model": name, "display_name": display, "family": family, "year": year, "implementation": "archbench",
+            "default_input_shape": "224x224x3", "paper_title": f"{display} paper", "paper_url": "https://example.invalid/p",
+            "depth_paper": depth_paper, "top1_ref": top1, "top5_ref": None,
+            "accuracy_ref_source": "torchvision weights meta" if top1 else "", "params_ref": params,
+            "params_ref_source": "paper", "macs_ref": None, "macs_ref_scope": "", "macs_ref_source": "",
+            "ilsvrc_year": il[0] if il else None, "ilsvrc_team": il[1] if il else "",
+            "ilsvrc_place": il[2] if il else None, "ilsvrc_top5_error": il[3] if il else None,
+            "ilsvrc_source": "Russakovsky et al. 2015" if il else "", "deviations": "",
+        })  # fmt: skip
+    return rows
+
+
+def result_rows(*, with_latency=True, with_accuracy=True, skip_macs=("zfnet",)):
+    """Rows in the runner's nested form (settings / result / env), as the store writes them."""
+    rows = []
+    t = 0
+
+    def add(model, task, settings, result, env=ENV_CPU, status="ok", error=""):
+        nonlocal t
+        t += 1
+        rows.append({"model": model, "task": task, "status": status, "error": error, "run_id": "run1",
+                     "timestamp": f"2026-01-01T00:00:{t:02d}+00:00", "key": f"k{t}", "settings": settings,
+                     "result": result, "env": env})  # fmt: skip
+
+    for name, (_d, _f, _y, params, macs, depth, *_rest) in ZOO.items():
+        add(name, "params", {"input_size": None}, {"input_shape": [224, 224, 3], "params_total": params,
+                                                     "params_paper": params})  # fmt: skip
+        if name not in skip_macs:
+            add(name, "macs", {"input_size": None}, {"input_shape": [224, 224, 3], "batch_size": 1,
+                "dtype": "float32", "macs": macs, "flops": 2 * macs, "depth": depth, "keras_depth": depth,
+                "params_paper": params})  # fmt: skip
+    if with_latency:
+        for name in ("lenet5", "alexnet", "vgg16", "resnet50", "googlenet"):
+            macs = ZOO[name][4]
+            for backend, env, speed in (("tensorflow", ENV_CPU, 1.0), ("jax", ENV_GPU, 0.05)):
+                for bs in (1, 8):
+                    ms = speed * (0.2 + macs / 1e9 * 12.0) * bs**0.6
+                    add(name, "latency", {"backend": backend, "batch_size": bs, "dtype": "float32"},
+                        {"median_ms": ms, "p90_ms": ms * 1.1, "images_per_s": bs * 1000 / ms,
+                         "device": env["device"]}, env=env)  # fmt: skip
+    if with_accuracy:
+        add("resnet50", "accuracy", {"dataset": "imagenet"}, {"dataset": "imagenet", "top1": 76.1, "top5": 92.9,
+            "trained": True})  # fmt: skip
+        add("lenet5", "accuracy", {"dataset": "digits"}, {"dataset": "digits", "top1": 98.0, "trained": True})
+    add("vgg19", "latency", {"backend": "tensorflow", "batch_size": 64, "dtype": "float32"}, {},
+        status="oom", error="ResourceExhaustedError: out of memory")
+    return rows
+
+
+def write_folder(folder, *, results=None, models=None, layers=None):
+    os.makedirs(folder, exist_ok=True)
+    write_csv_atomic(os.path.join(folder, "results.csv"), results if results is not None else result_rows())
+    if models is not False:
+        write_csv_atomic(os.path.join(folder, "models.csv"), models if models is not None else model_rows())
+    for name, table in (layers or {}).items():
+        path = os.path.join(folder, "layers", f"{name}.csv")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pd.DataFrame(table).to_csv(path, index=False)
+    return str(folder)
+
+
+def alexnet_layers():
+    """A per-layer table in the form of `archbench summary alexnet --format csv` (AlexNet one-tower)."""
+    spec = [("input", "InputLayer", 0, 0), ("conv1", "Conv2D", 23_296, 70_276_800), ("pool1", "MaxPooling2D", 0, 0),
+            ("conv2", "Conv2D", 307_392, 223_948_800), ("conv3", "Conv2D", 663_936, 112_140_288),
+            ("conv4", "Conv2D", 884_992, 149_520_384), ("conv5", "Conv2D", 590_080, 99_680_256),
+            ("flatten", "Flatten", 0, 0), ("fc6", "Dense", 37_752_832, 37_748_736),
+            ("fc7", "Dense", 16_781_312, 16_777_216), ("fc8", "Dense", 4_097_000, 4_096_000)]  # fmt: skip
+    return [{"name": n, "type": t, "output_shape": "", "params": p, "macs": m, "macs_pct": 0.0, "ops_other": 0,
+             "receptive_field": None, "depth": 0, "counted": True} for n, t, p, m in spec]  # fmt: skip
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_folder(tmp_path / "res", layers={"alexnet": alexnet_layers()})
+
+
+@pytest.fixture
+def data(folder):
+    return analysis.load_results(folder), analysis.load_models(folder)
+
+
+# ---------------------------------------------------------------------------------------------- loaders
+
+
+def test_loaders_read_runner_output(data):
+    results, models = data
+    assert {"model", "task", "status", "macs", "median_ms", "env_device"} <= set(results.columns)
+    assert len(models) == len(ZOO)
+    assert set(results["task"]) == {"params", "macs", "latency", "accuracy"}
+
+
+@pytest.mark.parametrize("loader, file", [(analysis.load_results, "results.csv"), (analysis.load_models, "models.csv")])
+def test_missing_and_empty_files_are_named(tmp_path, loader, file):
+    with pytest.raises(ResultsFileError, match=rf"{file}: no such file"):
+        loader(tmp_path)
+    (tmp_path / file).write_text("")
+    with pytest.raises(ResultsFileError, match=rf"{file}: the file is empty"):
+        loader(tmp_path)
+
+
+def test_header_only_file(tmp_path):
+    (tmp_path / "results.csv").write_text("model,task,status,error,run_id\n")
+    with pytest.raises(ResultsFileError, match="header but no rows"):
+        analysis.load_results(tmp_path)
+
+
+@pytest.mark.parametrize("drop", ["status", "task"])
+def test_missing_required_column_is_named(tmp_path, drop):
+    df = pd.DataFrame(result_rows(with_latency=False, with_accuracy=False)).drop(columns=[drop])
+    df[["model", *[c for c in ("task", "status", "run_id", "key") if c in df.columns]]].to_csv(
+        tmp_path / "results.csv", index=False
+    )
+    with pytest.raises(ResultsFileError, match=rf"results.csv: missing required column '{drop}'"):
+        analysis.load_results(tmp_path)
+
+
+def test_foreign_csv_is_refused(tmp_path):
+    (tmp_path / "results.csv").write_text("city,temperature\nOldenburg,12\n")
+    with pytest.raises(ResultsFileError, match="not an archbench results file"):
+        analysis.load_results(tmp_path)
+    (tmp_path / "models.csv").write_text("city,temperature\nOldenburg,12\n")
+    with pytest.raises(ResultsFileError, match="not an archbench models file"):
+        analysis.load_models(tmp_path)
+
+
+def test_models_missing_column(tmp_path):
+    pd.DataFrame(model_rows()).drop(columns=["family"]).to_csv(tmp_path / "models.csv", index=False)
+    with pytest.raises(ResultsFileError, match="models.csv: missing required column 'family'"):
+        analysis.load_models(tmp_path)
+
+
+def test_layer_tables_found_and_checked(folder, tmp_path):
+    found = analysis.find_layer_tables(folder)
+    assert list(found) == ["alexnet"]
+    assert len(analysis.load_layers(found["alexnet"])) == 11
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,params\nconv1,10\n")
+    with pytest.raises(ResultsFileError, match="missing required column 'macs'"):
+        analysis.load_layers(bad)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def test_model_table(data):
+    results, models = data
+    t = analysis.model_table(results, models).set_index("model")
+    assert t.at["vgg16", "macs"] == 15_470_264_320
+    assert t.at["vgg16", "params"] == 138_357_544
+    assert t.at["vgg19", "depth"] == 19
+    assert (t.at["resnet50", "top1"], t.at["resnet50", "top1_kind"]) == (76.1, "measured")
+    assert (t.at["vgg16", "top1"], t.at["vgg16", "top1_kind"]) == (71.6, "reference")
+    assert pd.isna(t.at["lenet5", "top1"]), "digits accuracy is not ImageNet top-1"
+    assert any("digits" in n for n in t.attrs["notes"])
+    assert t.at["alexnet", "latency_setting"].startswith("tensorflow, cpu:0 (Test CPU), batch 1")
+
+
+def test_untrained_accuracy_is_not_plotted(data):
+    results, models = data
+    untrained = results.copy()
+    untrained.loc[untrained["task"] == "accuracy", "trained"] = False
+    t = analysis.model_table(untrained, models).set_index("model")
+    assert t.at["resnet50", "top1_kind"] == "reference"
+    assert any("untrained" in n for n in t.attrs["notes"])
+
+
+def test_summary_markdown(data):
+    md = analysis.summary_markdown(*data)
+    header, rule, *rows = md.splitlines()
+    assert header.startswith("| model | name | family | year | params | G-MACs | depth |")
+    vgg16 = next(r for r in rows if r.startswith("| vgg16 |"))
+    assert "| 138,357,544 |" in vgg16 and "| 15.470 |" in vgg16 and "| reference |" in vgg16
+    assert "| measured |" in next(r for r in rows if r.startswith("| resnet50 |"))
+
+
+def test_environments_and_measurements(data):
+    results, _ = data
+    envs = analysis.environments(results)
+    assert list(envs["env_id"]) == ["E1", "E2"]
+    assert set(envs["env_device"]) == {"cpu:0 (Test CPU)", "gpu:0 (Test GPU)"}
+    m = analysis.measurements(results, "latency")
+    assert set(m["env_id"]) == {"E1", "E2"} and not any(c.startswith("env_") and c != "env_id" for c in m.columns)
+    f = analysis.failures(results)
+    assert list(f["status"]) == ["oom"] and f.at[0, "model"] == "vgg19"
+
+
+def test_lecture_formulas():
+    assert analysis.fc_params(512, 512, 1, 64) == 16_777_280
+    assert analysis.conv_params(7, 1, 64) == 3_200
+
+
+def test_pareto_frontier():
+    pts = pd.DataFrame({"macs": [1, 2, 3, 4], "top1": [50, 60, 55, 70]}, index=list("abcd"))
+    assert list(analysis.pareto_frontier(pts).index) == ["a", "b", "d"]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def _texts(fig):
+    out = [fig.caption]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts] + [ax.get_title()]
+        out += [t.get_text() for t in ax.get_xticklabels()]
+        for leg in [c for c in ax.get_children() if isinstance(c, Legend)]:
+            out += [t.get_text() for t in leg.get_texts()]
+    for leg in fig.legends:
+        out += [t.get_text() for t in leg.get_texts()]
+    return "\n".join(out)
+
+
+def test_top1_vs_operations(data):
+    results, models = data
+    fig = analysis.top1_vs_operations(results, models)
+    text = _texts(fig)
+    for name in ("AlexNet", "VGG-16", "VGG-19", "GoogLeNet", "ResNet-50", "ResNet-152"):
+        assert name in text
+    assert "zfnet" in fig.caption and "no MACs row" in fig.caption
+    assert "reference (published)" in text and "measured (archbench)" in text
+    assert "Pareto" in text
+    fig.savefig(os.devnull, format="png")
+
+
+def test_top1_vs_operations_without_macs(data):
+    results, models = data
+    with pytest.raises(ResultsFileError, match="'macs' in results.csv"):
+        analysis.top1_vs_operations(results.drop(columns=["macs"]), models)
+    no_top1 = models.drop(columns=["top1_ref"])
+    fig = analysis.top1_vs_operations(results, no_top1)
+    assert "ResNet-50" in _texts(fig) and "VGG-16" not in _texts(fig)
+    with pytest.raises(ResultsFileError, match="top1_ref"):
+        analysis.top1_vs_operations(results[results["task"] != "accuracy"], no_top1)
+
+
+def test_evolution_of_depth(data):
+    results, models = data
+    fig = analysis.evolution_of_depth(results, models)
+    text = _texts(fig)
+    for label in ("NEC-UIUC", "XRCE", "SuperVision", "Clarifai", "VGG (2nd)", "GoogLeNet", "MSRA", "shallow",
+                  "8 layers", "19 layers", "22 layers", "152 layers", "28.2 %", "3.57 %"):  # fmt: skip
+        assert label in text, label
+    assert "VGG-16" not in text, "one zoo model per entry: the deepest (VGG-19)"
+    assert "8 layers (paper)" in text, "zfnet has no macs row: its paper depth, marked"
+    assert "Russakovsky" in fig.caption
+    bars = [p.get_height() for p in fig.axes[0].patches]
+    assert bars == [28.2, 25.8, 16.4, 11.7, 6.7, 7.3, 3.57]
+
+
+def test_evolution_of_depth_missing_column(data):
+    results, models = data
+    with pytest.raises(ResultsFileError, match="'ilsvrc_year' in models.csv"):
+        analysis.evolution_of_depth(results, models.drop(columns=["ilsvrc_year"]))
+
+
+def test_fc_vs_conv(data, folder):
+    results, models = data
+    layers = {m: analysis.load_layers(p) for m, p in analysis.find_layer_tables(folder).items()}
+    fig = analysis.fc_vs_conv(results, models, layers)
+    text = _texts(fig)
+    assert "16,777,280" in text and "3,200" in text
+    assert "96 % FC" in text  # AlexNet: 58.6 M of 61.1 M parameters in its three dense layers
+    bare = analysis.fc_vs_conv(results, models)
+    assert "per-model split skipped" in bare.caption
+
+
+def test_fc_vs_conv_from_result_columns(data):
+    results, models = data
+    r = results.copy()
+    r.loc[(r["task"] == "macs") & (r["model"] == "vgg16"), ["params_conv", "params_dense"]] = [14_714_688, 123_642_856]
+    assert "89 % FC" in _texts(analysis.fc_vs_conv(r, models))
+
+
+def test_latency_figures(data):
+    results, _ = data
+    fig = analysis.latency_vs_macs(results)
+    text = _texts(fig)
+    assert "r = " in text and "cpu:0 (Test CPU) · tensorflow · float32, batch 1" in text
+    assert "gpu:0 (Test GPU) · jax · float32" in text
+    assert "googlenet" in text
+    fig = analysis.throughput_vs_batch(results)
+    assert len(fig.axes) == 2
+    fig = analysis.backend_comparison(results)
+    assert len(fig.axes[0].patches) == 10
+
+
+def test_latency_figures_need_latency_rows(data):
+    results, _ = data
+    no_latency = results[results["task"] != "latency"]
+    for fn in (analysis.latency_vs_macs, analysis.throughput_vs_batch, analysis.backend_comparison):
+        with pytest.raises(ResultsFileError, match="median_ms"):
+            fn(no_latency.drop(columns=["median_ms"]))
+        with pytest.raises(ResultsFileError, match="median_ms"):
+            fn(no_latency)
+    one_backend = results[results["env_backend"] != "jax"]
+    assert "only one backend" in analysis.backend_comparison(one_backend).caption
+
+
+def test_per_layer():
+    fig = analysis.per_layer(pd.DataFrame(alexnet_layers()), "alexnet")
+    assert "fc6 with 62 % of the parameters" in fig.caption
+    assert "conv2" in fig.caption  # the layer with the most MACs
+    with pytest.raises(ResultsFileError, match="'macs'"):
+        analysis.per_layer(pd.DataFrame(alexnet_layers()).drop(columns=["macs"]))
+
+
+def test_figures_do_not_touch_pyplot(data):
+    import sys
+
+    results, models = data
+    analysis.top1_vs_operations(results, models)
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        assert plt.get_fignums() == []

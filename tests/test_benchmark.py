@@ -1,0 +1,366 @@
+"""The latency harness: the timer's contract on a fake clock, statistics, OOM recording, honest device
+labels, and the one-process-per-backend path (with a tiny model defined here)."""
+
+import importlib.util
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from archbench import benchmark as bm
+from archbench.errors import UsageError
+
+
+def tiny_model(input_shape=(16, 16, 3), **kwargs):
+    """A small CNN for the harness tests (the subprocess builds it from ``this_file.py:tiny_model``)."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(5, name="fc")(x), name="tiny")
+
+
+def oom_at_32(input_shape=(16, 16, 3), **kwargs):
+    """Builds ``tiny_model`` but runs 'out of memory' at 32x32, as a GPU would for a big batch."""
+    import tensorflow as tf
+
+    if input_shape[0] == 32:
+        raise tf.errors.ResourceExhaustedError(
+            None, None, "OOM when allocating tensor with shape[256,64,112,112]"
+        )
+    return tiny_model(input_shape)
+
+
+TINY = f"{__file__}:tiny_model"
+
+
+class FakeDevice:
+    """A clock that only moves when the fake work or the fake sync says so, with an event log."""
+
+    def __init__(self, durations, sync_cost=0.0):
+        self.t = 0.0
+        self.durations = iter(durations)
+        self.sync_cost = sync_cost
+        self.events = []
+
+    def clock(self):
+        self.events.append("clock")
+        return self.t
+
+    def fn(self):
+        self.events.append("fn")
+        self.t += next(self.durations)
+        return "out"
+
+    def sync(self, out):
+        assert out == "out"
+        self.events.append("sync")
+        self.t += self.sync_cost
+
+
+def _config(**kw):
+    base = dict(warmup=0, min_iterations=1, min_time_s=0.0, max_iterations=1000)
+    base.update(kw)
+    return bm.LatencyConfig(**base)
+
+
+# -- the timer's contract ----------------------------------------------------------------------------
+
+
+def test_warmup_and_first_call_are_excluded():
+    dev = FakeDevice([100.0, 50.0, 40.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    timing = bm.time_function(dev.fn, _config(warmup=2, min_iterations=5), sync=dev.sync, clock=dev.clock)
+    assert timing.first_call_s == 100.0
+    assert timing.warmup_iterations == 2
+    assert timing.samples_s == (1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def test_sync_runs_inside_every_timed_region():
+    dev = FakeDevice([10.0] + [0.25] * 4, sync_cost=0.5)
+    timing = bm.time_function(dev.fn, _config(min_iterations=4), sync=dev.sync, clock=dev.clock)
+    assert timing.samples_s == (0.75,) * 4
+    timed = dev.events[-16:]
+    assert timed == ["clock", "fn", "sync", "clock"] * 4
+    assert dev.events[:4] == ["clock", "fn", "sync", "clock"]
+
+
+@pytest.mark.parametrize(
+    ("min_iterations", "min_time_s", "max_iterations", "expected"),
+    [(3, 1.0, 1000, 8), (10, 1.0, 1000, 10), (1, 0.0, 1000, 1), (3, 100.0, 4, 4)],
+)
+def test_min_time_and_iteration_limits(min_iterations, min_time_s, max_iterations, expected):
+    dev = FakeDevice([1.0] + [0.125] * 100)
+    cfg = _config(min_iterations=min_iterations, min_time_s=min_time_s, max_iterations=max_iterations)
+    timing = bm.time_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock)
+    assert len(timing.samples_s) == expected
+
+
+def test_warmup_by_time():
+    dev = FakeDevice([1.0] + [0.25] * 4 + [0.5] * 3)
+    timing = bm.time_function(dev.fn, _config(warmup_s=1.0, min_iterations=3), sync=dev.sync, clock=dev.clock)
+    assert timing.warmup_iterations == 4
+    assert timing.samples_s == (0.5, 0.5, 0.5)
+
+
+def test_summary_statistics_on_known_samples():
+    samples = [float(v) for v in range(100, 0, -1)]
+    s = bm.summarize(samples)
+    assert s["iterations"] == 100
+    assert s["min_ms"] == 1.0 and s["max_ms"] == 100.0
+    assert s["median_ms"] == pytest.approx(50.5)
+    assert s["mean_ms"] == pytest.approx(50.5)
+    assert s["p90_ms"] == pytest.approx(np.percentile(samples, 90)) == pytest.approx(90.1)
+    assert s["p99_ms"] == pytest.approx(99.01)
+    assert s["iqr_ms"] == pytest.approx(49.5)
+    assert s["std_ms"] == pytest.approx(np.std(samples, ddof=1))
+    assert bm.summarize([])["median_ms"] is None
+
+
+def test_derived_figures():
+    cfg = _config(batch_size=4)
+    r = bm.LatencyResult(model="m", config=cfg, samples_ms=(2.0, 3.0, 4.0), macs=1_000_000, device_type="cpu")
+    assert r.median_ms == 3.0
+    assert r.images_per_s == pytest.approx(4 / 0.003)
+    assert r.gflops_per_s == pytest.approx(2 * 1e6 * 4 / 0.003 / 1e9)
+    assert r.mfu is None
+    gpu = bm.LatencyResult(
+        model="m", config=cfg, samples_ms=(3.0,), macs=1_000_000, device_type="gpu", peak_tflops=989.0
+    )
+    assert gpu.mfu == pytest.approx(gpu.gflops_per_s / 989e3)
+
+
+def test_measure_times_a_keras_model_with_a_fake_clock():
+    model = tiny_model()
+    dev = FakeDevice([], sync_cost=1 / 64)
+    syncs = []
+
+    def sync(out):
+        syncs.append(tuple(out.shape))
+        dev.sync("out")
+
+    cfg = bm.LatencyConfig(batch_size=2, warmup=2, min_iterations=3, min_time_s=0.125)
+    r = bm.measure(model, cfg, name="tiny", clock=dev.clock, sync=sync, macs=123)
+    assert r.status == "ok"
+    assert r.samples_ms == (1000 / 64,) * 8
+    assert r.warmup_iterations == 2
+    assert len(syncs) == 1 + 2 + 8 and set(syncs) == {(2, 5)}
+    assert r.first_call_ms == pytest.approx(1000 / 64)
+    assert r.input_shape == (16, 16, 3)
+    assert r.config.jit is bm.default_jit(keras.backend.backend())
+    row = r.as_row()
+    assert row["model"] == "tiny" and row["batch_size"] == 2 and row["macs"] == 123
+    assert row["backend"] == keras.backend.backend()
+    json.dumps(row)
+
+
+def test_measure_with_the_real_sync_returns_positive_samples():
+    r = bm.measure(tiny_model(), _config(batch_size=3, min_iterations=5))
+    assert r.status == "ok" and len(r.samples_ms) == 5 and min(r.samples_ms) > 0
+    assert r.path and "eager" not in r.path
+    assert r.device.startswith(f"{r.device_type}:")
+
+
+# -- devices: CPU is never reported as GPU -----------------------------------------------------------
+
+
+def _gpus_visible():
+    from archbench.environment import gpu_names
+
+    return len(gpu_names() or [])
+
+
+@pytest.mark.skipif("_gpus_visible() > 0", reason="checks the behaviour of a machine without a GPU")
+def test_gpu_requested_without_gpu_is_recorded_as_cpu():
+    r = bm.measure(tiny_model(), _config(device="gpu", min_iterations=2), macs=1000)
+    assert r.status == "ok"
+    assert r.device_type == "cpu" and r.device.startswith("cpu:0 (")
+    assert "gpu" not in r.device.lower()
+    assert any("gpu requested, none visible" in n for n in r.notes)
+    assert r.mfu is None and r.peak_tflops is None
+    assert r.gflops_per_s is not None
+    row = r.as_row()
+    assert row["device_requested"] == "gpu" and row["device_type"] == "cpu" and row["mfu"] is None
+
+
+def test_peak_table_and_mfu_only_on_gpu():
+    assert bm.peak_for("NVIDIA H200", "bfloat16")[0] == 989.0
+    assert bm.peak_for("NVIDIA H100 80GB HBM3", "float32")[0] == 67.0
+    assert bm.peak_for("NVIDIA H100 PCIe", "bfloat16") == (None, None)
+    assert bm.peak_for("AMD EPYC", "float32") == (None, None)
+    cfg = _config(dtype="mixed_bfloat16", batch_size=2, min_iterations=2)
+    dev = FakeDevice([1.0, 0.001, 0.001])
+    gpu = {"device": "gpu:0 (NVIDIA H200)", "device_type": "gpu", "device_name": "NVIDIA H200"}
+    r = bm.measure_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock, macs=10**9, describe=lambda out: gpu)
+    assert r.peak_tflops == 989.0 and "datasheet" in r.peak_source
+    assert r.mfu == pytest.approx(2 * 10**9 * 2 / 0.001 / 989e12)
+    cpu = {"device": "cpu:0 (H200 lookalike)", "device_type": "cpu", "device_name": "H200 lookalike"}
+    dev = FakeDevice([1.0, 0.001, 0.001])
+    r = bm.measure_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock, macs=10**9, describe=lambda out: cpu)
+    assert r.peak_tflops is None and r.mfu is None
+
+
+# -- out of memory -----------------------------------------------------------------------------------
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named like torch.cuda.OutOfMemoryError."""
+
+
+def _oom_errors():
+    import tensorflow as tf
+
+    return [
+        tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
+        RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 12.5GiB."),
+        OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("fail_at", [0, 2, 5])
+def test_oom_is_recorded_not_raised(index, fail_at):
+    error = _oom_errors()[index]
+    calls = []
+
+    def fn():
+        calls.append(1)
+        if len(calls) > fail_at:
+            raise error
+        return "out"
+
+    dev = FakeDevice([])
+    r = bm.measure_function(
+        fn, _config(warmup=2, min_iterations=3), sync=dev.sync, clock=dev.clock, model="m"
+    )
+    assert r.status == "oom"
+    assert str(error) in r.message
+    assert r.samples_ms == () and r.as_row()["median_ms"] is None
+
+
+def test_other_errors_propagate_from_measure():
+    def fn():
+        raise ValueError("shapes do not match")
+
+    with pytest.raises(ValueError):
+        bm.measure_function(fn, _config(), sync=lambda out: None)
+    assert not bm.is_oom(ValueError("shapes do not match"))
+
+
+def test_sweep_goes_on_after_oom_and_errors():
+    configs = [_config(input_size=32), _config(input_size=2), _config(input_size=16, min_iterations=2)]
+    results = bm.sweep(f"{__file__}:oom_at_32", configs)
+    assert [r.status for r in results] == ["oom", "error", "ok"]
+    assert "OOM when allocating" in results[0].message
+    assert results[2].input_shape == (16, 16, 3)
+
+
+# -- configuration -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"device": "tpu"},
+        {"dtype": "float16"},
+        {"batch_size": 0},
+        {"backend": "mxnet"},
+        {"min_iterations": 5, "max_iterations": 4},
+        {"threads": 0},
+    ],
+)
+def test_bad_config_is_a_usage_error(bad):
+    with pytest.raises(UsageError):
+        bm.LatencyConfig(**bad)
+
+
+def test_config_round_trips_through_json_and_normalises_backend():
+    cfg = bm.LatencyConfig(backend="tf", batch_size=8, jit=False)
+    assert cfg.backend == "tensorflow"
+    assert bm.LatencyConfig(**json.loads(json.dumps(cfg.as_dict()))) == cfg
+
+
+def test_model_built_under_another_policy_is_refused():
+    with pytest.raises(UsageError, match="dtype policy"):
+        bm.measure(tiny_model(), _config(dtype="mixed_bfloat16"))
+
+
+def test_build_model_applies_policy_and_size_and_restores_policy():
+    before = keras.config.dtype_policy().name
+    model = bm.build_model(TINY, _config(dtype="mixed_bfloat16", input_size=24))
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.input_shape == (None, 24, 24, 3)
+    assert keras.config.dtype_policy().name == before
+
+
+def test_histogram_and_report():
+    text = bm.text_histogram([1.0, 1.0, 2.0, 3.0] * 10 + [50.0])
+    assert "slower (up to 50.000 ms)" in text and text.count("\n") >= 3
+    row = bm.LatencyResult(model="m", config=_config(), samples_ms=(1.0, 2.0)).as_row(samples=True)
+    report = bm.format_report(row)
+    assert "median" in report and "per-iteration latency" in report
+
+
+# -- one process per backend -------------------------------------------------------------------------
+
+
+def _subprocess_backend():
+    return "jax" if importlib.util.find_spec("jax") else "tensorflow"
+
+
+@pytest.mark.jax
+def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
+    backend = _subprocess_backend()
+    configs = [
+        bm.LatencyConfig(backend=backend, batch_size=n, warmup=1, min_iterations=3, min_time_s=0.0)
+        for n in (1, 2)
+    ]
+    if not importlib.util.find_spec("torch"):
+        configs.append(bm.LatencyConfig(backend="torch"))
+    rows = bm.measure_in_subprocess(TINY, configs, timeout_s=300, samples=True)
+    assert len(rows) == len(configs)
+    for row, cfg in zip(rows[:2], configs, strict=False):
+        assert row["status"] == "ok", row["message"]
+        assert row["backend"] == backend and row["batch_size"] == cfg.batch_size
+        assert row["iterations"] == 3 and len(row["samples_ms"]) == 3
+        assert row["device_type"] in ("cpu", "gpu") and row["device"].startswith(row["device_type"])
+        assert row["input_size"] == 16 and row["input_shape"] == "16x16x3"
+        assert row["macs"] is None or row["macs"] > 0
+        assert row[f"{backend}_version"] and row["python_version"]
+        assert math.isfinite(row["median_ms"]) and row["first_call_ms"] >= row["min_ms"]
+    if backend == "jax":
+        assert rows[0]["path"].startswith("jax.jit")
+    if len(rows) == 3:
+        assert rows[2]["status"] == "error" and "not installed" in rows[2]["message"]
+
+
+@pytest.mark.parametrize(
+    ("script", "timeout_s", "expected"),
+    [("exit 3", 60, "exited with code 3"), ("sleep 30", 0.5, "timed out after 0.5 s")],
+)
+def test_subprocess_failure_becomes_error_rows(tmp_path, script, timeout_s, expected):
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\n{script}\n")
+    fake_python.chmod(0o755)
+    configs = [bm.LatencyConfig(backend="tensorflow", batch_size=n) for n in (1, 8)]
+    rows = bm.measure_in_subprocess(TINY, configs, timeout_s, python=str(fake_python))
+    assert [r["status"] for r in rows] == ["error", "error"]
+    assert [r["batch_size"] for r in rows] == [1, 8]
+    assert all(expected in r["message"] for r in rows)
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def test_bench_command_prints_stats_and_histogram():
+    from click.testing import CliRunner
+
+    from archbench._cli.bench import command
+
+    result = CliRunner().invoke(
+        command, [TINY, "--batch", "2", "--iterations", "5", "--min-time", "0", "--warmup", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "median" in result.output and "per-iteration latency" in result.output
+    assert "cpu:0" in result.output or "gpu:0" in result.output

@@ -1,0 +1,177 @@
+"""archbench.report and `archbench report`: files written, report.html self-contained and complete."""
+
+import base64
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+from test_analysis import alexnet_layers, result_rows, write_folder
+
+from archbench import registry
+from archbench.cli import cli
+from archbench.errors import ResultsFileError
+from archbench.report import FIGURES, write_report
+
+HERE = os.path.dirname(__file__)
+CHROMIUM = "/usr/bin/chromium"
+
+
+class _Page(HTMLParser):
+    """Collects every URL-bearing attribute, embedded images, tables and their rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[tuple[str, str, str]] = []
+        self.images: list[str] = []
+        self.tags: list[str] = []
+        self.tables = 0
+        self.rows = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        for name in ("src", "href", "srcset", "data", "action", "poster"):
+            if name in attrs:
+                self.urls.append((tag, name, attrs[name] or ""))
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag == "table":
+            self.tables += 1
+        if tag == "tr":
+            self.rows += 1
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(path):
+    page = _Page()
+    with open(path, encoding="utf-8") as f:
+        page.feed(f.read())
+    return page
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = write_folder(tmp_path_factory.mktemp("res"), layers={"alexnet": alexnet_layers()})
+    return folder, write_report(folder, os.path.join(folder, "report"))
+
+
+def test_files_written(report):
+    _, paths = report
+    for key in ("html", "markdown", "summary_csv"):
+        assert os.path.getsize(paths[key]) > 0
+    names = [name for name, _title, _draw in FIGURES] + ["per_layer_alexnet"]
+    for name in names:
+        for ext in ("png", "svg"):
+            path = paths[f"{name}.{ext}"]
+            assert path.endswith(os.path.join("figures", f"{name}.{ext}")) and os.path.getsize(path) > 1000
+    with open(paths["top1_vs_operations.png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_html_is_self_contained(report):
+    _, paths = report
+    page = _parse(paths["html"])
+    assert "link" not in page.tags, "no external stylesheet"
+    for tag, attr, url in page.urls:
+        if tag == "a" and attr == "href":
+            assert url.startswith("#"), f"link leaves the page: {url}"
+        else:
+            assert url.startswith("data:"), f"<{tag} {attr}> is not embedded: {url[:60]}"
+        assert "http" not in url[:8] and not url.startswith("//")
+    assert "<script src" not in open(paths["html"], encoding="utf-8").read()
+
+
+def test_html_embeds_every_figure_and_table(report):
+    folder, paths = report
+    page = _parse(paths["html"])
+    drawn = [k for k in paths if k.endswith(".png")]
+    assert len(page.images) == len(drawn) == len(FIGURES) + 1
+    for src in page.images:
+        head, data = src.split(",", 1)
+        assert head == "data:image/png;base64"
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    text = "".join(page.text)
+    # summary, one measurement table per task, failures, environments, models
+    assert page.tables == 1 + 4 + 1 + 1 + 1
+    for expected in ("cpu:0 (Test CPU)", "gpu:0 (Test GPU)", "E1", "E2", "3.15.0", "ResourceExhaustedError",
+                     "VGG-19", "measured", "reference", "Russakovsky"):  # fmt: skip
+        assert expected in text, expected
+    html_text = open(paths["html"], encoding="utf-8").read()
+    assert 'class="sortable"' in html_text and "addEventListener" in html_text
+
+
+def test_every_measurement_shows_its_environment(report):
+    _, paths = report
+    html_text = open(paths["html"], encoding="utf-8").read()
+    measurements = html_text.split('id="measurements"')[1].split('id="failures"')[0]
+    body_rows = measurements.count("<tr>") - measurements.count("<thead><tr>")
+    assert body_rows == len(result_rows())
+    assert measurements.count("<td>E1</td>") + measurements.count("<td>E2</td>") == len(result_rows())
+
+
+def test_markdown_summary(report):
+    _, paths = report
+    md = open(paths["markdown"], encoding="utf-8").read()
+    assert "| vgg16 | VGG-16 | VGG | 2014 | 138,357,544 | 15.470 | 16 |" in md
+    assert "![Top-1 accuracy vs operations](figures/top1_vs_operations.png)" in md
+    assert "| E2 | jax | gpu:0 (Test GPU) |" in md
+
+
+def test_missing_inputs(tmp_path):
+    with pytest.raises(ResultsFileError, match="results.csv: no such file"):
+        write_report(tmp_path, tmp_path / "report")
+    folder = write_folder(tmp_path / "nomodels", models=False,
+                          results=result_rows(with_latency=False, with_accuracy=False))  # fmt: skip
+    paths = write_report(folder, os.path.join(folder, "report"))
+    text = open(paths["html"], encoding="utf-8").read()
+    assert "models.csv is missing" in text
+    assert "Evolution of depth (ILSVRC winners)</b>: not drawn: needs models.csv" in text
+    assert ("Latency vs operations</b>: not drawn: latency_vs_macs (latency task) needs column &#x27;median_ms&#x27; "
+            "in results.csv; it has no values") in text
+    assert "evolution_of_depth.png" not in paths and "fc_vs_conv.png" in paths
+
+
+def test_cli(tmp_path):
+    folder = write_folder(tmp_path / "res")
+    result = CliRunner().invoke(cli, ["report", "--results", folder, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path / 'r' / 'report.html'}" in result.output
+    assert "figures: 6 (PNG + SVG)" in result.output
+    result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "results.csv: no such file" in result.output
+
+
+def test_report_from_a_real_run(tmp_path):
+    """The runner's own output folder (tiny user models, params task) gives a report without error."""
+    names = registry.load_model_file(os.path.join(HERE, "data", "user_models.py"))
+    try:
+        out = str(tmp_path / "run")
+        r = CliRunner().invoke(cli, ["run", "--models", "tiny1,tiny2,broken", "--tasks", "params", "--out", out],
+                               catch_exceptions=False)  # fmt: skip
+        assert "report: " in r.output, r.output
+        html_path = os.path.join(out, "report", "report.html")
+        page = _parse(html_path)
+        text = "".join(page.text)
+        assert "tiny2" in text and "broken on purpose" in text
+        assert "Top-1 accuracy vs operations: not drawn: top1_vs_operations (x = MACs, macs task) needs column 'macs'" in text
+    finally:
+        for n in names:
+            registry.unregister_model(n)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no headless browser at /usr/bin/chromium")
+def test_headless_browser_renders_offline(report, tmp_path):
+    _, paths = report
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1280,4000",
+                    f"--screenshot={shot}", "file://" + os.path.abspath(paths["html"])],
+                   check=True, timeout=120, capture_output=True)  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 10_000
+    shutil.rmtree(tmp_path, ignore_errors=True)
