@@ -78,6 +78,7 @@ FIGURE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "top1_vs_operations": {
         "results.csv": ("macs", "params_paper"),
         "models.csv": ("family", "top1_ref"),
+        "models.csv (optional)": ("accuracy_ref_scope", "default_input_shape"),
         "results.csv (optional)": ("top1", "dataset", "trained"),
     },
     "evolution_of_depth": {
@@ -119,6 +120,8 @@ SHALLOW_ILSVRC: tuple[ShallowEntry, ...] = (
     ShallowEntry(2011, "XRCE", 1, 25.8, "Fisher vectors, linear SVM", RUSSAKOVSKY_2015),
 )
 
+LECTURE_ILSVRC_YEARS = (2010, 2011, 2012, 2013, 2014, 2015)
+
 STYLE = {
     "font.size": 9,
     "axes.titlesize": 11,
@@ -158,7 +161,9 @@ def _read_csv(path: str, what: str) -> pd.DataFrame:
     return df
 
 
-def _check_columns(df: pd.DataFrame, path: str, required: Sequence[str], signature: Sequence[str], what: str) -> None:
+def _check_columns(
+    df: pd.DataFrame, path: str, required: Sequence[str], signature: Sequence[str], what: str
+) -> None:
     if not any(c in df.columns for c in signature):
         raise ResultsFileError(
             f"{path}: not an archbench {what} (none of the columns {', '.join(signature)}; "
@@ -166,7 +171,9 @@ def _check_columns(df: pd.DataFrame, path: str, required: Sequence[str], signatu
         )
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ResultsFileError(f"{path}: missing required column {', '.join(repr(c) for c in missing)} ({what})")
+        raise ResultsFileError(
+            f"{path}: missing required column {', '.join(repr(c) for c in missing)} ({what})"
+        )
     if df.empty:
         raise ResultsFileError(f"{path}: the file has a header but no rows ({what})")
 
@@ -195,7 +202,9 @@ def load_layers(path: str | os.PathLike) -> pd.DataFrame:
     """Read one per-layer table (``archbench summary MODEL --format csv``), checking its schema."""
     path = os.fspath(path)
     df = _read_csv(path, "per-layer table")
-    df = df.rename(columns={k: v for k, v in LAYER_ALIASES.items() if k in df.columns and v not in df.columns})
+    df = df.rename(
+        columns={k: v for k, v in LAYER_ALIASES.items() if k in df.columns and v not in df.columns}
+    )
     _check_columns(df, path, LAYERS_REQUIRED, ("name", "macs", "params"), "per-layer table")
     return df
 
@@ -221,7 +230,9 @@ def find_layer_tables(results_dir: str | os.PathLike) -> dict[str, str]:
 def _require(df: pd.DataFrame, columns: Iterable[str], file: str, purpose: str) -> None:
     missing = [c for c in columns if c not in df.columns or df[c].isna().all()]
     if missing:
-        raise ResultsFileError(f"{purpose} needs column {', '.join(repr(c) for c in missing)} in {file}; it has no values")
+        raise ResultsFileError(
+            f"{purpose} needs column {', '.join(repr(c) for c in missing)} in {file}; it has no values"
+        )
 
 
 def _ok(results: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -264,8 +275,10 @@ def _measured_top1(results: pd.DataFrame, datasets: Sequence[str]) -> tuple[pd.D
     other = acc[~on_imagenet]
     if not other.empty:
         notes.append(
-            "measured top-1 on " + ", ".join(sorted(set(dataset[~on_imagenet])))
-            + " not plotted (not ImageNet): " + ", ".join(sorted(set(other["model"])))
+            "measured top-1 on "
+            + ", ".join(sorted(set(dataset[~on_imagenet])))
+            + " not plotted (not ImageNet): "
+            + ", ".join(sorted(set(other["model"])))
         )
     untrained = acc[on_imagenet & ~trained]
     if not untrained.empty:
@@ -324,7 +337,13 @@ def model_table(
             "family": meta_value(name, "family") or "unknown",
             "year": meta_value(name, "year"),
         }
-        source = params if name in params.index else macs if name in macs.index and "params_paper" in macs.columns else None
+        source = (
+            params
+            if name in params.index
+            else macs
+            if name in macs.index and "params_paper" in macs.columns
+            else None
+        )
         if source is not None and not _missing(source.at[name, "params_paper"]):
             row["params"], row["params_kind"] = float(source.at[name, "params_paper"]), "measured"
         elif meta_value(name, "params_ref") is not None:
@@ -337,12 +356,22 @@ def model_table(
             row["input_shape"] = macs.at[name, "input_shape"] if "input_shape" in macs.columns else None
         else:
             row["macs"] = row["depth"] = None
-            row["input_shape"] = params.at[name, "input_shape"] if name in params.index and "input_shape" in params.columns else None
+            row["input_shape"] = (
+                params.at[name, "input_shape"]
+                if name in params.index and "input_shape" in params.columns
+                else None
+            )
         row["depth_paper"] = _num(meta_value(name, "depth_paper"))
         if name in measured.index:
             row["top1"] = float(measured.at[name, "top1"])
             row["top1_kind"] = "measured"
             row["top1_source"] = f"measured on {measured.at[name, 'dataset']}"
+        elif meta_value(name, "top1_ref") is not None and not _imagenet_reference(meta_value, name):
+            scope = (
+                meta_value(name, "accuracy_ref_scope") or f"input {meta_value(name, 'default_input_shape')}"
+            )
+            notes.append(f"{name}: reference top-1 is not ImageNet ({scope}), not used")
+            row["top1"], row["top1_kind"], row["top1_source"] = None, "", ""
         elif meta_value(name, "top1_ref") is not None:
             row["top1"] = float(meta_value(name, "top1_ref"))
             row["top1_kind"] = "reference"
@@ -352,16 +381,48 @@ def model_table(
         if name in getattr(lat, "index", ()):
             r = lat.loc[name]
             row["latency_ms"] = float(r["median_ms"])
-            row["latency_setting"] = f"{r['backend']}, {r['device']}, batch {int(r['batch_size'])}, {r['dtype']}"
+            row["latency_setting"] = (
+                f"{r['backend']}, {r['device']}, batch {int(r['batch_size'])}, {r['dtype']}"
+            )
         else:
             row["latency_ms"], row["latency_setting"] = None, ""
         rows.append(row)
-    table = pd.DataFrame(rows, columns=[
-        "model", "display_name", "family", "year", "input_shape", "params", "params_kind", "macs", "depth",
-        "depth_paper", "top1", "top1_kind", "top1_source", "latency_ms", "latency_setting",
-    ])
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "display_name",
+            "family",
+            "year",
+            "input_shape",
+            "params",
+            "params_kind",
+            "macs",
+            "depth",
+            "depth_paper",
+            "top1",
+            "top1_kind",
+            "top1_source",
+            "latency_ms",
+            "latency_setting",
+        ],
+    )
     table.attrs["notes"] = notes
     return table
+
+
+def _imagenet_reference(meta_value: Callable[[str, str], Any], name: str) -> bool:
+    """Whether a model's reference accuracy is an ImageNet figure: its ``accuracy_ref_scope`` says so, or,
+    where models.csv has no scope, its default input is a colour image of at least 64 x 64."""
+    scope = meta_value(name, "accuracy_ref_scope")
+    if scope:
+        return "imagenet" in str(scope).lower()
+    shape = str(meta_value(name, "default_input_shape") or "")
+    try:
+        h, w, c = (int(d) for d in shape.split("x"))
+    except ValueError:
+        return True
+    return c == 3 and min(h, w) >= 64
 
 
 def _missing(value: Any) -> bool:
@@ -393,11 +454,13 @@ def summary_table(results: pd.DataFrame, models: pd.DataFrame | None = None) -> 
             "year": t["year"].map(lambda v: "" if _missing(v) else str(int(v))),
             "params": t["params"].map(lambda v: "" if _missing(v) else f"{int(v):,}")
             + t["params_kind"].map(lambda k: " (ref)" if k == "reference" else ""),
-            "G-MACs": t["macs"].map(lambda v: "" if _missing(v) else f"{v / 1e9:.3f}" if v >= 1e7 else f"{v / 1e9:.2g}"),
+            "G-MACs": t["macs"].map(
+                lambda v: "" if _missing(v) else f"{v / 1e9:.3f}" if v >= 1e7 else f"{v / 1e9:.2g}"
+            ),
             "depth": t["depth"].map(lambda v: "" if _missing(v) else str(int(v))),
             "latency (ms)": t["latency_ms"].map(lambda v: "" if _missing(v) else f"{v:.2f}"),
             "latency setting": t["latency_setting"],
-            "top-1 (%)": t["top1"].map(lambda v: "" if _missing(v) else f"{v:.1f}"),
+            "ImageNet top-1 (%)": t["top1"].map(lambda v: "" if _missing(v) else f"{v:.1f}"),
             "top-1 is": t["top1_kind"],
         }
     )
@@ -412,7 +475,7 @@ def _md_cell(value: Any) -> str:
 def summary_markdown(results: pd.DataFrame, models: pd.DataFrame | None = None) -> str:
     """The summary table as GitHub Markdown, with a line on what each column means."""
     table = summary_table(results, models)
-    right = {"year", "params", "G-MACs", "depth", "latency (ms)", "top-1 (%)"}
+    right = {"year", "params", "G-MACs", "depth", "latency (ms)", "ImageNet top-1 (%)"}
     lines = [
         "| " + " | ".join(table.columns) + " |",
         "|" + "|".join("---:" if c in right else "---" for c in table.columns) + "|",
@@ -437,7 +500,7 @@ def environments(results: pd.DataFrame) -> pd.DataFrame:
     env_cols = [c for c in results.columns if c.startswith("env_")]
     keyed = _env_keys(results, env_cols)
     rows = []
-    for i, (key, group) in enumerate(keyed.groupby("_env", sort=False)):
+    for i, (_key, group) in enumerate(keyed.groupby("_env", sort=False)):
         first = group.iloc[0]
         row = {
             "env_id": f"E{i + 1}",
@@ -452,7 +515,11 @@ def environments(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _env_keys(results: pd.DataFrame, env_cols: list[str]) -> pd.DataFrame:
-    key = results[env_cols].astype(object).fillna("").astype(str).agg(" | ".join, axis=1) if env_cols else pd.Series("", index=results.index)
+    key = (
+        results[env_cols].astype(object).fillna("").astype(str).agg(" | ".join, axis=1)
+        if env_cols
+        else pd.Series("", index=results.index)
+    )
     return results.assign(_env=key)
 
 
@@ -464,7 +531,9 @@ def measurements(results: pd.DataFrame, task: str | None = None) -> pd.DataFrame
     df = keyed.assign(env_id=keyed["_env"].map(ids))
     if task is not None:
         df = df[df["task"] == task]
-    keep = [c for c in df.columns if not c.startswith("env_") and c not in ("_env", "key") and df[c].notna().any()]
+    keep = [
+        c for c in df.columns if not c.startswith("env_") and c not in ("_env", "key") and df[c].notna().any()
+    ]
     return df[[*keep, "env_id"]].reset_index(drop=True)
 
 
@@ -489,11 +558,15 @@ def latency_table(results: pd.DataFrame, purpose: str = "the latency table") -> 
         if fallback and fallback in df.columns:
             values = values.fillna(df[fallback])
         df[col] = values.fillna(default).astype(str)
-    df["batch_size"] = (df["batch_size"] if "batch_size" in df.columns else pd.Series(1, index=df.index)).fillna(1)
+    df["batch_size"] = (
+        df["batch_size"] if "batch_size" in df.columns else pd.Series(1, index=df.index)
+    ).fillna(1)
     df["batch_size"] = df["batch_size"].astype(int)
     df["median_ms"] = df["median_ms"].astype(float)
     computed = df["batch_size"] * 1000.0 / df["median_ms"]
-    df["images_per_s"] = df["images_per_s"].astype(float).fillna(computed) if "images_per_s" in df.columns else computed
+    df["images_per_s"] = (
+        df["images_per_s"].astype(float).fillna(computed) if "images_per_s" in df.columns else computed
+    )
     df["setting"] = df["device"] + " · " + df["backend"] + " · " + df["dtype"]
     return df.reset_index(drop=True)
 
@@ -528,7 +601,9 @@ def _finish(fig: Any, caption: str, notes: Iterable[str] = ()) -> Any:
     text = caption + (" Notes: " + "; ".join(notes) + "." if notes else "")
     fig.caption = text
     chars = int(fig.get_figwidth() * 16)
-    fig.supxlabel(textwrap.fill(text, chars), fontsize=7.5, x=0.01, ha="left", multialignment="left", color="0.25")
+    fig.supxlabel(
+        textwrap.fill(text, chars), fontsize=7.5, x=0.01, ha="left", multialignment="left", color="0.25"
+    )
     return fig
 
 
@@ -545,8 +620,14 @@ def _family_colours(families: Iterable[str]) -> dict[str, Any]:
     return {f: cmap(i % cmap.N) for i, f in enumerate(names)}
 
 
-def _place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str], fontsize: float = 8,
-                  radii: Sequence[float] | None = None) -> None:
+def _place_labels(
+    ax: Any,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    texts: Sequence[str],
+    fontsize: float = 8,
+    radii: Sequence[float] | None = None,
+) -> None:
     """Label points (bubbles of ``radii`` points), trying offsets so that labels do not overlap each other."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
@@ -559,8 +640,16 @@ def _place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequ
         best = None
         reach = 5 + 0.72 * r
         for dx, dy, ha, va in candidates:
-            t = ax.annotate(s, (x, y), xytext=(dx * reach, dy * reach), textcoords="offset points", ha=ha, va=va,
-                            fontsize=fontsize, zorder=5)
+            t = ax.annotate(
+                s,
+                (x, y),
+                xytext=(dx * reach, dy * reach),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=fontsize,
+                zorder=5,
+            )
             box = t.get_window_extent(renderer).expanded(1.05, 1.1)
             if not any(box.overlaps(b) for b in placed):
                 best = (t, box)
@@ -572,7 +661,9 @@ def _place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequ
         placed.append(best[1])
 
 
-def _legend_column(lax: Any, legends: Sequence[tuple[list[Any], str, dict[str, Any]]], gap_pt: float = 10) -> None:
+def _legend_column(
+    lax: Any, legends: Sequence[tuple[list[Any], str, dict[str, Any]]], gap_pt: float = 10
+) -> None:
     """Stack legends top-down in an axes of their own (placed in points, so layout changes keep them apart)."""
     from matplotlib.transforms import offset_copy
 
@@ -681,6 +772,15 @@ def top1_vs_operations(
     ref_params = pts[pts["params_kind"] == "reference"]["model"].tolist()
     if ref_params:
         notes.append("bubble from the reference parameter count: " + ", ".join(ref_params))
+    if models is not None and "default_input_shape" in models.columns:
+        default = models.drop_duplicates("model").set_index("model")["default_input_shape"].astype(str)
+        odd = [
+            f"{m} ({shape})"
+            for m, shape in zip(pts["model"], pts["input_shape"].astype(str), strict=True)
+            if m in default.index and shape not in ("None", "nan", default[m])
+        ]
+        if odd:
+            notes.append("MACs counted at a non-default input: " + ", ".join(odd))
 
     fig = _figure(10.5, 6.5)
     gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1.1])
@@ -696,9 +796,17 @@ def top1_vs_operations(
         sel = pts[pts["top1_kind"] == kind]
         if sel.empty:
             continue
-        ax.scatter(sel["gmacs"], sel["top1"], s=sel["area"], c=[colours[f] for f in sel["family"]],
-                   edgecolors=[colours[f] for f in sel["family"]] if kind == "reference" else "black",
-                   alpha=style["alpha"], linewidths=style["lw"], linestyle=style["linestyle"], zorder=3)
+        ax.scatter(
+            sel["gmacs"],
+            sel["top1"],
+            s=sel["area"],
+            c=[colours[f] for f in sel["family"]],
+            edgecolors=[colours[f] for f in sel["family"]] if kind == "reference" else "black",
+            alpha=style["alpha"],
+            linewidths=style["lw"],
+            linestyle=style["linestyle"],
+            zorder=3,
+        )
     ax.scatter(pts["gmacs"], pts["top1"], s=6, c="black", zorder=4)
     front = pareto_frontier(pts, "gmacs", "top1")
     ax.plot(front["gmacs"], front["top1"], drawstyle="steps-post", ls="--", color="0.35", lw=1, zorder=2)
@@ -709,7 +817,10 @@ def top1_vs_operations(
         _plain_log_ticks(ax.xaxis, lo / 2, hi * 2)
     else:
         ax.set_xlim(0, hi * 1.15)
-    ax.set_xlabel("operations: G-MACs per image (multiply-adds / 1e9, counted by archbench" + (", log scale)" if log_x else ")"))
+    ax.set_xlabel(
+        "operations: G-MACs per image (multiply-adds / 1e9, counted by archbench"
+        + (", log scale)" if log_x else ")")
+    )
     ax.set_ylabel("ImageNet top-1 accuracy (%)")
     ax.set_title("Top-1 accuracy vs operations (after Canziani et al. 2016); bubble area ∝ parameters")
     ylo, yhi = pts["top1"].min(), pts["top1"].max()
@@ -723,11 +834,36 @@ def top1_vs_operations(
     fam_handles = [Line2D([], [], marker="o", ls="", color=colours[f], markersize=8, label=f)
                    for f in sorted(set(pts["family"]), key=str.lower)]  # fmt: skip
     present = set(pts["top1_kind"])
-    kind_handles = [Line2D([], [], marker="o", ls="", markersize=10, markerfacecolor=(0.5, 0.5, 0.5, 0.35),
-                           markeredgecolor="0.4", label="reference (published)")] if "reference" in present else []
+    kind_handles = (
+        [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                markersize=10,
+                markerfacecolor=(0.5, 0.5, 0.5, 0.35),
+                markeredgecolor="0.4",
+                label="reference (published)",
+            )
+        ]
+        if "reference" in present
+        else []
+    )
     if "measured" in present:
-        kind_handles.append(Line2D([], [], marker="o", ls="", markersize=10, markerfacecolor=(0.5, 0.5, 0.5, 0.8),
-                                   markeredgecolor="black", markeredgewidth=1.8, label="measured (archbench)"))
+        kind_handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                markersize=10,
+                markerfacecolor=(0.5, 0.5, 0.5, 0.8),
+                markeredgecolor="black",
+                markeredgewidth=1.8,
+                label="measured (archbench)",
+            )
+        )
     kind_handles.append(Line2D([], [], ls="--", color="0.35", label="Pareto frontier"))
     legends = [(fam_handles, "family", {}), (kind_handles, "top-1", {})]
     if pts["params"].notna().any():
@@ -738,7 +874,11 @@ def top1_vs_operations(
         legends.append((size_handles, "parameters", {"labelspacing": biggest / 8 * 0.7, "borderpad": 1.2,
                                                      "handletextpad": biggest / 8 * 0.5}))  # fmt: skip
     _legend_column(lax, legends)
-    kinds = ", ".join(f"{(pts['top1_kind'] == k).sum()} {k}" for k in ("measured", "reference") if (pts["top1_kind"] == k).any())
+    kinds = ", ".join(
+        f"{(pts['top1_kind'] == k).sum()} {k}"
+        for k in ("measured", "reference")
+        if (pts["top1_kind"] == k).any()
+    )
     caption = (
         f"x: multiply-adds per image counted by archbench (results.csv, macs task) at each model's measured input; "
         f"y: top-1 ({kinds}); reference figures from models.csv (accuracy_ref_source). "
@@ -776,8 +916,17 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
             "family": str(m.get("family") or "unknown"), "source": str(m.get("ilsvrc_source") or ""),
         })  # fmt: skip
     if cnn.empty:
-        notes.append("no model in models.csv has an ILSVRC entry (ilsvrc_year): only the shallow entries are shown")
+        notes.append(
+            "no model in models.csv has an ILSVRC entry (ilsvrc_year): only the shallow entries are shown"
+        )
     entries = pd.DataFrame(rows).sort_values(["year", "place"], kind="stable").reset_index(drop=True)
+    absent = [y for y in LECTURE_ILSVRC_YEARS if y not in set(entries["year"])]
+    if absent:
+        notes.append(
+            "no entry for ILSVRC "
+            + ", ".join(map(str, absent))
+            + " (no model of this results folder stands for it)"
+        )
     return entries, notes
 
 
@@ -791,8 +940,15 @@ def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
     colours = _family_colours(models["family"] if "family" in models.columns else entries["family"])
     colours["shallow"] = (0.7, 0.7, 0.7, 1.0)
     x = np.arange(len(entries))
-    bars = ax.bar(x, entries["top5_error"], color=[colours[f] for f in entries["family"]], width=0.7,
-                  edgecolor="0.2", linewidth=0.6, zorder=3)
+    bars = ax.bar(
+        x,
+        entries["top5_error"],
+        color=[colours[f] for f in entries["family"]],
+        width=0.7,
+        edgecolor="0.2",
+        linewidth=0.6,
+        zorder=3,
+    )
     for bar, (_, e) in zip(bars, entries.iterrows(), strict=True):
         top = bar.get_height()
         if e["depth_kind"] == "shallow":
@@ -801,13 +957,34 @@ def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
             label = "depth ?"
         else:
             label = f"{int(e['depth'])} layers" + (" (paper)" if e["depth_kind"] == "paper" else "")
-        ax.text(bar.get_x() + bar.get_width() / 2, top + 0.4, label, ha="center", va="bottom", fontsize=9,
-                fontweight="bold" if e["depth_kind"] != "shallow" else "normal")
-        ax.text(bar.get_x() + bar.get_width() / 2, top / 2, f"{e['top5_error']:g} %", ha="center",
-                va="center", fontsize=8.5, color="white" if e["depth_kind"] != "shallow" else "black", zorder=4)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            top + 0.4,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold" if e["depth_kind"] != "shallow" else "normal",
+        )
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            top / 2,
+            f"{e['top5_error']:g} %",
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            color="white" if e["depth_kind"] != "shallow" else "black",
+            zorder=4,
+        )
     ticks = []
     for _, e in entries.iterrows():
-        place = "" if e["place"] == 1 else f" ({int(e['place'])}nd)" if e["place"] == 2 else f" ({int(e['place'])}th)"
+        place = (
+            ""
+            if e["place"] == 1
+            else f" ({int(e['place'])}nd)"
+            if e["place"] == 2
+            else f" ({int(e['place'])}th)"
+        )
         under = e["label"] if e["depth_kind"] != "shallow" else "(" + e["label"].split(",")[0] + ")"
         ticks.append(f"ILSVRC {e['year']}\n{e['team']}{place}\n{textwrap.fill(under, 18)}")
     ax.set_xticks(x, ticks, fontsize=8)
@@ -851,7 +1028,11 @@ def _param_split(results: pd.DataFrame | None, layers: Mapping[str, pd.DataFrame
         for name, r in per.iterrows():
             total = _num(r.get("params_paper")) or _num(r.get("params_total"))
             conv, dense = float(r["params_conv"]), float(_num(r["params_dense"]) or 0.0)
-            rows[name] = {"conv": conv, "dense": dense, "other": max((total or conv + dense) - conv - dense, 0.0)}
+            rows[name] = {
+                "conv": conv,
+                "dense": dense,
+                "other": max((total or conv + dense) - conv - dense, 0.0),
+            }
     for name, df in (layers or {}).items():
         if name in rows or "type" not in df.columns:
             continue
@@ -885,21 +1066,39 @@ def fc_vs_conv(
     b = fig.add_subplot(gs[1])
     c = fig.add_subplot(gs[2])
 
-    labels = [f"dense, {units} units\non {image}×{image}×{channels}", f"{kernel}×{kernel} conv,\n{filters} filters"]
+    labels = [
+        f"dense, {units} units\non {image}×{image}×{channels}",
+        f"{kernel}×{kernel} conv,\n{filters} filters",
+    ]
     bars = a.bar(labels, [fc, conv], color=["tab:red", "tab:blue"], zorder=3)
     a.set_yscale("log")
     a.set_ylim(1e2, fc * 8)
     ch = "" if channels == 1 else f"·{channels}"
-    for bar, v, f in zip(bars, [fc, conv], [f"({image}²{ch}+1)·{units}", f"({kernel}²{ch}+1)·{filters}"], strict=True):
-        a.text(bar.get_x() + bar.get_width() / 2, v * 1.3, f"{v:,}\n{f}", ha="center", va="bottom", fontsize=8)
+    for bar, v, f in zip(
+        bars, [fc, conv], [f"({image}²{ch}+1)·{units}", f"({kernel}²{ch}+1)·{filters}"], strict=True
+    ):
+        a.text(
+            bar.get_x() + bar.get_width() / 2, v * 1.3, f"{v:,}\n{f}", ha="center", va="bottom", fontsize=8
+        )
     a.set_ylabel("trainable parameters (log scale)")
     a.set_title(f"One layer on a {image}×{image} image")
     a.grid(axis="x", visible=False)
 
     sizes = np.array(sorted({8, 16, 32, 64, 128, 256, 512, 1024, 2048, image}))
-    b.plot(sizes, [fc_params(s, s, channels, units) for s in sizes], "o-", color="tab:red", label=f"dense, {units} units")
-    b.plot(sizes, [conv_params(kernel, channels, filters)] * len(sizes), "s-", color="tab:blue",
-           label=f"{kernel}×{kernel} conv, {filters} filters")
+    b.plot(
+        sizes,
+        [fc_params(s, s, channels, units) for s in sizes],
+        "o-",
+        color="tab:red",
+        label=f"dense, {units} units",
+    )
+    b.plot(
+        sizes,
+        [conv_params(kernel, channels, filters)] * len(sizes),
+        "s-",
+        color="tab:blue",
+        label=f"{kernel}×{kernel} conv, {filters} filters",
+    )
     b.set_xscale("log", base=2)
     b.set_yscale("log")
     b.set_xticks(sizes, [str(s) for s in sizes], fontsize=7)
@@ -916,14 +1115,31 @@ def fc_vs_conv(
         notes.append("per-model split skipped: no params_conv/params_dense columns and no per-layer tables")
     else:
         meta = models.drop_duplicates("model").set_index("model") if models is not None else pd.DataFrame()
-        order = sorted(split.index, key=lambda m: (_num(meta.at[m, "year"]) if "year" in meta.columns and m in meta.index else 9999, m))
+        order = sorted(
+            split.index,
+            key=lambda m: (
+                _num(meta.at[m, "year"]) if "year" in meta.columns and m in meta.index else 9999,
+                m,
+            ),
+        )
         split = split.loc[order]
         share = split.div(split.sum(axis=1).replace(0, np.nan), axis=0).fillna(0) * 100
-        names = [str(meta.at[m, "display_name"]) if "display_name" in meta.columns and m in meta.index else m for m in order]
+        names = [
+            str(meta.at[m, "display_name"]) if "display_name" in meta.columns and m in meta.index else m
+            for m in order
+        ]
         y = np.arange(len(share))
         left = np.zeros(len(share))
         for kind, colour in (("conv", "tab:blue"), ("dense", "tab:red"), ("other", "0.7")):
-            c.barh(y, share[kind], left=left, color=colour, height=0.7, label={"conv": "convolution", "dense": "fully connected", "other": "other (BN, ...)"}[kind], zorder=3)
+            c.barh(
+                y,
+                share[kind],
+                left=left,
+                color=colour,
+                height=0.7,
+                label={"conv": "convolution", "dense": "fully connected", "other": "other (BN, ...)"}[kind],
+                zorder=3,
+            )
             left += share[kind].to_numpy()
         for yi, (m, r) in zip(y, share.iterrows(), strict=True):
             c.text(101, yi, f"{r['dense']:.0f} % FC · {_si(split.loc[m].sum())}", va="center", fontsize=7)
@@ -958,11 +1174,17 @@ def latency_vs_macs(results: pd.DataFrame) -> Any:
         raise ResultsFileError("latency_vs_macs: results.csv has no ok latency rows ('median_ms')")
     macs = _per_model(results, "macs", "macs")["macs"].astype(float)
     lat = lat[lat["batch_size"] == lat.groupby("setting")["batch_size"].transform("min")]
+    own = (
+        pd.to_numeric(lat["macs"], errors="coerce")
+        if "macs" in lat.columns
+        else pd.Series(np.nan, index=lat.index)
+    )
+    lat = lat.assign(gmacs=own.fillna(lat["model"].map(macs)) / 1e9)
     notes = []
-    missing = sorted(set(lat["model"]) - set(macs.index))
+    missing = sorted(set(lat.loc[lat["gmacs"].isna(), "model"]))
     if missing:
-        notes.append("no MACs row, not shown: " + ", ".join(missing))
-    lat = lat[lat["model"].isin(macs.index)].assign(gmacs=lambda d: d["model"].map(macs) / 1e9)
+        notes.append("no MACs for " + ", ".join(missing) + " (not shown)")
+    lat = lat[lat["gmacs"].notna()]
     if lat.empty:
         raise ResultsFileError("latency_vs_macs: no model has both a latency row and 'macs' in results.csv")
     fig = _figure(9, 6)
@@ -1058,7 +1280,9 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     bs = int(lat["batch_size"].min())
     d = lat[lat["batch_size"] == bs]
     table = d.pivot_table(index="model", columns="setting", values="median_ms", aggfunc="median")
-    macs = _per_model(results, "macs", "macs")["macs"] if "macs" in results.columns else pd.Series(dtype=float)
+    macs = (
+        _per_model(results, "macs", "macs")["macs"] if "macs" in results.columns else pd.Series(dtype=float)
+    )
     table = table.loc[sorted(table.index, key=lambda m: (macs.get(m, np.inf), m))]
     settings = list(table.columns)
     fig = _figure(max(7.0, 0.55 * len(table) * max(1, len(settings)) + 3), 5.2)
@@ -1079,15 +1303,21 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     ax.legend(fontsize=7.5, loc="upper left")
     notes = []
     if len(settings) < 2:
-        notes.append("only one backend/device measured: rerun with --backend tensorflow,jax (and on a GPU) to compare")
-    caption = "Median latency per batch of compiled inference (results.csv, latency task), models ordered by MACs."
+        notes.append(
+            "only one backend/device measured: rerun with --backend tensorflow,jax (and on a GPU) to compare"
+        )
+    caption = (
+        "Median latency per batch of compiled inference (results.csv, latency task), models ordered by MACs."
+    )
     return _finish(fig, caption, notes)
 
 
 @_styled
 def per_layer(layers: pd.DataFrame, model: str | None = None, *, max_names: int = 40) -> Any:
     """MACs and parameters of each weight layer of one model, in network order (where the cost is)."""
-    df = layers.rename(columns={k: v for k, v in LAYER_ALIASES.items() if k in layers.columns and v not in layers.columns})
+    df = layers.rename(
+        columns={k: v for k, v in LAYER_ALIASES.items() if k in layers.columns and v not in layers.columns}
+    )
     _require(df, LAYERS_REQUIRED, "the per-layer table", "per_layer")
     df = df.assign(macs=pd.to_numeric(df["macs"], errors="coerce").fillna(0),
                    params=pd.to_numeric(df["params"], errors="coerce").fillna(0))  # fmt: skip

@@ -58,6 +58,7 @@ __all__ = [
     "DevicePeak",
     "LatencyConfig",
     "LatencyResult",
+    "PreparedInference",
     "Timing",
     "bench",
     "build_model",
@@ -69,6 +70,7 @@ __all__ = [
     "measure_function",
     "measure_in_subprocess",
     "peak_for",
+    "prepare",
     "summarize",
     "sweep",
     "text_histogram",
@@ -532,7 +534,12 @@ def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> _
         dev = next(iter(jax.tree_util.tree_leaves(out)[0].devices()))
         return ("cpu" if dev.platform == "cpu" else "gpu"), dev.id
 
-    return _Compiled(fn, jax.block_until_ready, path, locate, notes)
+    def sync(out: Any) -> Any:
+        if isinstance(out, jax.Array):
+            return out.block_until_ready()
+        return jax.block_until_ready(out)
+
+    return _Compiled(fn, sync, path, locate, notes)
 
 
 def _compile_torch(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> _Compiled:
@@ -555,22 +562,6 @@ def _compile_torch(model: Any, config: LatencyConfig, shape: tuple[int, ...]) ->
     def eager(t: Any) -> Any:
         return model(t, training=False)
 
-    state = {"call": eager, "path": "torch eager"}
-    if config.jit:
-        compiled = torch.compile(eager)
-        state.update(call=compiled, path="torch.compile")
-
-    def fn() -> Any:
-        with torch.no_grad():
-            try:
-                return state["call"](x)
-            except Exception as exc:
-                if state["call"] is eager or is_oom(exc):
-                    raise
-                notes.append(f"torch.compile failed ({_short(exc, 200)}); timed eager")
-                state.update(call=eager, path="torch eager")
-                return eager(x)
-
     def sync(out: Any) -> None:
         if where.type == "cuda":
             torch.cuda.synchronize(where)
@@ -579,9 +570,29 @@ def _compile_torch(model: Any, config: LatencyConfig, shape: tuple[int, ...]) ->
         t = out[0] if isinstance(out, list | tuple) else out
         return ("gpu" if t.device.type == "cuda" else "cpu"), t.device.index or 0
 
-    compiled_obj = _Compiled(fn, sync, state["path"], locate, notes)
-    compiled_obj.state = state  # type: ignore[attr-defined]
-    return compiled_obj
+    compiled = _Compiled(eager, sync, "torch eager", locate, notes)
+    call = eager
+    if config.jit and hasattr(torch, "compile"):
+        call = torch.compile(eager)
+        compiled.path = "torch.compile"
+    elif config.jit:
+        notes.append(f"torch {torch.__version__} has no torch.compile; timed eager")
+
+    def fn() -> Any:
+        nonlocal call
+        with torch.no_grad():
+            try:
+                return call(x)
+            except Exception as exc:
+                if call is eager or is_oom(exc):
+                    raise
+                # Recorded in the row's notes and path: compiling a Keras model can fail where eager works.
+                notes.append(f"torch.compile failed ({_short(exc, 200)}); timed eager")
+                call, compiled.path = eager, "torch eager"
+                return eager(x)
+
+    compiled.fn = fn
+    return compiled
 
 
 _COMPILERS = {"tensorflow": _compile_tensorflow, "jax": _compile_jax, "torch": _compile_torch}
@@ -617,10 +628,76 @@ def measure(
 
     ``sync`` replaces the backend's synchronisation (it must still wait for the device); ``clock``
     replaces ``time.perf_counter`` (tests pass fake ones). ``macs`` is per image. Out of memory gives a
-    result with ``status="oom"``; other errors propagate.
+    result with ``status="oom"``; other errors propagate. Same as ``prepare(model, config).measure()``.
     """
-    from .environment import describe_device
+    try:
+        prepared = prepare(model, config, name=name)
+    except UsageError:
+        raise
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        config = _resolve(config or LatencyConfig(), _active_backend())
+        return LatencyResult(
+            model=name or getattr(model, "name", "model"),
+            config=config,
+            status="oom",
+            message=_short(exc),
+            backend=_active_backend(),
+        )
+    return prepared.measure(clock=clock, sync=sync, macs=macs)
 
+
+@dataclass
+class PreparedInference:
+    """A model compiled for one config, ready to be timed, possibly several times.
+
+    Timing the same compiled function repeatedly is what interleaved comparisons need (A B B A rounds
+    without recompiling); from the second :meth:`measure` on, ``first_call_ms`` is an ordinary call.
+    """
+
+    config: LatencyConfig
+    context: dict[str, Any]
+    compiled: _Compiled
+
+    def measure(
+        self,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sync: Callable[[Any], Any] | None = None,
+        macs: int | None = None,
+    ) -> LatencyResult:
+        from .environment import describe_device
+
+        compiled, config, backend = self.compiled, self.config, self.context["backend"]
+
+        def describe(out: Any) -> dict[str, Any]:
+            kind, index = compiled.locate(out)
+            if config.device in ("cpu", "gpu") and kind != config.device and not _gpu_missing(compiled.notes):
+                compiled.notes.append(f"{config.device} requested, the output was computed on {kind}")
+            full = describe_device(kind, index, backend=backend)
+            return {"device": full, "device_type": kind, "device_name": full.split(" (", 1)[1][:-1]}
+
+        return measure_function(
+            compiled.fn,
+            config,
+            sync=sync or compiled.sync,
+            clock=clock,
+            macs=macs,
+            describe=describe,
+            path=lambda: compiled.path,
+            notes=compiled.notes,
+            **self.context,
+        )
+
+
+def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None = None) -> PreparedInference:
+    """Validate ``config`` against the model and compile its inference for the active backend.
+
+    Raises :class:`UsageError` for a config the model or process cannot honour (another backend, a
+    dtype policy the model was not built with, threads that can no longer be set); compilation errors
+    (out of memory included) propagate.
+    """
     backend = _active_backend()
     config = config or LatencyConfig()
     if config.backend is not None and config.backend != backend:
@@ -645,34 +722,7 @@ def measure(
         "dtype_policy": policy,
         "input_shape": shape[1:],
     }
-    try:
-        compiled = _COMPILERS[backend](model, config, shape)
-    except UsageError:
-        raise
-    except Exception as exc:
-        if is_oom(exc):
-            return LatencyResult(config=config, status="oom", message=_short(exc), **context)
-        raise
-
-    def describe(out: Any) -> dict[str, Any]:
-        kind, index = compiled.locate(out)
-        asked = config.device if config.device != "gpu" or not _gpu_missing(compiled.notes) else "cpu"
-        if asked != "auto" and asked != kind:
-            compiled.notes.append(f"{config.device} requested, the output was computed on {kind}")
-        full = describe_device(kind, index, backend=backend)
-        return {"device": full, "device_type": kind, "device_name": full.split(" (", 1)[1][:-1]}
-
-    return measure_function(
-        compiled.fn,
-        config,
-        sync=sync or compiled.sync,
-        clock=clock,
-        macs=macs,
-        describe=describe,
-        path=lambda: getattr(compiled, "state", {}).get("path", compiled.path),
-        notes=compiled.notes,
-        **context,
-    )
+    return PreparedInference(config, context, _COMPILERS[backend](model, config, shape))
 
 
 def measure_function(
@@ -873,92 +923,154 @@ def _absolute_model(model: str) -> str:
 
 
 def measure_in_subprocess(
-    model: str,
+    model: str | Sequence[str],
     configs: LatencyConfig | Sequence[LatencyConfig],
     timeout_s: float = 900.0,
     *,
-    macs: int | None = None,
+    macs: int | Mapping[str, int] | None = None,
     samples: bool = False,
+    on_row: Callable[[dict[str, Any]], Any] | None = None,
     python: str = sys.executable,
 ) -> list[dict[str, Any]]:
-    """Time ``model`` (registered name, ``module:function`` or ``file.py:function``) in a fresh
-    process per backend and thread setting, one row per config, in order.
+    """Time one or more models under each config, in a fresh process per backend and thread setting.
 
-    The child runs ``python -m archbench.benchmark`` with ``KERAS_BACKEND`` set (and
-    ``TF_CPP_MIN_LOG_LEVEL=3``, ``TF_ENABLE_ONEDNN_OPTS=0`` unless already set) and returns flat rows:
+    ``model`` is a registered name, ``module:function`` or ``file.py:function``, or a list of them.
+    Returns one flat row per (model, config), models first, configs in the given order:
     :meth:`LatencyResult.as_row` merged over the child's :func:`archbench.environment.environment`.
-    A backend that is not installed, a timeout (``timeout_s`` for each child) or a crash gives rows
-    with ``status="error"`` and the reason; rows finished before a timeout are kept.
+    ``on_row(row)`` is called as each row arrives (for progress bars and incremental stores).
+
+    The child runs ``archbench.benchmark``'s entry function with ``KERAS_BACKEND`` set (and
+    ``TF_CPP_MIN_LOG_LEVEL=3``, ``TF_ENABLE_ONEDNN_OPTS=0`` unless already set). A backend that is not
+    installed, a crash or a model that runs past ``timeout_s`` gives ``status="error"`` rows with the
+    reason for that model; rows already finished are kept and a new child goes on with the next model.
     """
+    models = [model] if isinstance(model, str) else list(model)
+    models = [_absolute_model(m) for m in models]
     configs = [configs] if isinstance(configs, LatencyConfig) else list(configs)
     default_backend = _configured_backend()
     configs = [c if c.backend else c.replace(backend=default_backend) for c in configs]
-    model = _absolute_model(model)
-    rows: list[dict[str, Any] | None] = [None] * len(configs)
+    if macs is None or isinstance(macs, Mapping):
+        macs_by_model = dict(macs or {})
+    elif len(models) == 1:
+        macs_by_model = {models[0]: int(macs)}
+    else:
+        raise UsageError("give macs as a mapping model -> MACs when timing several models")
+    table: dict[tuple[int, int], dict[str, Any]] = {}
     groups: dict[tuple[str, int | None], list[int]] = {}
     for i, c in enumerate(configs):
         groups.setdefault((c.backend, c.threads), []).append(i)
     for (backend, _threads), indices in groups.items():
-        if not _backend_installed(backend):
+        group = [configs[i] for i in indices]
+        if _backend_installed(backend):
+            got = _run_backend(models, group, timeout_s, macs_by_model, samples, python, on_row)
+        else:
             hint = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}[backend]
-            for i in indices:
-                rows[i] = _error_row(
-                    model, configs[i], f"backend {backend} is not installed (pip install {hint})"
-                )
-            continue
-        got = _run_child(
-            model, [configs[i] for i in indices], timeout_s, macs=macs, samples=samples, python=python
-        )
-        for i, row in zip(indices, got, strict=True):
-            rows[i] = row
-    return [r for r in rows if r is not None]
+            msg = f"backend {backend} is not installed (pip install {hint})"
+            got = [_error_row(m, c, msg) for m in models for c in group]
+            for row in got if on_row else ():
+                on_row(row)
+        for k, row in enumerate(got):
+            table[(k // len(group), indices[k % len(group)])] = row
+    return [table[key] for key in sorted(table)]
 
 
 # ``-c`` rather than ``-m archbench.benchmark``: the module then exists once, not also as __main__.
 _CHILD = "import sys; from archbench.benchmark import _child_main; sys.exit(_child_main())"
 
 
-def _run_child(
-    model: str,
+def _run_backend(
+    models: list[str],
     configs: list[LatencyConfig],
     timeout_s: float,
-    *,
-    macs: int | None,
+    macs: Mapping[str, int],
     samples: bool,
     python: str,
+    on_row: Callable[[dict[str, Any]], Any] | None,
 ) -> list[dict[str, Any]]:
+    """All rows of one backend, restarting the child after a model that crashed or timed out."""
+    rows: list[dict[str, Any]] = []
+    pending = list(models)
+    while pending:
+        got, failure = _spawn(pending, configs, timeout_s, macs, samples, python, on_row)
+        rows += got
+        finished, partial = divmod(len(got), len(configs))
+        if finished >= len(pending):
+            break
+        current = pending[finished]
+        for c in configs[partial:]:
+            row = _error_row(current, c, failure or "subprocess returned no result")
+            rows.append(row)
+            if on_row:
+                on_row(row)
+        pending = pending[finished + 1 :]
+    return rows
+
+
+def _spawn(
+    models: list[str],
+    configs: list[LatencyConfig],
+    timeout_s: float,
+    macs: Mapping[str, int],
+    samples: bool,
+    python: str,
+    on_row: Callable[[dict[str, Any]], Any] | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Run one child over ``models``; returns the rows it finished and why it stopped early (or None)."""
     env = dict(os.environ)
     env["KERAS_BACKEND"] = configs[0].backend or "tensorflow"
     for k, v in _SUBPROCESS_ENV.items():
         env.setdefault(k, v)
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="archbench-") as tmp:
-        cfg_path = os.path.join(tmp, "configs.json")
+        job = os.path.join(tmp, "job.json")
         out_path = os.path.join(tmp, "rows.jsonl")
-        with open(cfg_path, "w", encoding="utf-8") as f:
-            json.dump([c.as_dict() for c in configs], f)
-        cmd = [python, "-c", _CHILD, "--model", model, "--configs", cfg_path, "--out", out_path]
-        if macs is not None:
-            cmd += ["--macs", str(macs)]
-        if samples:
-            cmd.append("--samples")
-        failure = None
-        try:
-            proc = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        err_path = os.path.join(tmp, "stderr.txt")
+        with open(job, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "models": models,
+                    "configs": [c.as_dict() for c in configs],
+                    "macs": dict(macs),
+                    "samples": samples,
+                },
+                f,
             )
-            if proc.returncode != 0:
-                tail = " | ".join(line for line in proc.stderr.strip().splitlines()[-3:])
-                failure = f"subprocess exited with code {proc.returncode}: {tail}"
-        except subprocess.TimeoutExpired:
-            failure = f"timed out after {timeout_s:g} s"
-        done: list[dict[str, Any]] = []
-        if os.path.exists(out_path):
-            with open(out_path, encoding="utf-8") as f:
-                done = [json.loads(line) for line in f if line.strip()]
-    rows = done[: len(configs)]
-    for c in configs[len(rows) :]:
-        rows.append(_error_row(model, c, failure or "subprocess returned no result"))
-    return rows
+        open(out_path, "w").close()
+        failure = None
+        with open(err_path, "w", encoding="utf-8") as err, open(out_path, encoding="utf-8") as out:
+            proc = subprocess.Popen(
+                [python, "-c", _CHILD, "--job", job, "--out", out_path],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+            deadline = time.monotonic() + timeout_s
+            buffer = ""
+            while True:
+                code = proc.poll()
+                buffer += out.read()
+                *lines, buffer = buffer.split("\n")
+                for line in lines:
+                    if line.strip():
+                        rows.append(json.loads(line))
+                        if on_row:
+                            on_row(rows[-1])
+                        if len(rows) % len(configs) == 0:
+                            deadline = time.monotonic() + timeout_s
+                if code is not None:
+                    break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait()
+                    failure = f"timed out after {timeout_s:g} s"
+                    break
+                time.sleep(0.05)
+        if failure is None and proc.returncode != 0:
+            with open(err_path, encoding="utf-8", errors="replace") as f:
+                tail = " | ".join(f.read().strip().splitlines()[-3:])
+            failure = f"subprocess exited with code {proc.returncode}: {tail}"
+    return rows, failure
 
 
 def _limit_threads_before_start(backend: str, threads: int | None) -> None:
@@ -983,35 +1095,33 @@ def _limit_threads_before_start(backend: str, threads: int | None) -> None:
 
 def _child_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m archbench.benchmark", description="Time one model (child process)."
+        prog="python -m archbench.benchmark", description="Time models in this process (the child)."
     )
-    parser.add_argument("--model", required=True, help="registered name, module:function or file.py:function")
-    parser.add_argument("--configs", required=True, help="JSON file: a list of LatencyConfig fields")
+    parser.add_argument("--job", required=True, help="JSON file: models, configs, macs, samples")
     parser.add_argument("--out", required=True, help="JSON-lines file the rows are appended to")
-    parser.add_argument("--macs", type=int, default=None, help="MACs per image (else counted)")
-    parser.add_argument("--samples", action="store_true", help="keep per-iteration samples in the rows")
     args = parser.parse_args(argv)
-    with open(args.configs, encoding="utf-8") as f:
-        configs = [LatencyConfig(**d) for d in json.load(f)]
+    with open(args.job, encoding="utf-8") as f:
+        job = json.load(f)
+    configs = [LatencyConfig(**d) for d in job["configs"]]
     if configs:
         _limit_threads_before_start(os.environ.get("KERAS_BACKEND", "tensorflow"), configs[0].threads)
 
     from .environment import environment
 
     env = environment()
-
     with open(args.out, "a", encoding="utf-8") as out:
 
         def write(result: LatencyResult) -> None:
-            out.write(json.dumps({**env, **result.as_row(samples=args.samples)}) + "\n")
+            out.write(json.dumps({**env, **result.as_row(samples=job.get("samples", False))}) + "\n")
             out.flush()
 
-        sweep(args.model, configs, macs=args.macs, on_result=write)
+        for model in job["models"]:
+            sweep(model, configs, macs=job.get("macs", {}).get(model), on_result=write)
     return 0
 
 
 def latency_rows(
-    model_name: str,
+    model_name: str | Sequence[str],
     spec: Any = None,
     *,
     backends: Sequence[str] = ("tensorflow",),
@@ -1022,21 +1132,27 @@ def latency_rows(
     jit: bool | None = None,
     threads: int | None = None,
     warmup: int = 3,
+    warmup_s: float = 0.0,
     min_iterations: int = 10,
     min_time_s: float = 1.0,
     max_iterations: int = 10_000,
-    macs: int | None = None,
+    macs: int | Mapping[str, int] | None = None,
     timeout_s: float = 900.0,
     samples: bool = False,
+    on_row: Callable[[dict[str, Any]], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of the ``latency`` task: one per backend and batch size, each timed in a subprocess per
-    backend (see :func:`measure_in_subprocess`), in the order backends x batches.
+    """Rows of the ``latency`` task: one per model, backend and batch size (in that order), timed in
+    one subprocess per backend (see :func:`measure_in_subprocess`).
 
-    ``spec`` (a :class:`~archbench.registry.ModelSpec`) fills ``input_size`` when it is ``None`` so every
-    row states the size. Each row has every :class:`LatencyConfig` field, the statistics, derived
-    figures and the child's environment; failures are rows with ``status`` ``"oom"`` or ``"error"``.
+    ``model_name`` may be a list: all models then share one process per backend, which saves the
+    start-up (seconds per process) in a sweep over the zoo. ``spec`` (a
+    :class:`~archbench.registry.ModelSpec`, single model only) fills ``input_size`` when it is ``None``;
+    otherwise the child records the size it built. Each row has every :class:`LatencyConfig` field
+    (``device_requested`` for the asked device), what was used (``backend``, ``device``, ``path``), the
+    statistics, derived figures and the child's environment; failures are rows with ``status``
+    ``"oom"`` or ``"error"``. ``timeout_s`` bounds each model; ``on_row`` sees each row as it arrives.
     """
-    if input_size is None and spec is not None:
+    if input_size is None and spec is not None and isinstance(model_name, str):
         input_size = spec.input_shape[0]
     configs = [
         LatencyConfig(
@@ -1048,6 +1164,7 @@ def latency_rows(
             jit=jit,
             threads=threads,
             warmup=warmup,
+            warmup_s=warmup_s,
             min_iterations=min_iterations,
             min_time_s=min_time_s,
             max_iterations=max_iterations,
@@ -1055,7 +1172,7 @@ def latency_rows(
         for b in backends
         for n in batches
     ]
-    return measure_in_subprocess(model_name, configs, timeout_s, macs=macs, samples=samples)
+    return measure_in_subprocess(model_name, configs, timeout_s, macs=macs, samples=samples, on_row=on_row)
 
 
 def bench(model: str, config: LatencyConfig, *, timeout_s: float = 1800.0) -> dict[str, Any]:

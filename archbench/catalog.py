@@ -85,6 +85,7 @@ def spec_rows(names: list[str]) -> list[dict[str, Any]]:
                 "top1_ref": acc.top1 if acc else None,
                 "top5_ref": acc.top5 if acc else None,
                 "accuracy_ref_source": acc.source if acc else "",
+                "accuracy_ref_scope": acc.scope if acc else "",
                 "params_ref": params_ref.value if params_ref else None,
                 "params_ref_source": params_ref.source if params_ref else "",
                 "macs_ref": macs_ref.value if macs_ref else None,

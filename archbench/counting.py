@@ -93,6 +93,7 @@ __all__ = [
     "register_weight_layer",
     "resize_ops",
     "same_padding",
+    "summarize_model",
     "separable_conv_macs",
 ]
 
@@ -489,8 +490,8 @@ def _register_keras_rules() -> None:
     from keras.src.ops import numpy as _np
 
     register_rule(_np.Add, _np.Subtract, _np.Multiply, _np.Divide, _np.TrueDivide, _np.Maximum, _np.Minimum)(
-        _merge_rule(average=False)
-    )
+        _per_element_rule("elementwise", 1)
+    )  # binary, one operand possibly a constant
     register_rule(_np.Reshape, _np.Transpose, _np.Concatenate, _np.ExpandDims, _np.Squeeze, _np.GetItem)(
         _zero_rule
     )
@@ -1100,17 +1101,16 @@ class RefGap:
 
     def __str__(self) -> str:
         r = self.ref
-        what = "budget" if self.budget else "reference"
         scope = f"; {r.scope}" if r.scope else ""
-        verdict = (
-            ("within" if self.ok else "over") if self.budget else ("as expected" if self.ok else "UNEXPECTED")
-        )
-        tol = f", tolerance {100 * r.rtol:.1f} %" if r.rtol and not self.budget else ""
+        tol = f", tolerance {100 * r.rtol:.1f} %" if r.rtol else ""
         note = f" ({r.note})" if r.note else ""
-        return (
-            f"{what} {r.value / 1e9:.3f} G MACs ({r.source}{scope}): ours {self.measured / 1e9:.3f} G, "
-            f"{100 * self.gap:+.1f} %{tol}: {verdict}{note}"
-        )
+        head = f"{r.value / 1e9:.3f} G MACs ({r.source}{scope}): ours {self.measured / 1e9:.3f} G"
+        if self.budget:
+            side = "within" if self.gap <= 0 else f"{100 * self.gap:.1f} % over"
+            verdict = "" if self.ok else ", beyond the tolerance"
+            return f"budget {head}: {side} the budget{tol}{verdict}{note}"
+        verdict = "as expected" if self.ok else "UNEXPECTED"
+        return f"reference {head}, {100 * self.gap:+.1f} %{tol}: {verdict}{note}"
 
 
 def reference_gap(spec: Any, complexity: Complexity) -> tuple[RefGap, ...]:
@@ -1216,3 +1216,30 @@ def format_complexity(c: Complexity, fmt: str = "table", gaps: Iterable[RefGap] 
 
     rule = "-" * len(line(head))
     return "\n".join([line(head), rule, *(line(r) for r in body), rule, *_totals_lines(c, gaps)])
+
+
+def summarize_model(
+    name: str,
+    *,
+    input_size: int | None = None,
+    batch_size: int = 1,
+    dtype: str = "float32",
+    include_top: bool = True,
+    fmt: str = "table",
+) -> str:
+    """Build a registered model (at ``input_size`` x ``input_size`` if given), count it, and render the
+    per-layer table, the totals and the gaps to the spec's MAC references (budgets included)."""
+    from .registry import get_spec
+
+    spec = get_spec(name)
+    if fmt not in _FORMATS:
+        raise UsageError(f"format must be one of {', '.join(_FORMATS)}; got {fmt!r}")
+    kwargs: dict[str, Any] = {}
+    if input_size is not None:
+        kwargs["input_shape"] = (input_size, input_size, spec.input_shape[-1])
+    if not include_top:
+        kwargs.update(include_top=False, pooling="avg")
+    model = spec.build(**kwargs)
+    c = count(model, batch_size=batch_size, dtype=dtype)
+    at_reference = include_top and tuple(c.input_shape) == tuple(spec.input_shape)
+    return format_complexity(c, fmt, reference_gap(spec, c) if at_reference else ())

@@ -80,6 +80,7 @@ def _save(fig: Any, folder: str, name: str) -> tuple[bytes, str, str]:
         png = buf.getvalue()
         with open(png_path, "wb") as f:
             f.write(png)
+        fig.set_layout_engine("none")  # keep the layout just computed for the PNG
         fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
     return png, png_path, svg_path
 
@@ -102,7 +103,9 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
     if os.path.exists(os.path.join(results_dir, analysis.MODELS_FILE)):
         models = analysis.load_models(results_dir)
     else:
-        notes.append(f"{analysis.MODELS_FILE} is missing: families, reference figures and ILSVRC entries unknown")
+        notes.append(
+            f"{analysis.MODELS_FILE} is missing: families, reference figures and ILSVRC entries unknown"
+        )
     layers = {m: analysis.load_layers(p) for m, p in analysis.find_layer_tables(results_dir).items()}
     inputs = _Inputs(results, models, layers)
     fig_dir = os.path.join(out_dir, "figures")
@@ -144,8 +147,13 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
 # Markdown.
 
 
-def _markdown(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | None, figures: list[_Figure],
-              notes: list[str]) -> str:
+def _markdown(
+    results_dir: str,
+    results: pd.DataFrame,
+    models: pd.DataFrame | None,
+    figures: list[_Figure],
+    notes: list[str],
+) -> str:
     lines = ["# archbench results", "", _overview(results_dir, results), ""]
     lines += [f"> {n}" for n in notes]
     lines += ["## Summary", "", analysis.summary_markdown(results, models), "", "## Figures", ""]
@@ -164,7 +172,11 @@ def _markdown(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | No
     for _, e in envs.iterrows():
         lines.append("| " + " | ".join(_md(e[c]) for c in show) + " |")
     fails = analysis.failures(results)
-    lines += ["", f"Failed measurements: {len(fails)}" + (" (listed in report.html)" if len(fails) else ""), ""]
+    lines += [
+        "",
+        f"Failed measurements: {len(fails)}" + (" (listed in report.html)" if len(fails) else ""),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -175,7 +187,11 @@ def _md(value: Any) -> str:
 def _overview(results_dir: str, results: pd.DataFrame) -> str:
     ok = int((results["status"] == "ok").sum())
     runs = results["run_id"].nunique() if "run_id" in results.columns else 0
-    latest = str(results["timestamp"].dropna().max()) if "timestamp" in results.columns and results["timestamp"].notna().any() else "?"
+    latest = (
+        str(results["timestamp"].dropna().max())
+        if "timestamp" in results.columns and results["timestamp"].notna().any()
+        else "?"
+    )
     return (
         f"From `{os.path.basename(os.path.abspath(results_dir))}/results.csv`: {len(results)} measurements "
         f"({ok} ok, {len(results) - ok} failed) of {results['model'].nunique()} models in {runs} run(s), "
@@ -264,8 +280,14 @@ def _table(df: pd.DataFrame, *, sortable: bool = True, table_id: str = "") -> st
             f"<tbody>{''.join(body)}</tbody></table></div>")  # fmt: skip
 
 
-def _html(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | None, summary: pd.DataFrame,
-          figures: list[_Figure], notes: list[str]) -> str:
+def _html(
+    results_dir: str,
+    results: pd.DataFrame,
+    models: pd.DataFrame | None,
+    summary: pd.DataFrame,
+    figures: list[_Figure],
+    notes: list[str],
+) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -318,7 +340,9 @@ def _html(results_dir: str, results: pd.DataFrame, models: pd.DataFrame | None, 
         parts.append(_table(transposed, sortable=False))
     parts.append('<h2 id="models">Models and reference figures</h2>')
     if models is not None:
-        parts.append("<p>From models.csv (the registry's metadata; every reference figure with its source).</p>")
+        parts.append(
+            "<p>From models.csv (the registry's metadata; every reference figure with its source).</p>"
+        )
         parts.append(_table(models))
     else:
         parts.append("<p>models.csv is missing.</p>")

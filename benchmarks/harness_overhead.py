@@ -2,7 +2,8 @@
 
 For each backend (one process each, as Keras fixes its backend at import) and model, at batch 1:
 
-- *ours*: ``archbench.benchmark.measure(model, config)``, the number ``archbench`` reports;
+- *ours*: ``archbench.benchmark.prepare(model, config).measure()`` (what ``measure`` reports), compiled
+  once and timed every round;
 - *hand*: the loop an expert would write for the same compiled program in the same process:
   TF ``f = tf.function(lambda x: model(x, training=False), jit_compile=True)`` then
   ``t0 = perf_counter(); f(x).numpy(); t1 = perf_counter()``; JAX ``jax.jit`` of
@@ -75,7 +76,7 @@ def child(models: list[str], rounds: int, iterations: int, out_path: str) -> Non
     import keras
 
     import archbench
-    from archbench.benchmark import LatencyConfig, measure
+    from archbench.benchmark import LatencyConfig, prepare
 
     backend = keras.backend.backend()
     cfg = LatencyConfig(
@@ -86,6 +87,8 @@ def child(models: list[str], rounds: int, iterations: int, out_path: str) -> Non
         model = archbench.get_model(name)
         shape = (1, *model.input_shape[1:])
         hand = _hand_loop(model, backend, shape)
+        ours = prepare(model, cfg, name=name)
+        ours.measure()  # compile + warm-up once; every round below times the compiled function
         ours_s: list[float] = []
         hand_s: list[float] = []
         ours_med, hand_med = [], []
@@ -94,7 +97,7 @@ def child(models: list[str], rounds: int, iterations: int, out_path: str) -> Non
             order = ("ours", "hand") if r % 2 == 0 else ("hand", "ours")
             for who in order:
                 if who == "ours":
-                    res = measure(model, cfg, name=name)
+                    res = ours.measure()
                     path = res.path
                     samples = [s / 1e3 for s in res.samples_ms]
                     ours_s += samples

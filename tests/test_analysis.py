@@ -17,14 +17,44 @@ ENV_GPU = {"backend": "jax", "device": "gpu:0 (Test GPU)", "keras_version": "3.1
 
 # name: display, family, year, params, macs, depth, depth_paper, top1_ref, ilsvrc (year, team, place, error)
 ZOO = {
-    "lenet5": ("LeNet-5", "LeNet", 1998, 61_706, 416_520, 5, 5, None, None),
-    "alexnet": ("AlexNet", "AlexNet", 2012, 60_965_224, 1_134_000_000, 8, 8, 56.5, (2012, "SuperVision", 1, 16.4)),
+    "lenet5": ("LeNet-5", "LeNet", 1998, 61_706, 416_520, 5, 5, 99.05, None),
+    "alexnet": (
+        "AlexNet",
+        "AlexNet",
+        2012,
+        60_965_224,
+        1_134_000_000,
+        8,
+        8,
+        56.5,
+        (2012, "SuperVision", 1, 16.4),
+    ),
     "zfnet": ("ZFNet", "ZFNet", 2013, 62_357_608, 1_170_000_000, 8, 8, None, (2013, "Clarifai", 1, 11.7)),
     "vgg16": ("VGG-16", "VGG", 2014, 138_357_544, 15_470_264_320, 16, 16, 71.6, (2014, "VGG", 2, 7.3)),
     "vgg19": ("VGG-19", "VGG", 2014, 143_667_240, 19_632_062_464, 19, 19, 72.4, (2014, "VGG", 2, 7.3)),
-    "googlenet": ("GoogLeNet", "GoogLeNet", 2014, 6_998_552, 1_586_000_000, 22, 22, 69.8, (2014, "GoogLeNet", 1, 6.7)),
+    "googlenet": (
+        "GoogLeNet",
+        "GoogLeNet",
+        2014,
+        6_998_552,
+        1_586_000_000,
+        22,
+        22,
+        69.8,
+        (2014, "GoogLeNet", 1, 6.7),
+    ),
     "resnet50": ("ResNet-50", "ResNet", 2015, 25_557_032, 3_860_000_000, 50, 50, 75.3, None),
-    "resnet152": ("ResNet-152", "ResNet", 2015, 60_192_808, 11_500_000_000, 152, 152, 77.0, (2015, "MSRA", 1, 3.57)),
+    "resnet152": (
+        "ResNet-152",
+        "ResNet",
+        2015,
+        60_192_808,
+        11_500_000_000,
+        152,
+        152,
+        77.0,
+        (2015, "MSRA", 1, 3.57),
+    ),
 }
 
 
@@ -36,7 +66,8 @@ def model_rows(names=None):
             "model": name, "display_name": display, "family": family, "year": year, "implementation": "archbench",
             "default_input_shape": "224x224x3", "paper_title": f"{display} paper", "paper_url": "https://example.invalid/p",
             "depth_paper": depth_paper, "top1_ref": top1, "top5_ref": None,
-            "accuracy_ref_source": "torchvision weights meta" if top1 else "", "params_ref": params,
+            "accuracy_ref_source": "torchvision weights meta" if top1 else "",
+            "accuracy_ref_scope": "MNIST test set" if name == "lenet5" else "ImageNet-1k val" if top1 else "", "params_ref": params,
             "params_ref_source": "paper", "macs_ref": None, "macs_ref_scope": "", "macs_ref_source": "",
             "ilsvrc_year": il[0] if il else None, "ilsvrc_team": il[1] if il else "",
             "ilsvrc_place": il[2] if il else None, "ilsvrc_top5_error": il[3] if il else None,
@@ -77,8 +108,14 @@ def result_rows(*, with_latency=True, with_accuracy=True, skip_macs=("zfnet",)):
         add("resnet50", "accuracy", {"dataset": "imagenet"}, {"dataset": "imagenet", "top1": 76.1, "top5": 92.9,
             "trained": True})  # fmt: skip
         add("lenet5", "accuracy", {"dataset": "digits"}, {"dataset": "digits", "top1": 98.0, "trained": True})
-    add("vgg19", "latency", {"backend": "tensorflow", "batch_size": 64, "dtype": "float32"}, {},
-        status="oom", error="ResourceExhaustedError: out of memory")
+    add(
+        "vgg19",
+        "latency",
+        {"backend": "tensorflow", "batch_size": 64, "dtype": "float32"},
+        {},
+        status="oom",
+        error="ResourceExhaustedError: out of memory",
+    )
     return rows
 
 
@@ -125,7 +162,9 @@ def test_loaders_read_runner_output(data):
     assert set(results["task"]) == {"params", "macs", "latency", "accuracy"}
 
 
-@pytest.mark.parametrize("loader, file", [(analysis.load_results, "results.csv"), (analysis.load_models, "models.csv")])
+@pytest.mark.parametrize(
+    "loader, file", [(analysis.load_results, "results.csv"), (analysis.load_models, "models.csv")]
+)
 def test_missing_and_empty_files_are_named(tmp_path, loader, file):
     with pytest.raises(ResultsFileError, match=rf"{file}: no such file"):
         loader(tmp_path)
@@ -188,6 +227,7 @@ def test_model_table(data):
     assert (t.at["vgg16", "top1"], t.at["vgg16", "top1_kind"]) == (71.6, "reference")
     assert pd.isna(t.at["lenet5", "top1"]), "digits accuracy is not ImageNet top-1"
     assert any("digits" in n for n in t.attrs["notes"])
+    assert "lenet5: reference top-1 is not ImageNet (MNIST test set), not used" in t.attrs["notes"]
     assert t.at["alexnet", "latency_setting"].startswith("tensorflow, cpu:0 (Test CPU), batch 1")
 
 
@@ -215,7 +255,9 @@ def test_environments_and_measurements(data):
     assert list(envs["env_id"]) == ["E1", "E2"]
     assert set(envs["env_device"]) == {"cpu:0 (Test CPU)", "gpu:0 (Test GPU)"}
     m = analysis.measurements(results, "latency")
-    assert set(m["env_id"]) == {"E1", "E2"} and not any(c.startswith("env_") and c != "env_id" for c in m.columns)
+    assert set(m["env_id"]) == {"E1", "E2"} and not any(
+        c.startswith("env_") and c != "env_id" for c in m.columns
+    )
     f = analysis.failures(results)
     assert list(f["status"]) == ["oom"] and f.at[0, "model"] == "vgg19"
 
@@ -255,6 +297,13 @@ def test_top1_vs_operations(data):
     assert "reference (published)" in text and "measured (archbench)" in text
     assert "Pareto" in text
     fig.savefig(os.devnull, format="png")
+
+
+def test_top1_vs_operations_notes_a_non_default_input(data):
+    results, models = data
+    r = results.copy()
+    r.loc[(r["task"] == "macs") & (r["model"] == "vgg16"), "input_shape"] = "64x64x3"
+    assert "non-default input: vgg16 (64x64x3)" in analysis.top1_vs_operations(r, models).caption
 
 
 def test_top1_vs_operations_without_macs(data):
@@ -302,7 +351,10 @@ def test_fc_vs_conv(data, folder):
 def test_fc_vs_conv_from_result_columns(data):
     results, models = data
     r = results.copy()
-    r.loc[(r["task"] == "macs") & (r["model"] == "vgg16"), ["params_conv", "params_dense"]] = [14_714_688, 123_642_856]
+    r.loc[(r["task"] == "macs") & (r["model"] == "vgg16"), ["params_conv", "params_dense"]] = [
+        14_714_688,
+        123_642_856,
+    ]
     assert "89 % FC" in _texts(analysis.fc_vs_conv(r, models))
 
 
@@ -348,3 +400,19 @@ def test_figures_do_not_touch_pyplot(data):
         import matplotlib.pyplot as plt
 
         assert plt.get_fignums() == []
+
+
+def test_reference_scope_falls_back_on_input_shape(data):
+    results, models = data
+    old = models.drop(columns=["accuracy_ref_scope"])
+    old.loc[old["model"] == "lenet5", "default_input_shape"] = "32x32x1"
+    t = analysis.model_table(results, old).set_index("model")
+    assert pd.isna(t.at["lenet5", "top1"]) and t.at["vgg16", "top1"] == 71.6
+
+
+def test_latency_rows_carry_their_own_macs(data):
+    results, _ = data
+    r = results[results["task"] != "macs"].copy()
+    lat = r["task"] == "latency"
+    r.loc[lat, "macs"] = r.loc[lat, "model"].map({name: z[4] for name, z in ZOO.items()})
+    assert "googlenet" in _texts(analysis.latency_vs_macs(r))

@@ -162,6 +162,14 @@ def test_measure_with_the_real_sync_returns_positive_samples():
     assert r.device.startswith(f"{r.device_type}:")
 
 
+def test_prepared_inference_is_timed_repeatedly_without_recompiling():
+    prepared = bm.prepare(tiny_model(), _config(min_iterations=2), name="tiny")
+    first, second = prepared.measure(), prepared.measure()
+    assert first.status == second.status == "ok"
+    assert len(first.samples_ms) == len(second.samples_ms) == 2
+    assert second.path == first.path and second.model == "tiny"
+
+
 # -- devices: CPU is never reported as GPU -----------------------------------------------------------
 
 
@@ -309,6 +317,13 @@ def _subprocess_backend():
     return "jax" if importlib.util.find_spec("jax") else "tensorflow"
 
 
+def crash(**kwargs):
+    """A builder that kills its process, as a segfault in a framework would."""
+    import os
+
+    os._exit(3)
+
+
 @pytest.mark.jax
 def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
     backend = _subprocess_backend()
@@ -318,11 +333,17 @@ def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
     ]
     if not importlib.util.find_spec("torch"):
         configs.append(bm.LatencyConfig(backend="torch"))
-    rows = bm.measure_in_subprocess(TINY, configs, timeout_s=300, samples=True)
-    assert len(rows) == len(configs)
-    for row, cfg in zip(rows[:2], configs, strict=False):
+    seen = []
+    rows = bm.measure_in_subprocess(
+        [f"{__file__}:crash", TINY], configs, 300, samples=True, on_row=seen.append
+    )
+    assert len(rows) == len(seen) == 2 * len(configs)
+    crashed, tiny = rows[: len(configs)], rows[len(configs) :]
+    assert all(r["status"] == "error" and r["model"].endswith(":crash") for r in crashed)
+    assert "exited with code 3" in crashed[0]["message"]
+    for row, cfg in zip(tiny[:2], configs, strict=False):
         assert row["status"] == "ok", row["message"]
-        assert row["backend"] == backend and row["batch_size"] == cfg.batch_size
+        assert row["model"] == TINY and row["backend"] == backend and row["batch_size"] == cfg.batch_size
         assert row["iterations"] == 3 and len(row["samples_ms"]) == 3
         assert row["device_type"] in ("cpu", "gpu") and row["device"].startswith(row["device_type"])
         assert row["input_size"] == 16 and row["input_shape"] == "16x16x3"
@@ -330,9 +351,9 @@ def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
         assert row[f"{backend}_version"] and row["python_version"]
         assert math.isfinite(row["median_ms"]) and row["first_call_ms"] >= row["min_ms"]
     if backend == "jax":
-        assert rows[0]["path"].startswith("jax.jit")
-    if len(rows) == 3:
-        assert rows[2]["status"] == "error" and "not installed" in rows[2]["message"]
+        assert tiny[0]["path"].startswith("jax.jit")
+    if len(configs) == 3:
+        assert tiny[2]["status"] == "error" and "not installed" in tiny[2]["message"]
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from archbench.layers import (
     LocalResponseNormalization,
     LpPooling2D,
     SparseConv2D,
-    SpatialPyramidPooling2D,
     SpatiallySeparableConv2D,
+    SpatialPyramidPooling2D,
     StochasticPooling2D,
 )
 from archbench.layers.pooling import fractional_sequence
@@ -85,7 +85,9 @@ def windows_ref(x, k, s, padding, value=0.0):
     xp, _, _ = pad_ref(x, (k, k), (s, s), padding, value=value)
     ho = (xp.shape[1] - k) // s + 1
     wo = (xp.shape[2] - k) // s + 1
-    taps = [xp[:, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] for i in range(k) for j in range(k)]
+    taps = [
+        xp[:, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] for i in range(k) for j in range(k)
+    ]
     return np.stack(taps, axis=3)
 
 
@@ -156,8 +158,15 @@ def _np(t):
 @pytest.mark.parametrize("strides,dilation", [(1, 1), (2, 1), (1, 2)])
 def test_spatially_separable_matches_two_convolutions(padding, strides, dilation):
     x = _x((2, 9, 8, 3))
-    layer = SpatiallySeparableConv2D(5, 3, strides=strides, padding=padding, dilation_rate=dilation,
-                                     intermediate_filters=4, bias_initializer="random_normal")
+    layer = SpatiallySeparableConv2D(
+        5,
+        3,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        intermediate_filters=4,
+        bias_initializer="random_normal",
+    )
     y = _np(layer(x))
     kv, kh, b = (_np(w) for w in (layer.kernel_vertical, layer.kernel_horizontal, layer.bias))
     mid = conv_ref(x, kv, (strides, 1), padding, (dilation, 1))
@@ -166,6 +175,7 @@ def test_spatially_separable_matches_two_convolutions(padding, strides, dilation
     assert y.shape == layer.compute_output_shape(x.shape)
 
 
+@pytest.mark.smoke
 def test_spatially_separable_is_a_low_rank_kxk_convolution():
     """Valid padding: the pair equals one k x k convolution with kernel sum_m v[:, c, m] h[:, m, f]."""
     x = _x((1, 7, 7, 2))
@@ -177,7 +187,9 @@ def test_spatially_separable_is_a_low_rank_kxk_convolution():
     assert layer.count_params() == 3 * 2 * 1 + 3 * 1 * 3 < 3 * 3 * 2 * 3
 
 
-@pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1), ("valid", 1, 2)])
+@pytest.mark.parametrize(
+    "padding,strides,dilation", [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1), ("valid", 1, 2)]
+)
 def test_deformable_with_zero_offsets_is_a_plain_convolution(padding, strides, dilation):
     x = _x((2, 8, 7, 3))
     layer = DeformableConv2D(4, 3, strides=strides, padding=padding, dilation_rate=dilation)
@@ -187,12 +199,19 @@ def test_deformable_with_zero_offsets_is_a_plain_convolution(padding, strides, d
     assert not np.any(_np(layer.offset_kernel)) and not np.any(_np(layer.offset_bias))
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("same", 2, 1), ("same", 1, 2)])
 def test_deformable_matches_numpy_bilinear_reference(padding, strides, dilation):
     x = _x((2, 7, 6, 2))
-    layer = DeformableConv2D(3, 3, strides=strides, padding=padding, dilation_rate=dilation,
-                             offset_initializer=keras.initializers.RandomNormal(stddev=0.6, seed=1),
-                             bias_initializer="random_normal")
+    layer = DeformableConv2D(
+        3,
+        3,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        offset_initializer=keras.initializers.RandomNormal(stddev=0.6, seed=1),
+        bias_initializer="random_normal",
+    )
     layer.build(x.shape)
     layer.offset_bias.assign(RNG.normal(0, 1.5, size=layer.offset_bias.shape).astype("float32"))
     y = _np(layer(x))
@@ -205,13 +224,16 @@ def test_deformable_gradients_match_finite_differences():
     """Gradients of sum(g * y) w.r.t. the offset bias (through the bilinear weights) and the kernel."""
     _tf_only()
     x = _x((1, 5, 5, 2))
-    layer = DeformableConv2D(2, 3, padding="same",
-                             offset_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=2))
+    layer = DeformableConv2D(
+        2, 3, padding="same", offset_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=2)
+    )
     layer.build(x.shape)
     layer.offset_bias.assign(RNG.normal(0, 0.7, size=layer.offset_bias.shape).astype("float32"))
     g = RNG.normal(size=(1, 5, 5, 2))
     got_bias, got_kernel = _grad(lambda: ops.sum(layer(x) * g), [layer.offset_bias, layer.kernel])
-    kernel, bias, ok, ob = (_np(w) for w in (layer.kernel, layer.bias, layer.offset_kernel, layer.offset_bias))
+    kernel, bias, ok, ob = (
+        _np(w) for w in (layer.kernel, layer.bias, layer.offset_kernel, layer.offset_bias)
+    )
     x64 = x.astype(np.float64)
 
     def loss(kernel_=kernel, ob_=ob):
@@ -230,6 +252,7 @@ def test_deformable_gradients_match_finite_differences():
         assert got_kernel[idx] == pytest.approx(fd, rel=1e-3, abs=1e-4), idx
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9])
 def test_sparse_conv_masks_the_smallest_weights(sparsity):
     x = _x((2, 6, 6, 3))
@@ -289,6 +312,7 @@ def test_lp_pooling(p, pool, stride, padding):
     assert y.shape == layer.compute_output_shape(x.shape)
 
 
+@pytest.mark.smoke
 def test_lp_pooling_p1_is_average_times_window_and_large_p_approaches_max():
     x = _x((1, 6, 6, 2), 0.1, 1.0)
     avg = _np(keras.layers.AveragePooling2D(2)(x))
@@ -328,6 +352,7 @@ def test_stochastic_pooling_inference_and_sampling(pool, stride, padding):
     np.testing.assert_allclose(_np(layer.sample(x, uniform)), np.where(total > 0, chosen, 0), atol=1e-6)
 
 
+@pytest.mark.smoke
 def test_stochastic_pooling_samples_with_activation_probabilities_and_seed():
     window = np.array([[1.0, 0.0], [3.0, -2.0]], dtype="float32")
     x = np.broadcast_to(window[None, :, :, None], (4000, 2, 2, 1)).copy()
@@ -351,6 +376,7 @@ def test_fractional_sequences_tile_the_input(n_in, ratio):
     assert sorted(np.diff(seq)) == sorted(np.diff(fractional_sequence(n_in, n_out, False)))
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("pseudo_random", [True, False])
 @pytest.mark.parametrize("overlapping", [False, True])
 def test_fractional_max_pooling(pseudo_random, overlapping):
@@ -386,6 +412,7 @@ def test_spatial_pyramid_pooling(mode, size):
     np.testing.assert_allclose(y, pyramid_ref(x, (1, 2, 4), mode), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.smoke
 def test_spatial_pyramid_pooling_any_input_size_in_one_model():
     inputs = keras.Input((None, None, 2))
     model = keras.Model(inputs, keras.layers.Dense(4)(SpatialPyramidPooling2D((1, 3))(inputs)))
@@ -393,8 +420,12 @@ def test_spatial_pyramid_pooling_any_input_size_in_one_model():
     for size in [(6, 9), (17, 4)]:
         x = _x((3, *size, 2))
         spp = _np(SpatialPyramidPooling2D((1, 3))(x))
-        np.testing.assert_allclose(model.predict(x, verbose=0), spp @ _np(model.layers[-1].kernel)
-                                   + _np(model.layers[-1].bias), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0),
+            spp @ _np(model.layers[-1].kernel) + _np(model.layers[-1].bias),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
@@ -443,28 +474,57 @@ def _cost(layer, input_shape):
 
 CLOSED_FORMS = [
     # (layer factory, input shape, macs, other)
-    (lambda: SpatiallySeparableConv2D(16, 3, padding="same"), (8, 8, 4),
-     8 * 8 * 3 * 4 * 16 + 8 * 8 * 3 * 16 * 16, {"bias": 8 * 8 * 16}),
-    (lambda: SpatiallySeparableConv2D(16, 5, intermediate_filters=2, use_bias=False, activation="relu"), (9, 10, 4),
-     5 * 10 * 5 * 4 * 2 + 5 * 6 * 5 * 2 * 16, {"activation": 5 * 6 * 16}),
-    (lambda: DeformableConv2D(8, 3, padding="same"), (6, 6, 4),
-     6 * 6 * 9 * 4 * (8 + 18), {"bias": 6 * 6 * (18 + 8), "interpolation": 6 * 6 * 9 * 4 * 4}),
-    (lambda: SparseConv2D(8, 3, mask=np.eye(8, dtype=int)[None, None, :4, :].repeat(3, 0).repeat(3, 1)), (6, 6, 4),
-     4 * 4 * 9 * 4, {"bias": 4 * 4 * 8}),
+    (
+        lambda: SpatiallySeparableConv2D(16, 3, padding="same"),
+        (8, 8, 4),
+        8 * 8 * 3 * 4 * 16 + 8 * 8 * 3 * 16 * 16,
+        {"bias": 8 * 8 * 16},
+    ),
+    (
+        lambda: SpatiallySeparableConv2D(16, 5, intermediate_filters=2, use_bias=False, activation="relu"),
+        (9, 10, 4),
+        5 * 10 * 5 * 4 * 2 + 5 * 6 * 5 * 2 * 16,
+        {"activation": 5 * 6 * 16},
+    ),
+    (
+        lambda: DeformableConv2D(8, 3, padding="same"),
+        (6, 6, 4),
+        6 * 6 * 9 * 4 * (8 + 18),
+        {"bias": 6 * 6 * (18 + 8), "interpolation": 6 * 6 * 9 * 4 * 4},
+    ),
+    (
+        lambda: SparseConv2D(8, 3, mask=np.eye(8, dtype=int)[None, None, :4, :].repeat(3, 0).repeat(3, 1)),
+        (6, 6, 4),
+        4 * 4 * 9 * 4,
+        {"bias": 4 * 4 * 8},
+    ),
     # pooling: window - 1 per output (+1 for a root or divide); elementwise: per input (|x|^p, squares)
     (lambda: LpPooling2D(2, p=2), (8, 8, 3), 0, {"pooling": 48 * 3 + 48, "elementwise": 8 * 8 * 3}),
     (lambda: LpPooling2D(3, 2, "same", p=1), (8, 8, 3), 0, {"pooling": 48 * 8, "elementwise": 8 * 8 * 3}),
     (lambda: LpPooling2D(2, p=math.inf), (8, 8, 3), 0, {"pooling": 48 * 3, "elementwise": 8 * 8 * 3}),
     (lambda: StochasticPooling2D(2), (8, 6, 3), 0, {"pooling": 2 * 36 * 3 + 36, "elementwise": 8 * 6 * 3}),
     (lambda: FractionalMaxPooling2D(math.sqrt(2)), (32, 16, 5), 0, {"pooling": (32 * 16 - 22 * 11) * 5}),
-    (lambda: FractionalMaxPooling2D(math.sqrt(2), overlapping=True), (32, 16, 5), 0,
-     {"pooling": ((32 + 22 - 1) * (16 + 11 - 1) - 22 * 11) * 5}),
+    (
+        lambda: FractionalMaxPooling2D(math.sqrt(2), overlapping=True),
+        (32, 16, 5),
+        0,
+        {"pooling": ((32 + 22 - 1) * (16 + 11 - 1) - 22 * 11) * 5},
+    ),
     (lambda: SpatialPyramidPooling2D((1, 2, 4)), (8, 8, 3), 0, {"pooling": (63 + 60 + 48) * 3}),
     (lambda: SpatialPyramidPooling2D((1, 2, 4), "avg"), (8, 8, 3), 0, {"pooling": 3 * 64 * 3}),
     # bins over 7: [0,7) | [0,4) [3,7) | [0,3) [2,5) [4,7); over 5: [0,5) | [0,3) [2,5) | [0,2) [1,4) [3,5)
-    (lambda: SpatialPyramidPooling2D((1, 2, 3)), (7, 5, 2), 0, {"pooling": 2 * (7 * 5 - 1 + 8 * 6 - 4 + 9 * 7 - 9)}),
-    (lambda: GeneralizedPooling2D(2, trainable_alpha=True), (8, 8, 3), 0,
-     {"pooling": 48 * 3 + 48 * 4, "elementwise": 2 * 48}),
+    (
+        lambda: SpatialPyramidPooling2D((1, 2, 3)),
+        (7, 5, 2),
+        0,
+        {"pooling": 2 * (7 * 5 - 1 + 8 * 6 - 4 + 9 * 7 - 9)},
+    ),
+    (
+        lambda: GeneralizedPooling2D(2, trainable_alpha=True),
+        (8, 8, 3),
+        0,
+        {"pooling": 48 * 3 + 48 * 4, "elementwise": 2 * 48},
+    ),
 ]
 
 
@@ -490,13 +550,20 @@ def _zoo_model(spatial=16):
     inputs = keras.Input((spatial, spatial, 3), name="image")
     branches = [
         SpatiallySeparableConv2D(4, 3, padding="same", name="spatially_separable")(inputs),
-        DeformableConv2D(4, 3, padding="same", name="deformable",
-                         offset_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=3))(inputs),
+        DeformableConv2D(
+            4,
+            3,
+            padding="same",
+            name="deformable",
+            offset_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=3),
+        )(inputs),
         SparseConv2D(4, 3, sparsity=0.5, name="sparse")(inputs),
         LpPooling2D(2, p=3, name="lp")(inputs),
         StochasticPooling2D(2, seed=1, name="stochastic")(inputs),
         FractionalMaxPooling2D(seed=2, overlapping=True, name="fractional")(inputs),
-        GeneralizedPooling2D(3, 2, "same", alpha=0.4, trainable_alpha=True, per_channel=True, name="generalized")(inputs),
+        GeneralizedPooling2D(
+            3, 2, "same", alpha=0.4, trainable_alpha=True, per_channel=True, name="generalized"
+        )(inputs),
         LocalResponseNormalization(name="lrn")(inputs),
     ]
     flat = [keras.layers.Flatten(name=f"flat_{i}")(b) for i, b in enumerate(branches)]
@@ -571,8 +638,17 @@ def test_layers_under_jax_backend(tmp_path):
     script.write_text(_JAX_SCRIPT)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "zoo.keras"), str(tmp_path / "x.npy"), str(tmp_path / "out.npz")],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / "zoo.keras"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")

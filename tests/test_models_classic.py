@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import archbench
-from archbench.counting import RULES
+from archbench.counting import RULES, count
 from archbench.models import alexnet as alexnet_module
 from archbench.models import lenet, nin, zfnet
 from archbench.models._blocks import build_convnet, max_pool, pool_output_length
@@ -366,6 +366,11 @@ def test_counting_rules_give_the_papers_connections(build):
     assert c3.macs == 10 * 10 * 5 * 5 * 60 and c3.macs + c3.other["bias"] == 151_600
     assert s2.macs == 0 and sum(s2.other.values()) == 5_880
     assert out.macs == 84 * 10
+
+
+@pytest.mark.parametrize("name", CLASSIC)
+def test_counted_depth_is_the_papers(name, build):
+    assert count(build(name)).depth == archbench.get_spec(name).depth_paper
 
 
 # --- Caffe/Torch geometry -----------------------------------------------------------------------------

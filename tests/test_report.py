@@ -132,17 +132,19 @@ def test_missing_inputs(tmp_path):
     text = open(paths["html"], encoding="utf-8").read()
     assert "models.csv is missing" in text
     assert "Evolution of depth (ILSVRC winners)</b>: not drawn: needs models.csv" in text
-    assert ("Latency vs operations</b>: not drawn: latency_vs_macs (latency task) needs column &#x27;median_ms&#x27; "
-            "in results.csv; it has no values") in text
+    assert (
+        "Latency vs operations</b>: not drawn: latency_vs_macs (latency task) needs column &#x27;median_ms&#x27; "
+        "in results.csv; it has no values"
+    ) in text
     assert "evolution_of_depth.png" not in paths and "fc_vs_conv.png" in paths
 
 
 def test_cli(tmp_path):
-    folder = write_folder(tmp_path / "res")
+    folder = write_folder(tmp_path / "res", results=result_rows(with_latency=False))
     result = CliRunner().invoke(cli, ["report", "--results", folder, "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert f"report: {tmp_path / 'r' / 'report.html'}" in result.output
-    assert "figures: 6 (PNG + SVG)" in result.output
+    assert "figures: 3 (PNG + SVG)" in result.output
     result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "error:" in result.output and "results.csv: no such file" in result.output
@@ -160,7 +162,10 @@ def test_report_from_a_real_run(tmp_path):
         page = _parse(html_path)
         text = "".join(page.text)
         assert "tiny2" in text and "broken on purpose" in text
-        assert "Top-1 accuracy vs operations: not drawn: top1_vs_operations (x = MACs, macs task) needs column 'macs'" in text
+        assert (
+            "Top-1 accuracy vs operations: not drawn: top1_vs_operations (x = MACs, macs task) needs column 'macs'"
+            in text
+        )
     finally:
         for n in names:
             registry.unregister_model(n)

@@ -10,8 +10,13 @@ from ..cli import DEFAULT_OUT
 
 
 @click.command("report")
-@click.option("--results", "results_dir", default=DEFAULT_OUT, show_default=True,
-              help="Results folder written by `archbench run` (holds results.csv and models.csv).")
+@click.option(
+    "--results",
+    "results_dir",
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Results folder written by `archbench run` (holds results.csv and models.csv).",
+)
 @click.option("--out", "out_dir", default=None, help="Report folder (default: RESULTS/report).")
 def command(results_dir: str, out_dir: str | None) -> None:
     """Write every figure (PNG + SVG), summary.md and a self-contained report.html."""
@@ -19,6 +24,8 @@ def command(results_dir: str, out_dir: str | None) -> None:
 
     paths = write_report(results_dir, out_dir or os.path.join(results_dir, "report"))
     figures = sorted(k for k in paths if k.endswith(".png"))
-    click.echo(f"figures: {len(figures)} (PNG + SVG) in {os.path.dirname(paths[figures[0]]) if figures else '-'}")
+    click.echo(
+        f"figures: {len(figures)} (PNG + SVG) in {os.path.dirname(paths[figures[0]]) if figures else '-'}"
+    )
     click.echo(f"summary: {paths['markdown']}")
     click.echo(f"report: {paths['html']}")

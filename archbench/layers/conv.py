@@ -54,7 +54,9 @@ def _positive_int(value, what: str) -> int:
 
 def _check_stride_dilation(strides: int, dilation: int) -> None:
     if strides > 1 and dilation > 1:
-        raise UsageError(f"strides > 1 with dilation_rate > 1 is not supported (got {strides} and {dilation})")
+        raise UsageError(
+            f"strides > 1 with dilation_rate > 1 is not supported (got {strides} and {dilation})"
+        )
 
 
 def conv_output_length(length, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1):
@@ -119,7 +121,9 @@ class SpatiallySeparableConv2D(keras.layers.Layer):
         self.dilation_rate = _positive_int(dilation_rate, "dilation_rate")
         _check_stride_dilation(self.strides, self.dilation_rate)
         self.intermediate_filters = (
-            self.filters if intermediate_filters is None else _positive_int(intermediate_filters, "intermediate_filters")
+            self.filters
+            if intermediate_filters is None
+            else _positive_int(intermediate_filters, "intermediate_filters")
         )
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -258,7 +262,11 @@ class DeformableConv2D(keras.layers.Layer):
     def offsets(self, inputs):
         """The predicted offsets, ``(batch, out_h, out_w, 2*k*k)``."""
         out = ops.conv(
-            inputs, self.offset_kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate
+            inputs,
+            self.offset_kernel,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
         )
         return out + self.offset_bias
 

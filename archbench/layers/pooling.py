@@ -21,6 +21,7 @@ from ..errors import UsageError
 from .conv import _check_padding, _positive_int, _prod, conv_output_length
 
 __all__ = [
+    "SQRT2",
     "FractionalMaxPooling2D",
     "GeneralizedPooling2D",
     "LpPooling2D",
@@ -29,6 +30,9 @@ __all__ = [
     "fractional_sequence",
     "stochastic_sample",
 ]
+
+
+SQRT2 = math.sqrt(2.0)
 
 
 class _WindowPooling(keras.layers.Layer):
@@ -105,7 +109,8 @@ def _lp_cost(layer, input_shapes, output_shapes) -> LayerCost:
     """Window sums (or maxima, p = inf) plus a root per output for 1 < p < inf; ``|x|^p`` per input element."""
     root = 0 if math.isinf(layer.p) or layer.p == 1.0 else _prod(output_shapes[0])
     return LayerCost(
-        macs=0, other={"pooling": _window_ops(layer, output_shapes) + root, "elementwise": _prod(input_shapes[0])}
+        macs=0,
+        other={"pooling": _window_ops(layer, output_shapes) + root, "elementwise": _prod(input_shapes[0])},
     )
 
 
@@ -236,7 +241,7 @@ class FractionalMaxPooling2D(keras.layers.Layer):
     several times to do that.) The spatial input size must be known when the layer is built.
     """
 
-    def __init__(self, pooling_ratio=math.sqrt(2.0), pseudo_random=True, overlapping=False, seed=None, **kwargs):
+    def __init__(self, pooling_ratio=SQRT2, pseudo_random=True, overlapping=False, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.pooling_ratio = float(pooling_ratio)
         if not self.pooling_ratio >= 1.0:
@@ -409,7 +414,13 @@ class GeneralizedPooling2D(_WindowPooling):
     """
 
     def __init__(
-        self, pool_size=2, strides=None, padding="valid", alpha=0.5, trainable_alpha=False, per_channel=False,
+        self,
+        pool_size=2,
+        strides=None,
+        padding="valid",
+        alpha=0.5,
+        trainable_alpha=False,
+        per_channel=False,
         **kwargs,
     ):
         super().__init__(pool_size, strides, padding, **kwargs)
@@ -452,4 +463,6 @@ class GeneralizedPooling2D(_WindowPooling):
 def _generalized_cost(layer, input_shapes, output_shapes) -> LayerCost:
     """A max pool and an average pool over the same windows, then one subtract and one multiply-add per output."""
     n_out = _prod(output_shapes[0])
-    return LayerCost(macs=0, other={"pooling": 2 * _window_ops(layer, output_shapes) + n_out, "elementwise": 2 * n_out})
+    return LayerCost(
+        macs=0, other={"pooling": 2 * _window_ops(layer, output_shapes) + n_out, "elementwise": 2 * n_out}
+    )

@@ -126,6 +126,8 @@ class LRN:
 
 @dataclass(frozen=True)
 class MaxPool:
+    """A max-pooling row with Caffe/Torch geometry (see :func:`max_pool`)."""
+
     name: str
     size: int = 3
     stride: int = 2

@@ -121,7 +121,7 @@ alexnet = register_model(
     deviations=(
         Deviation(
             "227x227 input instead of the 224x224 the paper states",
-            "only 227 gives the paper's 55x55 conv1 maps with an unpadded 11x11/4 kernel (Caffe does the same)",
+            "only 227 gives the paper's 55x55 conv1 maps with an unpadded 11x11/4 kernel (as in Caffe)",
         ),
         Deviation(
             "the two GPU towers are grouped convolutions (groups=2 in conv2, conv4, conv5) on one device",
@@ -231,7 +231,7 @@ bn_alexnet = register_model(
         build_convnet,
         BN_ALEXNET,
         name="bn_alexnet",
-        doc="BN-AlexNet: one-tower AlexNet with batch norm after every convolution and fc6/fc7 (Torch7 alexnetowtbn).",
+        doc="BN-AlexNet: one-tower AlexNet, batch norm after each conv and fc6/fc7 (Torch7 alexnetowtbn).",
         options=("dropout",),
     )
 )

@@ -4,7 +4,7 @@ Reference: C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erh
 A. Rabinovich, "Going deeper with convolutions", CVPR 2015, https://arxiv.org/abs/1409.4842.
 The network is the paper's table 1, row by row; its inception rows are :data:`INCEPTION_TABLE`, read by
 one builder. Layers are named after the Caffe replication (``inception_3a/1x1`` -> ``inception_3a_1x1``),
-BVLC ``models/bvlc_googlenet/train_val.prototxt``, so its weights map one to one.
+BVLC ``models/bvlc_googlenet/train_val.prototxt``, so its weights can be matched by layer name.
 
 What the paper says and we keep: ReLU after every convolution, inside the inception modules too;
 convolutions with biases and no batch norm; real 5x5 convolutions in the 5x5 branch (torchvision's
@@ -193,9 +193,9 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
             "+1072K+1388K+1000K)",
             scope="weights of the inference network, auxiliary classifiers excluded, 224x224",
             rtol=0.03,
-            note="the column is rounded and not self-consistent: conv1 is listed as 2.7K although "
-            "7x7x3x64 = 9,408 weights, most rows match weights/1024 (3a: 163,328/1024 = 159.5K), 5a is "
-            "listed as 1072K for 1,042,432 weights; biases are not counted",
+            note="the column counts weights only (no biases), apparently in units of 1024 (3a: "
+            "163,328/1024 = 159.5, listed 159K), rounded, and with slips: conv1 is listed as 2.7K for "
+            "7x7x3x64 = 9,408 weights, 5a as 1072K for 1,042,432 weights",
         ),
     ),
     macs_refs=(
@@ -209,8 +209,8 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
         ),
         Ref(
             1_500_000_000,
-            source="Szegedy et al. 2015 (arXiv 1409.4842), section 1: 'a computational budget of 1.5 "
-            "billion multiply-adds at inference time'",
+            source="Szegedy et al. 2015 (arXiv 1409.4842): 'a computational budget of 1.5 billion "
+            "multiply-adds at inference time'",
             scope="design budget, inference network, 224x224",
             rtol=0.06,
             note="a design target stated in round numbers, not a count",
@@ -238,7 +238,7 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
         team="GoogLeNet",
         place=1,
         top5_error=6.67,
-        source="Szegedy et al. 2015, table 2; Russakovsky et al., IJCV 2015",
+        source="Szegedy et al. 2015, tables 2 and 3; Russakovsky et al., IJCV 2015",
         note="test set; ensemble of 7 networks with 144 crops per image, not a single model",
     ),
     preprocessing=Preprocessing(

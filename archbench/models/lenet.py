@@ -96,8 +96,11 @@ class TrainableSubsampling2D(keras.layers.Layer):
     """LeNet's S2/S4: per map, (sum of a ``pool_size`` x ``pool_size`` window) * coefficient + bias.
 
     Non-overlapping windows (stride = ``pool_size``), one trainable coefficient and one bias per map
-    (2 parameters per map). The squashing function is a separate layer.
+    (2 parameters per map). The squashing function is a separate layer. A weight layer of the paper's
+    depth, which counts S2 and S4 among LeNet-5's seven layers.
     """
+
+    archbench_weight_layer = True
 
     def __init__(self, pool_size=2, coefficient_initializer=None, bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -146,6 +149,8 @@ class ConnectionTableConv2D(keras.layers.Layer):
     assembled in each call by a fixed gather (:meth:`dense_kernel`), and the gradient reaches only the
     connected weights.
     """
+
+    archbench_weight_layer = True
 
     def __init__(
         self,
@@ -236,6 +241,8 @@ class EuclideanRBF(keras.layers.Layer):
     drawn once as a pseudo-random +-1 code from ``seed``.
     """
 
+    archbench_weight_layer = True
+
     def __init__(self, units, activation=None, seed=1998, **kwargs):
         super().__init__(**kwargs)
         if int(units) != units or units < 1:
@@ -270,9 +277,9 @@ class EuclideanRBF(keras.layers.Layer):
 
 @register_rule(TrainableSubsampling2D)
 def _subsampling_cost(layer, input_shapes, output_shapes) -> LayerCost:
-    """Per output: ``pool_size**2 - 1`` adds, then one multiply and one bias add (pooling, not MACs)."""
+    """Per output, like an average pool: ``pool_size**2 - 1`` adds and a multiply; then the bias add."""
     n = _n_elements(output_shapes[0])
-    return LayerCost(macs=0, other={"pooling": n * (layer.pool_size**2 - 1), "scale": n, "bias": n})
+    return LayerCost(macs=0, other={"pooling": n * layer.pool_size**2, "bias": n})
 
 
 @register_rule(ConnectionTableConv2D)
@@ -286,7 +293,7 @@ def _connection_table_cost(layer, input_shapes, output_shapes) -> LayerCost:
 def _rbf_cost(layer, input_shapes, output_shapes) -> LayerCost:
     """One multiply-add per (input, unit) pair for the squared difference, plus the subtraction."""
     n = int(input_shapes[0][-1]) * layer.units
-    other = {"distance": n}
+    other = {"elementwise": n}
     if layer.activation is not keras.activations.linear:
         other["activation"] = layer.units
     return LayerCost(macs=n, other=other)
@@ -386,13 +393,13 @@ lenet5 = register_model(
     num_classes=10,
     deviations=(
         Deviation(
-            "the RBF output returns minus the squared distance; classifier_activation (softmax) applies to it",
+            "the RBF output returns minus the squared distance; classifier_activation applies to it",
             "the largest score is then the nearest class, so argmax, softmax and cross-entropy work as with "
             "a dense classifier; classifier_activation=None gives the paper's penalties, negated",
         ),
         Deviation(
-            "RBF parameter vectors: a fixed pseudo-random +-1 code instead of stylised 7x12 character bitmaps",
-            "the bitmaps are drawn, not listed, in the paper, which notes that random +-1 codes could be used",
+            "RBF parameter vectors: a fixed pseudo-random +-1 code, not stylised 7x12 character bitmaps",
+            "the bitmaps are drawn, not listed, in the paper, which notes random +-1 codes could be used",
         ),
         Deviation(
             "S2/S4 coefficients start at 1/4 (a plain average), biases at 0",
@@ -406,7 +413,7 @@ lenet5 = register_model(
             "LeCun et al. 1998, section II.B (C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164)",
             "trainable parameters, 10 classes",
             rtol=0.015,
-            note="our paper count adds the 840 fixed RBF components (84 x 10), which are weights but not trained",
+            note="our paper count adds the 840 fixed RBF components (84 x 10): weights, but not trained",
         ),
     ),
     accuracy_refs=(

@@ -3,7 +3,7 @@
 CVPR 2016, arXiv 1512.03385 (https://arxiv.org/abs/1512.03385); the ILSVRC 2015 classification winner.
 
 The networks of the paper's table 1 are one table, :data:`STAGES` (block type and blocks per stage,
-conv2_x to conv5_x); one builder, :func:`resnet`, reads it. Stage widths are 64, 128, 256, 512 (times 4
+conv2_x to conv5_x); one builder, :func:`_resnet`, reads it. Stage widths are 64, 128, 256, 512 (times 4
 at the output of a bottleneck block); stages conv3_x to conv5_x halve the resolution in their first
 block. The stem is a 7x7/2 convolution with 64 filters (padding 3), batch norm, ReLU and a 3x3/2 max
 pool (padding 1), padded by explicit ``ZeroPadding2D`` layers like keras.applications; zero padding
@@ -50,7 +50,20 @@ from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
 from ._common import check_head_args, classifier, finish, model_input
 
-__all__ = ["STAGES", "basic_block", "bottleneck_block", "conv_bn", "resnet"]
+__all__ = [
+    "STAGES",
+    "basic_block",
+    "bottleneck_block",
+    "conv_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50_v1_5",
+    "resnet101_v1_5",
+    "resnet152_v1_5",
+]
 
 PAPER = Paper(
     title="Deep Residual Learning for Image Recognition",
@@ -134,7 +147,7 @@ def bottleneck_block(x: Any, filters: int, *, stride: int = 1, stride_in_3x3: bo
 BLOCKS = {"basic": basic_block, "bottleneck": bottleneck_block}
 
 
-def resnet(
+def _resnet(
     depth: int,
     *,
     stride_in_3x3: bool = False,
@@ -258,9 +271,11 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
     macs = [paper_macs]
     accuracy = []
     if tv_matches:
-        macs.append(
-            Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G")
+        tv_macs = Ref(
+            tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G"
         )
+        # the first reference is the headline one (models.csv): the paper's, unless it describes v1 only
+        macs = [tv_macs, paper_macs] if v1_5 else [paper_macs, tv_macs]
         accuracy.append(
             AccuracyRef(
                 tv_top1,
@@ -332,7 +347,7 @@ def _variant(depth: int, *, v1_5: bool = False):
             raise UsageError(
                 f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}"
             )
-        return resnet(
+        return _resnet(
             depth,
             stride_in_3x3=v1_5,
             include_top=include_top,
@@ -353,7 +368,7 @@ def _variant(depth: int, *, v1_5: bool = False):
             if v1_5
             else " as in table 1 of the paper."
         )
-        + "\n\nOption: ``name``; see :func:`resnet`."
+        + "\n\nOption: ``name``; see :func:`_resnet`."
     )
     return register_model(name=model_name, **_spec(depth, v1_5))(builder)
 

@@ -3,7 +3,7 @@
 ICLR 2015, arXiv 1409.1556 (https://arxiv.org/abs/1409.1556); the ILSVRC 2014 classification runner-up.
 
 The four configurations of the paper's table 1 that torchvision and keras.applications ship are one
-table, :data:`CONFIGS`, keyed by the paper's column letters; one builder, :func:`vgg`, reads it:
+table, :data:`CONFIGS`, keyed by the paper's column letters; one builder, :func:`_vgg`, reads it:
 
     A (VGG-11)   B (VGG-13)   D (VGG-16)   E (VGG-19)
 
@@ -39,7 +39,17 @@ from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
 from ._common import check_head_args, classifier, finish, model_input
 
-__all__ = ["CONFIGS", "vgg"]
+__all__ = [
+    "CONFIGS",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+]
 
 PAPER = Paper(
     title="Very Deep Convolutional Networks for Large-Scale Image Recognition",
@@ -69,7 +79,7 @@ def weight_layers(config: str) -> int:
     return sum(len(block) for block in CONFIGS[config]) + 3
 
 
-def vgg(
+def _vgg(
     config: str,
     *,
     batch_norm: bool = False,
@@ -261,7 +271,7 @@ def _variant(config: str, *, batch_norm: bool = False):
         **options,
     ):
         _check_options(model_name, options)
-        return vgg(
+        return _vgg(
             config,
             batch_norm=batch_norm,
             include_top=include_top,
@@ -278,7 +288,7 @@ def _variant(config: str, *, batch_norm: bool = False):
     builder.__doc__ = (
         f"VGG-{depth}, configuration {config} of table 1"
         + (", with batch norm after every convolution." if batch_norm else ".")
-        + "\n\nOptions: ``dropout`` (0.5), ``name``; see :func:`vgg`."
+        + "\n\nOptions: ``dropout`` (0.5), ``name``; see :func:`_vgg`."
     )
     return register_model(name=model_name, **_spec(config, batch_norm))(builder)
 

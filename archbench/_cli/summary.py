@@ -1,0 +1,27 @@
+"""``archbench summary MODEL``: per-layer MACs, params and receptive field, with totals and references."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("summary")
+@click.argument("model")
+@click.option("--input-size", type=click.IntRange(min=1), default=None,
+              help="Square input size (default: the model's own).")
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size for the activation memory (MACs are per image).")
+@click.option("--dtype", default="float32", show_default=True, help="Element type for the activation memory.")
+@click.option("--top/--no-top", "include_top", default=True, show_default=True,
+              help="Count with the classifier, or the feature extractor with average pooling.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
+              show_default=True)
+def command(model, input_size, batch_size, dtype, include_top, fmt) -> None:
+    """Print MODEL's per-layer table (name, type, output shape, params, MACs, % of MACs, receptive field),
+    its totals and how its MACs compare with the published figures (GoogLeNet: the 1.5 G budget)."""
+    from ..counting import summarize_model
+
+    click.echo(
+        summarize_model(model, input_size=input_size, batch_size=batch_size, dtype=dtype,
+                        include_top=include_top, fmt=fmt)
+    )
