@@ -532,7 +532,7 @@ def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> _
 
     def locate(out: Any) -> tuple[str, int]:
         dev = next(iter(jax.tree_util.tree_leaves(out)[0].devices()))
-        return ("cpu" if dev.platform == "cpu" else "gpu"), dev.id
+        return ("gpu" if dev.platform in ("gpu", "cuda", "rocm") else dev.platform), dev.id
 
     def sync(out: Any) -> Any:
         if isinstance(out, jax.Array):

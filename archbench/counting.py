@@ -22,7 +22,8 @@ Conventions (the numbers are per sample, i.e. for one image, whatever the batch 
   ``pooling``        max: ``window - 1`` comparisons per output element; average: ``window`` (adds
                      and one divide); windows at a "same" border are counted whole;
   ``elementwise``    Add / Subtract / Multiply / Maximum / Minimum: ``inputs - 1`` per output
-                     element; Average: ``inputs``; Concatenate, reshapes, padding, dropout: zero;
+                     element; Average: ``inputs``; keras.ops arithmetic recorded in a functional
+                     graph (``x + y``, ``x * 2.0``): one; Concatenate, reshapes, padding, dropout: zero;
   ``resize``         interpolation taps per output element: nearest 0, (bi)linear 2^d, bicubic 4^d;
   ``preprocessing``  Rescaling and Normalization layers: two per element.
 
@@ -33,17 +34,25 @@ Conventions (the numbers are per sample, i.e. for one image, whatever the batch 
   :func:`register_weight_layer` or a class attribute ``archbench_weight_layer = True``) on the longest
   input-to-output path of the graph: AlexNet 8, VGG-16 16, ResNet-152 152 (shortcut projections are
   not on that path). ``keras_depth`` is keras.applications' "depth": the number of layers holding
-  weights, batch norm included (VGG16 16, ResNet50 107).
+  weights, batch norm included (VGG16 16, ResNet50 107, MobileNetV2 105, InceptionV3 189). Keras'
+  documentation calls it "topological depth", but its table's numbers are this count.
 - The **receptive field** ``(size, jump, start)`` per spatial axis follows the arithmetic of
   Araujo, Norris & Sim (Distill 2019): ``size += (k_eff - 1) * jump``, ``jump *= stride``,
   ``start += ((k_eff - 1) / 2 - pad_before) * jump`` with ``k_eff = dilation * (k - 1) + 1``; ``start``
   is the input coordinate of the centre of the first output unit's field (input pixel i is centred
   at i). Where branches merge the largest field is kept. The model's field is the largest one of any
-  spatial feature map (that of the last one before global pooling or flattening).
+  spatial feature map (that of the last one before global pooling or flattening). Transposed
+  convolutions and up-sampling divide the jump (their field is approximate); a layer that changes the
+  spatial size in a way the walker does not know ends the field (None).
 - **Activation memory** at ``batch_size`` and ``dtype``: ``activation_bytes_total`` sums every layer
   output and the inputs (what training keeps for the backward pass, an upper bound); the peak is the
   largest sum of live tensors while layers run in topological order, a tensor being freed after its
   last consumer (inference). Zero-copy layers (Reshape, Flatten, Dropout) count as new tensors.
+
+Cross-check: on the TensorFlow backend, the convolution and matmul FLOPs that TensorFlow's v1
+profiler finds in the model's concrete function are exactly ``2 * macs`` for every Keras layer here
+except grouped convolutions (not visible to it) and dilated ones (it counts the space-to-batch
+implementation), which are checked against closed forms instead (``tests/test_counting.py``).
 
 Counting reads the graph and never calls, builds or changes the model. With ``input_shape`` the
 shapes are re-inferred with each operation's ``compute_output_spec`` on symbolic tensors (no weights
@@ -659,7 +668,6 @@ class _Value:
     spec: Any
     rf: tuple[tuple[Fraction, Fraction, Fraction], ...] | None
     depth: int
-    producer: int  # index of the record that produced it; -1 for a model input
 
     @property
     def shape(self) -> Shape:
@@ -680,6 +688,20 @@ def _check_defined(shape: Shape, what: str) -> None:
         raise UsageError(
             f"{what} has an unknown dimension {tuple(shape)}: pass input_shape to count at a given size"
         )
+
+
+class _Specs:
+    """A read-only view of the walker's tensor map that ``SymbolicArguments.fill_in`` can read."""
+
+    def __init__(self, tensors: dict[int, _Value]):
+        self._tensors = tensors
+
+    def __getitem__(self, key: int) -> Any:
+        return self._tensors[key].spec
+
+    def get(self, key: int, default: Any = None) -> Any:
+        value = self._tensors.get(key)
+        return default if value is None else value.spec
 
 
 class _Walker:
@@ -713,8 +735,7 @@ class _Walker:
     def leaf(self, node: Any, values: list[_Value], tensors: dict[int, _Value], prefix: str) -> list[_Value]:
         op = node.operation
         if self.infer:
-            specs = {key: v.spec for key, v in tensors.items()}
-            args, kwargs = node.arguments.fill_in(specs)
+            args, kwargs = node.arguments.fill_in(_Specs(tensors))
             if isinstance(op, keras.layers.Layer) and op.input_spec is not None:
                 from keras.src.layers.input_spec import assert_input_compatibility
 
@@ -758,8 +779,7 @@ class _Walker:
         weight = is_weight_layer(op)
         depth = max((v.depth for v in values), default=0) + int(weight)
         rf = _rf_step(op, values, out_shapes, self.spatial_rank)
-        index = len(self.records)
-        outs = [_Value(spec=s, rf=rf, depth=depth, producer=index) for s in out_specs]
+        outs = [_Value(spec=s, rf=rf, depth=depth) for s in out_specs]
         self.records.append(
             LayerRecord(
                 name=name,
@@ -888,22 +908,20 @@ def _window(op: Any, in_spatial: Shape, out_spatial: Shape) -> list[tuple[int, i
 
 
 def _pad_pairs(padding: Any, n: int) -> list[tuple[int, int]]:
+    """Keras' padding/cropping attribute as ``(before, after)`` per spatial axis."""
     if isinstance(padding, int):
         return [(padding, padding)] * n
-    pairs = []
-    for p in padding:
-        pairs.append((p, p) if isinstance(p, int) else (int(p[0]), int(p[1])))
-    if n == 1 and len(pairs) == 2 and all(isinstance(p, int) for p in padding):
+    if n == 1 and all(isinstance(p, int) for p in padding):
         return [(int(padding[0]), int(padding[1]))]
-    return pairs
+    return [(p, p) if isinstance(p, int) else (int(p[0]), int(p[1])) for p in padding]
 
 
 # --------------------------------------------------------------------------------------------------
 # The public entry points.
 
 
-def _normalise_input_shapes(model: Any, input_shape: Any) -> tuple[list[Shape], bool]:
-    graph = model if _graph_of(model) is None else _graph_of(model)
+def _normalise_input_shapes(model: Any, graph: Any, input_shape: Any) -> tuple[list[Shape], bool]:
+    """The per-sample input shapes to count at, and whether they differ from the graph's own."""
     stored = [tuple(x.shape[1:]) for x in graph.inputs]
     if input_shape is None:
         for s in stored:
@@ -949,14 +967,14 @@ def count(model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str =
     graph = _graph_of(model)
     if graph is None:
         return _count_subclassed(model, batch_size, dtype, itemsize)
-    shapes, infer = _normalise_input_shapes(model, input_shape)
+    shapes, infer = _normalise_input_shapes(model, graph, input_shape)
     spatial_rank = len(shapes[0]) - 1 if len(shapes[0]) >= 2 else 0
     walker = _Walker(infer=infer, spatial_rank=spatial_rank)
     inputs = []
     for x, s in zip(graph.inputs, shapes, strict=True):
         spec = keras.KerasTensor((None, *s), dtype=x.dtype) if infer else x
         rf = tuple((Fraction(1), Fraction(1), Fraction(0)) for _ in range(spatial_rank)) or None
-        inputs.append(_Value(spec=spec, rf=rf, depth=0, producer=-1))
+        inputs.append(_Value(spec=spec, rf=rf, depth=0))
     outputs = walker.run(graph, inputs, prefix="")
 
     records = walker.records

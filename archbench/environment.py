@@ -138,7 +138,7 @@ def _default_device(backend: str) -> tuple[str, int]:
         import jax
 
         d = jax.devices()[0]
-        return ("cpu" if d.platform == "cpu" else "gpu"), d.id
+        return ("gpu" if d.platform in ("gpu", "cuda", "rocm") else d.platform), d.id
     if backend == "torch":
         import torch
 

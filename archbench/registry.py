@@ -286,7 +286,7 @@ def get_spec(name: str) -> ModelSpec:
     raise UnknownModelError(msg)
 
 
-def get_model(name: str, **kwargs: Any):
+def get_model(name: str, /, **kwargs: Any):
     """Build a registered model: ``get_model("resnet50", include_top=False, pooling="avg")``.
 
     Keyword arguments are those of keras.applications (``include_top, weights, input_tensor,

@@ -47,7 +47,8 @@ def test_pooling_gradients_from_autodiff():
     for (i, j), (row, col) in r.max_routes:
         assert i <= row < i + 3 and j <= col < j + 3
         assert r.input[row, col] == r.max[i, j]
-    assert r.max_grad[1, 3] in (2, 3)  # the 3 at (1, 3): the maximum of 2 windows, tied in 2 more
+    if r.backend == "tensorflow":  # (1, 3) is the only maximum of 1 window, the first of tied ones in 2 of 3
+        assert r.max_grad[1, 3] == 3
     counts = np.array([[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], [2, 4, 6, 4, 2], [1, 2, 3, 2, 1]])
     np.testing.assert_allclose(r.avg_grad, counts / 9, rtol=1e-6)
 

@@ -288,6 +288,17 @@ def test_sparse_conv_given_mask_gradient_and_serialisation():
     np.testing.assert_allclose(_np(clone(x)), _np(layer(x)))
 
 
+def test_sparse_conv_prune_after_training():
+    layer = SparseConv2D(2, 3)
+    layer.build((None, 6, 6, 2))
+    assert layer.nonzero_weights == 36
+    kernel = np.arange(36, dtype="float32").reshape(3, 3, 2, 2) - 17.5
+    layer.kernel.assign(kernel)
+    layer.prune(8 / 36)  # the 8 weights with |w| <= 3.5
+    assert layer.nonzero_weights == 28
+    np.testing.assert_array_equal(layer.mask, np.abs(kernel) > 4.0)
+
+
 def test_sparse_conv_rejects_bad_masks_and_sparsity():
     with pytest.raises(UsageError):
         SparseConv2D(2, 3, sparsity=1.0)
@@ -569,6 +580,17 @@ def _zoo_model(spatial=16):
     flat = [keras.layers.Flatten(name=f"flat_{i}")(b) for i, b in enumerate(branches)]
     flat.append(SpatialPyramidPooling2D((1, 2), name="pyramid")(inputs))
     return keras.Model(inputs, keras.layers.Concatenate(name="concat")(flat), name="zoo")
+
+
+def test_zoo_model_trains_one_step_in_graph_mode():
+    """fit() traces the training path (sampling, random fractional sequences, learned alpha) into a graph."""
+    model = _zoo_model()
+    model.compile(optimizer="sgd", loss="mse")
+    x = _x((4, 16, 16, 3), 0.0, 1.0)
+    before = [np.array(w) for w in model.get_layer("generalized").get_weights()]
+    history = model.fit(x, np.zeros((4, model.output_shape[-1])), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(model.get_layer("generalized").get_weights()[0], before[0])
 
 
 def test_zoo_model_saves_and_reloads(tmp_path):
