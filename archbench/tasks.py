@@ -95,3 +95,12 @@ def _prefixed(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
 
 
 register_task(Task("params", "parameter counts: total, trainable, non-trainable, paper-equivalent", _params))
+
+
+def _macs(ctx: TaskContext) -> dict[str, Any]:
+    from .counting import complexity_row
+
+    return complexity_row(ctx.model())
+
+
+register_task(Task("macs", "multiply-adds (MACs), FLOPs = 2 x MACs, other ops, depth, receptive field", _macs))
