@@ -27,6 +27,15 @@ _EXPORTS = {
     "get_spec": "registry",
     "list_models": "registry",
     "register_model": "registry",
+    "count": "counting",
+    "complexity_row": "counting",
+    "Complexity": "counting",
+    "LayerCost": "counting",
+    "register_rule": "counting",
+    "register_weight_layer": "counting",
+    "fc_vs_conv_params": "lecture",
+    "conv_output_size": "lecture",
+    "explain": "explain",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -54,6 +54,7 @@ __all__ = [
     "load_results",
     "measurements",
     "model_table",
+    "pareto_frontier",
     "per_layer",
     "summary_markdown",
     "summary_table",
@@ -291,11 +292,11 @@ def _measured_top1(results: pd.DataFrame, datasets: Sequence[str]) -> tuple[pd.D
 
 
 def _latency_pick(lat: pd.DataFrame) -> pd.DataFrame:
-    """One latency row per model: smallest batch, float32 first, then a stable device/backend order."""
+    """One latency row per model: at its smallest batch, float32 first, the fastest device/backend."""
     if lat.empty:
         return lat.set_index("model")
     df = lat.assign(_fp32=(lat["dtype"] != "float32")).sort_values(
-        ["batch_size", "_fp32", "device", "backend"], kind="stable"
+        ["batch_size", "_fp32", "median_ms", "device", "backend"], kind="stable"
     )
     return df.drop_duplicates("model").set_index("model")
 
@@ -412,11 +413,12 @@ def model_table(
 
 
 def _imagenet_reference(meta_value: Callable[[str, str], Any], name: str) -> bool:
-    """Whether a model's reference accuracy is an ImageNet figure: its ``accuracy_ref_scope`` says so, or,
+    """Whether a model's reference accuracy is an ImageNet figure: its ``accuracy_ref_scope`` names ImageNet
+    or ILSVRC, or,
     where models.csv has no scope, its default input is a colour image of at least 64 x 64."""
     scope = meta_value(name, "accuracy_ref_scope")
     if scope:
-        return "imagenet" in str(scope).lower()
+        return any(word in str(scope).lower() for word in ("imagenet", "ilsvrc"))
     shape = str(meta_value(name, "default_input_shape") or "")
     try:
         h, w, c = (int(d) for d in shape.split("x"))
@@ -615,9 +617,11 @@ def caption_of(fig: Any) -> str:
 def _family_colours(families: Iterable[str]) -> dict[str, Any]:
     from matplotlib import colormaps
 
-    names = sorted(set(families), key=str.lower)
-    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {f: cmap(i % cmap.N) for i, f in enumerate(names)}
+    names = sorted({str(f) for f in families}, key=str.lower)
+    # tab10 without its grey (grey marks the shallow entries), then Dark2 for more families
+    palette = [colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]
+    palette += [colormaps["Dark2"](i) for i in range(8)]
+    return {f: palette[i % len(palette)] for i, f in enumerate(names)}
 
 
 def _place_labels(
@@ -628,37 +632,50 @@ def _place_labels(
     fontsize: float = 8,
     radii: Sequence[float] | None = None,
 ) -> None:
-    """Label points (bubbles of ``radii`` points), trying offsets so that labels do not overlap each other."""
+    """Label points (bubbles of ``radii`` points): for each, the offset whose text overlaps least with the
+    labels already placed, the other bubbles and the axes' edge."""
+    from matplotlib.transforms import Bbox
+
     fig = ax.figure
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
-    placed: list[Any] = []
+    px = fig.dpi / 72.0
+    radii = list(radii) if radii is not None else [0.0] * len(xs)
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    bubbles = [Bbox.from_extents(cx - r * px, cy - r * px, cx + r * px, cy + r * px)
+               for (cx, cy), r in zip(centres, radii, strict=True)]  # fmt: skip
+    frame = ax.get_window_extent(renderer)
     candidates = [(1, 1, "left", "bottom"), (1, -1, "left", "top"), (-1, 1, "right", "bottom"),
                   (-1, -1, "right", "top"), (0, 1.3, "center", "bottom"), (0, -1.3, "center", "top"),
                   (1.3, 0, "left", "center"), (-1.3, 0, "right", "center")]  # fmt: skip
-    radii = list(radii) if radii is not None else [0.0] * len(xs)
-    for x, y, s, r in sorted(zip(xs, ys, texts, radii, strict=True), key=lambda p: (p[0], p[1])):
+
+    def overlap(a: Any, b: Any) -> float:
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return w * h if w > 0 and h > 0 else 0.0
+
+    placed: list[Any] = []
+    order = sorted(range(len(xs)), key=lambda i: (xs[i], ys[i]))
+    for i in order:
+        reach = 5 + 0.72 * radii[i]
         best = None
-        reach = 5 + 0.72 * r
         for dx, dy, ha, va in candidates:
-            t = ax.annotate(
-                s,
-                (x, y),
-                xytext=(dx * reach, dy * reach),
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=fontsize,
-                zorder=5,
-            )
-            box = t.get_window_extent(renderer).expanded(1.05, 1.1)
-            if not any(box.overlaps(b) for b in placed):
-                best = (t, box)
+            t = ax.annotate(texts[i], (xs[i], ys[i]), xytext=(dx * reach, dy * reach), textcoords="offset points",
+                            ha=ha, va=va, fontsize=fontsize, zorder=5)  # fmt: skip
+            box = t.get_window_extent(renderer)
+            inside = overlap(box, frame)
+            cost = (10 * sum(overlap(box, b) for b in placed)
+                    + sum(overlap(box, b) for j, b in enumerate(bubbles) if j != i)
+                    + 20 * (box.width * box.height - inside))  # fmt: skip
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, t, box)
+            else:
+                t.remove()
+            if cost == 0:
                 break
-            t.remove()
-        if best is None:
-            t = ax.annotate(s, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=fontsize, zorder=5)
-            best = (t, t.get_window_extent(renderer))
-        placed.append(best[1])
+        placed.append(best[2])
 
 
 def _legend_column(
@@ -1235,11 +1252,7 @@ def throughput_vs_batch(results: pd.DataFrame) -> Any:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig = _figure(4.6 * cols + 2.2, 3.8 * rows + 0.6)
-    models = list(dict.fromkeys(lat.sort_values("model")["model"]))
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20"]
-    colours = {m: cmap(i % 20) for i, m in enumerate(models)}
+    colours = _family_colours(lat["model"])
     axes = []
     for i, setting in enumerate(settings):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -1323,9 +1336,10 @@ def per_layer(layers: pd.DataFrame, model: str | None = None, *, max_names: int 
                    params=pd.to_numeric(df["params"], errors="coerce").fillna(0))  # fmt: skip
     kinds = df["type"].map(_layer_kind) if "type" in df.columns else pd.Series("other", index=df.index)
     df = df.assign(kind=kinds)
-    w = df[(df["macs"] > 0) | (df["params"] > 0)].reset_index(drop=True)
+    w = df[(df["macs"] > 0) | ((df["params"] > 0) & (df["kind"] != "other"))].reset_index(drop=True)
     if w.empty:
         raise ResultsFileError("per_layer: the per-layer table has no layer with MACs or parameters")
+    rest = df[(df["macs"] == 0) & (df["params"] > 0) & (df["kind"] == "other")]
     fig = _figure(max(8.0, min(16.0, 0.22 * len(w) + 4)), 6.5)
     top = fig.add_subplot(2, 1, 1)
     bottom = fig.add_subplot(2, 1, 2, sharex=top)
@@ -1348,16 +1362,22 @@ def per_layer(layers: pd.DataFrame, model: str | None = None, *, max_names: int 
                loc="upper right", fontsize=7.5)  # fmt: skip
     name = model or "model"
     total_macs, total_params = df["macs"].sum(), df["params"].sum()
-    top.set_title(f"{name}: MACs and parameters per layer ({len(w)} layers with weights or MACs)")
+    top.set_title(f"{name}: MACs and parameters per layer ({len(w)} layers with MACs)")
     big_m = w.nlargest(1, "macs").iloc[0]
     big_p = w.nlargest(1, "params").iloc[0]
     dense_share = 100 * w.loc[w["kind"] == "dense", "params"].sum() / total_params if total_params else 0
     caption = (
-        f"Totals: {total_macs / 1e9:.3f} G-MACs, {int(total_params):,} parameters "
+        f"Totals: {total_macs / 1e9:.3f} G-MACs, {int(total_params):,} parameters (all weights) "
         f"({dense_share:.0f} % in dense layers). Largest: {big_m['name']} with {100 * big_m['macs'] / total_macs:.0f} % "
         f"of the MACs, {big_p['name']} with {100 * big_p['params'] / total_params:.0f} % of the parameters. "
         "From archbench's per-layer count (archbench summary MODEL --format csv)."
         if total_macs and total_params
         else "From archbench's per-layer count (archbench summary MODEL --format csv)."
     )
-    return _finish(fig, caption)
+    notes = []
+    if not rest.empty:
+        notes.append(
+            f"not drawn: {len(rest)} layers with parameters but no MACs ({', '.join(sorted(set(rest.get('type', ['other']))))}), "
+            f"{int(rest['params'].sum()):,} parameters in all"
+        )
+    return _finish(fig, caption, notes)

@@ -618,7 +618,7 @@ class Complexity:
                     "output_shape": " x ".join(str(d) for d in r.output_shape),
                     "params": r.params,
                     "macs": r.macs,
-                    "macs_pct": 100.0 * r.macs / self.macs if self.macs else 0.0,
+                    "macs_pct": round(100.0 * r.macs / self.macs, 3) if self.macs else 0.0,
                     "ops_other": r.ops_other,
                     "receptive_field": rf,
                     "depth": r.depth,

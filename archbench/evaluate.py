@@ -9,9 +9,11 @@ auxiliary classifiers (GoogLeNet, ``aux_logits=True``) are trained with their lo
 momentum update); the AlexNet paper folds the same term into the momentum, a difference of second order.
 
 Training uses ``model.compile``/``fit`` (every Keras backend), one ``fit`` call per epoch with the
-epoch's own seeded order, and writes a checkpoint after every epoch: ``NAME.weights.h5`` (the model),
-``NAME.optimizer.npz`` (momentum buffers and step count) and ``NAME.state.json`` (epochs done, history,
-settings), each replaced atomically. ``resume=True`` continues from them exactly where it stopped.
+epoch's own seeded order, and writes a checkpoint after every epoch: ``NAME.weights.h5`` (the model
+and the optimizer's momentum buffers and step count) and ``NAME.state.json`` (epochs done, history,
+settings), each replaced atomically. ``resume=True`` continues from them where it stopped; the
+learning-rate schedule is the one of the config given, so raising ``epochs`` on resume stretches a
+cosine or step schedule from then on.
 
 Accuracy is measured on the held-out split, never on training images, and reported in percent (as the
 registry's :class:`~archbench.registry.AccuracyRef`); top-5 is ``None`` when there are at most five
@@ -48,6 +50,7 @@ __all__ = [
     "accuracy_rows",
     "build_for_dataset",
     "evaluate",
+    "loss_weights",
     "train",
 ]
 
@@ -67,6 +70,9 @@ class TrainConfig:
     ``cosine`` decays to 0 over ``epochs``. ``dropout`` overrides the rate of every ``Dropout`` layer
     (``None`` keeps the builder's). ``augment`` holds ``"flip"`` and/or ``"shift"``.
     ``aux_loss_weight`` weights each auxiliary output of a multi-output model (GoogLeNet: 0.3).
+    ``clipnorm`` caps the global gradient norm (``None``: no clipping); the papers did not clip, but
+    LeNet-5's RBF output starts with squared-distance logits in the hundreds, whose first gradients
+    throw plain SGD at lr 0.01 into saturated tanh units; with the cap it trains from the first step.
     ``checkpoint`` is a ``.weights.h5`` path written after every epoch; ``resume`` continues from it.
     """
 
@@ -83,7 +89,7 @@ class TrainConfig:
     dropout: float | None = None
     augment: tuple[str, ...] = ()
     aux_loss_weight: float = 0.3
-    clipnorm: float | None = None
+    clipnorm: float | None = 1.0
     seed: int = 0
     checkpoint: str | None = None
     resume: bool = False
@@ -106,6 +112,8 @@ class TrainConfig:
             raise UsageError("lr_step_epochs must be >= 1 and lr_gamma in (0, 1]")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise UsageError(f"clipnorm must be positive or None, got {self.clipnorm}")
         if self.aux_loss_weight < 0:
             raise UsageError(f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}")
         if self.checkpoint is not None and not str(self.checkpoint).endswith(CHECKPOINT_SUFFIX):
@@ -166,6 +174,7 @@ def _config_columns(config: TrainConfig) -> dict[str, Any]:
         "dropout": config.dropout,
         "augment": ",".join(config.augment) or None,
         "aux_loss_weight": config.aux_loss_weight,
+        "clipnorm": config.clipnorm,
         "train_seed": config.seed,
     }
 
@@ -253,9 +262,8 @@ def evaluate(model, dataset: Dataset, *, split: str | None = None, batch_size: i
 # --------------------------------------------------------------------------------------- train
 
 
-def _checkpoint_paths(checkpoint: str) -> tuple[str, str, str]:
-    stem = checkpoint[: -len(CHECKPOINT_SUFFIX)]
-    return checkpoint, stem + ".optimizer.npz", stem + ".state.json"
+def _checkpoint_paths(checkpoint: str) -> tuple[str, str]:
+    return checkpoint, checkpoint[: -len(CHECKPOINT_SUFFIX)] + ".state.json"
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int):
@@ -266,7 +274,8 @@ def _schedule(config: TrainConfig, steps_per_epoch: int):
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch))
     n = max(0, (config.epochs - 1) // config.lr_step_epochs)
-    boundaries = [(i + 1) * config.lr_step_epochs * steps_per_epoch for i in range(n)]
+    # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]; step k is the (k+1)-th update
+    boundaries = [(i + 1) * config.lr_step_epochs * steps_per_epoch - 1 for i in range(n)]
     if not boundaries:
         return config.lr
     values = [config.lr * config.lr_gamma**i for i in range(n + 1)]
@@ -289,6 +298,11 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     )
 
 
+def loss_weights(n_outputs: int, aux_loss_weight: float) -> list[float]:
+    """``[1, aux, aux, ...]``: the main classifier first, then each auxiliary one (GoogLeNet: 0.3)."""
+    return [1.0] + [float(aux_loss_weight)] * (n_outputs - 1)
+
+
 def _compile(model, config: TrainConfig, steps_per_epoch: int) -> int:
     import keras
 
@@ -301,7 +315,7 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> int:
         model.compile(
             optimizer=_optimizer(config, steps_per_epoch),
             loss=[loss] * n_out,
-            loss_weights=[1.0] + [config.aux_loss_weight] * (n_out - 1),
+            loss_weights=loss_weights(n_out, config.aux_loss_weight),
             metrics=[[accuracy]] + [[] for _ in range(n_out - 1)],
         )
     return n_out
@@ -320,27 +334,22 @@ def _set_dropout(model, rate: float | None) -> None:
 
 
 def _save_checkpoint(model, checkpoint: str, state: dict[str, Any]) -> None:
-    weights, opt, state_path = _checkpoint_paths(checkpoint)
+    """Write the weights (Keras stores the optimizer's variables with them) and then the state file."""
+    weights, state_path = _checkpoint_paths(checkpoint)
     folder = os.path.dirname(os.path.abspath(weights))
     os.makedirs(folder, exist_ok=True)
     tmp_weights = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(weights)}")
-    model.save_weights(tmp_weights)
-    store: dict[str, np.ndarray] = {}
-    model.optimizer.save_own_variables(store)
-    tmp_opt = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(opt)}")
-    with open(tmp_opt, "wb") as f:
-        np.savez(f, **{f"v{k}": np.asarray(v) for k, v in store.items()})
     tmp_state = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(state_path)}")
+    model.save_weights(tmp_weights)
     with open(tmp_state, "w", encoding="utf-8") as f:
         json.dump(state, f, indent=1, default=str)
-    # the state file goes last: it is what says the other two are complete
+    # the state file goes last: it is what says the weights are complete
     os.replace(tmp_weights, weights)
-    os.replace(tmp_opt, opt)
     os.replace(tmp_state, state_path)
 
 
 def _load_checkpoint(model, checkpoint: str, expect: Mapping[str, Any]) -> dict[str, Any]:
-    weights, opt, state_path = _checkpoint_paths(checkpoint)
+    weights, state_path = _checkpoint_paths(checkpoint)
     if not os.path.isfile(state_path) or not os.path.isfile(weights):
         raise UsageError(f"cannot resume: no checkpoint at {weights} (with {os.path.basename(state_path)})")
     with open(state_path, encoding="utf-8") as f:
@@ -352,18 +361,12 @@ def _load_checkpoint(model, checkpoint: str, expect: Mapping[str, Any]) -> dict[
             raise UsageError(
                 f"cannot resume from {weights}: it was written for {key}={state.get(key)!r}, not {value!r}"
             )
+    # built first, the optimizer's momentum buffers and step count are restored with the weights
+    model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(weights)
     except Exception as exc:
         raise WeightsError(f"cannot load checkpoint {weights}: {str(exc).splitlines()[0]}") from exc
-    model.optimizer.build(model.trainable_variables)
-    if os.path.isfile(opt):
-        with np.load(opt, allow_pickle=False) as f:
-            store = {k[1:]: f[k] for k in f.files}
-        try:
-            model.optimizer.load_own_variables(store)
-        except ValueError as exc:
-            raise UsageError(f"cannot restore optimizer state from {opt}: {exc}") from exc
     return state
 
 

@@ -221,7 +221,8 @@ def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
                 raise
         return cache[key]
 
-    ctx = TaskContext(spec=spec, unit=unit.settings, settings=settings, _model_factory=model_factory)
+    ctx = TaskContext(spec=spec, unit=unit.settings, settings=settings, _model_factory=model_factory,
+                      out_dir=store.folder)
     row: dict[str, Any] = {
         "model": unit.model,
         "task": unit.task.name,

@@ -8,6 +8,7 @@ already measured with the same settings. Add a task with :func:`register_task`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class TaskContext:
     unit: dict[str, Any]
     settings: RunSettings
     _model_factory: Callable[[], Any] = field(repr=False)
+    out_dir: str | None = None
 
     def model(self) -> Any:
         return self._model_factory()
@@ -98,9 +100,21 @@ register_task(Task("params", "parameter counts: total, trainable, non-trainable,
 
 
 def _macs(ctx: TaskContext) -> dict[str, Any]:
-    from .counting import complexity_row
+    """Totals into the row; the per-layer table into ``<out>/layers/<model>.csv`` for the report."""
+    import time
 
-    return complexity_row(ctx.model())
+    from .counting import count
+    from .store import write_csv_atomic
+
+    start = time.perf_counter()
+    complexity = count(ctx.model())
+    row = {**complexity.totals(), "count_seconds": round(time.perf_counter() - start, 4)}
+    row.pop("model", None)
+    if ctx.out_dir is not None:
+        folder = os.path.join(ctx.out_dir, "layers")
+        os.makedirs(folder, exist_ok=True)
+        write_csv_atomic(os.path.join(folder, ctx.spec.name.replace("/", "__") + ".csv"), complexity.rows())
+    return row
 
 
 register_task(Task("macs", "multiply-adds (MACs), FLOPs = 2 x MACs, other ops, depth, receptive field", _macs))

@@ -228,7 +228,9 @@ def test_model_table(data):
     assert pd.isna(t.at["lenet5", "top1"]), "digits accuracy is not ImageNet top-1"
     assert any("digits" in n for n in t.attrs["notes"])
     assert "lenet5: reference top-1 is not ImageNet (MNIST test set), not used" in t.attrs["notes"]
-    assert t.at["alexnet", "latency_setting"].startswith("tensorflow, cpu:0 (Test CPU), batch 1")
+    assert t.at["alexnet", "latency_setting"] == "jax, gpu:0 (Test GPU), batch 1, float32", (
+        "the fastest at batch 1"
+    )
 
 
 def test_untrained_accuracy_is_not_plotted(data):
@@ -381,6 +383,14 @@ def test_latency_figures_need_latency_rows(data):
             fn(no_latency)
     one_backend = results[results["env_backend"] != "jax"]
     assert "only one backend" in analysis.backend_comparison(one_backend).caption
+
+
+def test_per_layer_leaves_out_batch_norm_with_a_note():
+    table = pd.DataFrame(alexnet_layers())
+    bn = {**table.iloc[1].to_dict(), "name": "bn1", "type": "BatchNormalization", "params": 384, "macs": 0}
+    fig = analysis.per_layer(pd.concat([table, pd.DataFrame([bn])]), "alexnet")
+    assert "1 layers with parameters but no MACs (BatchNormalization), 384 parameters" in fig.caption
+    assert "bn1" not in _texts(fig)
 
 
 def test_per_layer():

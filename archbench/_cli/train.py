@@ -34,6 +34,8 @@ _D = TrainConfig()
 @click.option("--augment", default="", help="Comma-separated: flip, shift.")
 @click.option("--aux-loss-weight", type=click.FloatRange(min=0), default=0.3, show_default=True,
               help="Loss weight of each auxiliary classifier (GoogLeNet paper: 0.3).")
+@click.option("--clipnorm", type=click.FloatRange(min=0), default=_D.clipnorm, show_default=True,
+              help="Cap on the global gradient norm (0: no clipping).")
 @click.option("--image-size", type=click.IntRange(min=1), default=None, help="Square input size (default: the model's).")
 @click.option("--no-upsample", is_flag=True, help="Refuse to upsample images smaller than the model input.")
 @click.option("--heldout-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
@@ -46,7 +48,7 @@ _D = TrainConfig()
 @click.option("--json", "as_json", is_flag=True, help="Print the result row as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def command(model, dataset, data_dir, epochs, batch_size, optimizer, lr, momentum, weight_decay, lr_schedule,
-            lr_step_epochs, lr_gamma, dropout, augment, aux_loss_weight, image_size, no_upsample,
+            lr_step_epochs, lr_gamma, dropout, augment, aux_loss_weight, clipnorm, image_size, no_upsample,
             heldout_fraction, limit, seed, weights, checkpoint, resume, as_json, progress) -> None:
     """Train MODEL on a local dataset and report its held-out top-1/top-5 accuracy."""
     from ..data import load_dataset
@@ -68,6 +70,7 @@ def command(model, dataset, data_dir, epochs, batch_size, optimizer, lr, momentu
         dropout=dropout,
         augment=augmentations,
         aux_loss_weight=aux_loss_weight,
+        clipnorm=clipnorm or None,
         seed=seed,
         checkpoint=checkpoint,
         resume=resume,

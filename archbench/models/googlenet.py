@@ -160,7 +160,7 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
 
 @register_model(
     display_name="GoogLeNet",
-    family="googlenet",
+    family="GoogLeNet",
     year=2014,
     paper=_PAPER,
     input_shape=_DEFAULT_SHAPE,

@@ -65,7 +65,7 @@ _INCEPTION_PREPROCESSING = Preprocessing(
 
 @register_model(
     display_name="Inception-v3 (keras.applications)",
-    family="inception",
+    family="Inception",
     year=2015,
     paper=Paper(
         title="Rethinking the Inception Architecture for Computer Vision",
@@ -319,7 +319,7 @@ _V4_PAPER = Paper(
 
 @register_model(
     display_name="Inception-v4",
-    family="inception",
+    family="Inception",
     year=2016,
     paper=_V4_PAPER,
     input_shape=(_V4_SIZE, _V4_SIZE, 3),
