@@ -62,6 +62,7 @@ __all__ = [
     "Timing",
     "bench",
     "build_model",
+    "default_freeze",
     "default_jit",
     "format_report",
     "is_oom",
@@ -106,10 +107,11 @@ class LatencyConfig:
     ``backend=None`` means the active Keras backend. ``device`` is what is asked for (``auto`` = GPU if
     one is visible); the row's ``device`` column says what was used. ``dtype`` is a Keras dtype policy.
     ``input_size=None`` keeps the model's (or registry spec's) input size. ``jit=None`` picks the
-    fastest path for the backend (:func:`default_jit`): XLA for TensorFlow, ``torch.compile`` for torch;
-    JAX always compiles. ``freeze_weights=None`` picks the default: on JAX the weights become constants
-    of the compiled program (XLA then folds batch norm into the convolutions; inference-only, like
-    ``torch.compile``'s freezing); TF and torch pass them as variables. ``threads=None`` leaves the
+    fastest path measured for the backend and device (:func:`default_jit`): XLA for TensorFlow,
+    ``torch.compile`` for torch; JAX always compiles.
+    ``freeze_weights=None`` picks :func:`default_freeze`: on JAX, for models with batch norm, the
+    weights become constants of the compiled program (inference only, like ``torch.compile``'s
+    freezing); TF and torch pass them as variables. ``threads=None`` leaves the
     framework's thread pools at their defaults (all cores).
     """
 
@@ -154,17 +156,34 @@ class LatencyConfig:
         return dataclasses.asdict(self)
 
 
-def default_jit(backend: str) -> bool:
-    """The compiled path timed when ``jit=None``.
+def default_jit(backend: str, device_type: str = "cpu") -> bool:
+    """The compiled path timed when ``jit=None``: the fastest measured, per backend and device.
 
-    TensorFlow: XLA (``jit_compile=True``); on the 2-core development CPU it timed ResNet-50 at batch 1
-    about 9 % faster than plain ``tf.function``. torch: ``torch.compile``. JAX always compiles.
+    TensorFlow: XLA (``jit_compile=True``). On the shared 2-core development CPU (ResNet-50, batch 1,
+    alternating runs, ``TF_ENABLE_ONEDNN_OPTS=0``) XLA's best times were 8 % below plain
+    ``tf.function``'s (50-52 vs 55-57 ms) and its medians 6 % below when the machine was quiet; it
+    compiles longer (2-3 s vs 0.6-1 s) and its medians suffered more whenever other jobs shared the
+    cores. On GPU XLA also fuses the elementwise work that costs kernel launches (not measured by
+    archbench: the lent GPU machines have no TensorFlow). torch: ``torch.compile`` (falling back to
+    eager, with a note, where compiling a Keras model fails). JAX always compiles.
     """
     return True
 
 
-def _default_freeze(backend: str) -> bool:
-    return backend == "jax"
+def default_freeze(backend: str, model: Any) -> bool:
+    """Whether ``freeze_weights=None`` bakes the weights into the compiled program as constants.
+
+    Only on JAX, and only for models with batch norm: XLA then folds the normalisation into the
+    convolutions (ResNet-50 on CPU, alternating runs: 109-112 ms vs 128-136 ms). Without batch norm
+    there is nothing to fold and constants only cost compile time (VGG-16: 6 s instead of 0.7 s).
+    """
+    if backend != "jax":
+        return False
+    import keras
+
+    from .params import iter_layers
+
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in iter_layers(model))
 
 
 @dataclass(frozen=True)
@@ -491,11 +510,11 @@ def _compile_tensorflow(model: Any, config: LatencyConfig, shape: tuple[int, ...
         return infer(x)
 
     def sync(out: Any) -> None:
-        if isinstance(out, tf.Tensor):
+        try:
             out.numpy()
-            return
-        for t in tf.nest.flatten(out):
-            t.numpy()
+        except AttributeError:  # several outputs
+            for t in tf.nest.flatten(out):
+                t.numpy()
 
     def locate(out: Any) -> tuple[str, int]:
         spec = tf.DeviceSpec.from_string(tf.nest.flatten(out)[0].device)
@@ -542,9 +561,10 @@ def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> _
         return ("gpu" if dev.platform in ("gpu", "cuda", "rocm") else dev.platform), dev.id
 
     def sync(out: Any) -> Any:
-        if isinstance(out, jax.Array):
+        try:
             return out.block_until_ready()
-        return jax.block_until_ready(out)
+        except AttributeError:  # several outputs
+            return jax.block_until_ready(out)
 
     return _Compiled(fn, sync, path, locate, notes)
 
@@ -616,9 +636,10 @@ def _resolve(config: LatencyConfig, backend: str) -> LatencyConfig:
     if config.backend is None:
         changes["backend"] = backend
     if config.jit is None:
-        changes["jit"] = default_jit(backend)
-    if config.freeze_weights is None:
-        changes["freeze_weights"] = _default_freeze(backend)
+        from .environment import gpu_names
+
+        on_gpu = config.device != "cpu" and bool(gpu_names(backend))
+        changes["jit"] = default_jit(backend, "gpu" if on_gpu else "cpu")
     return config.replace(**changes) if changes else config
 
 
@@ -715,6 +736,8 @@ def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None
     if backend not in _COMPILERS:
         raise UsageError(f"latency is not measured on the {backend!r} backend")
     config = _resolve(config, backend)
+    if config.freeze_weights is None:
+        config = config.replace(freeze_weights=default_freeze(backend, model))
     policy = model.dtype_policy.name if hasattr(model, "dtype_policy") else "float32"
     if policy != config.dtype:
         raise UsageError(

@@ -42,16 +42,27 @@ __all__ = [
     "DATASETS",
     "SHAPES",
     "Dataset",
+    "Recipe",
     "Split",
     "load_dataset",
     "parse_dataset",
     "render_shape",
+    "stratified_split",
 ]
 
 DATASETS = ("digits", "shapes", "imagefolder", "imagenet", "npz")
 SHAPES = ("circle", "square", "triangle", "diamond", "plus", "ring", "star", "hexagon", "crescent", "cross")
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
+INTERPOLATIONS = (
+    "bilinear",
+    "bicubic",
+    "nearest",
+    "area",
+    "lanczos3",
+    "lanczos5",
+    "gaussian",
+    "mitchellcubic",
+)
 AUGMENTATIONS = ("flip", "shift")
 
 IMAGENET_HINT = (
@@ -145,8 +156,8 @@ class Dataset:
 
         With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``, so a resumed training
         sees the same order as an uninterrupted one. ``augment`` (training only) may hold ``"flip"``
-        (random horizontal flip) and ``"shift"`` (random translation by up to 1/8 of the side, edges
-        replicated), also seeded per image.
+        (random horizontal flip) and ``"shift"`` (random translation by up to 1/16 of the side, the
+        uncovered border filled with the image's lowest value), also seeded per image.
         """
         tf = _tf()
         part = self.split(split)
@@ -169,7 +180,9 @@ class Dataset:
         r = self.recipe
         x = tf.cast(image, tf.float32)
         if r.mode == "stretch":
-            x = tf.image.resize(x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias)
+            x = tf.image.resize(
+                x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias
+            )
         elif r.mode == "shorter_side+centre_crop":
             x = _resize_shorter_and_crop(x, r)
         if r.mode != "none" and r.interpolation not in ("bilinear", "nearest", "area"):
@@ -219,6 +232,7 @@ class Dataset:
             "channel_order": r.channel_order,
             "channels": channels,
             **{f"data_{k}": v for k, v in sorted(self.options.items())},
+            **({"data_notes": "; ".join(self.notes)} if self.notes else {}),
         }
 
 
@@ -245,7 +259,7 @@ def _resize_shorter_and_crop(x, r: Recipe):
 def _augmenter(augment: tuple[str, ...], size: int, seed: tuple[int, int]):
     tf = _tf()
     base = int(np.random.default_rng(seed).integers(2**31 - 1))
-    pad = max(1, size // 8)
+    pad = max(1, size // 16)
 
     def aug(i, item):
         x, y = item
@@ -253,7 +267,7 @@ def _augmenter(augment: tuple[str, ...], size: int, seed: tuple[int, int]):
         if "flip" in augment:
             x = tf.image.stateless_random_flip_left_right(x, seed=s)
         if "shift" in augment:
-            padded = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+            padded = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], constant_values=tf.reduce_min(x))
             x = tf.image.stateless_random_crop(padded, tf.shape(x), seed=s + 1)
         return x, y
 
@@ -490,7 +504,9 @@ def _load_shapes(options, data_dir, heldout_fraction, seed, limit, input_size):
     allowed = {"count", "classes", "resolution"}
     unknown = set(options) - allowed
     if unknown:
-        raise UsageError(f"shapes: unknown option {sorted(unknown)[0]!r}; options are {', '.join(sorted(allowed))}")
+        raise UsageError(
+            f"shapes: unknown option {sorted(unknown)[0]!r}; options are {', '.join(sorted(allowed))}"
+        )
     count = int(options.get("count", 2000))
     classes = int(options.get("classes", len(SHAPES)))
     resolution = int(options.get("resolution", input_size))
@@ -505,9 +521,14 @@ def _load_shapes(options, data_dir, heldout_fraction, seed, limit, input_size):
     if heldout_fraction < 1.0 and n_train < classes:
         raise UsageError(f"shapes: count={count} is too small for {classes} classes")
     labels = np.arange(count) % classes
-    splits = {"heldout": Split("heldout", labels[n_train:], _shape_source(classes, resolution, seed, n_train))}
+    splits = {
+        "heldout": Split("heldout", labels[n_train:], _shape_source(classes, resolution, seed, n_train))
+    }
     if n_train:
-        splits = {"train": Split("train", labels[:n_train], _shape_source(classes, resolution, seed, 0)), **splits}
+        splits = {
+            "train": Split("train", labels[:n_train], _shape_source(classes, resolution, seed, 0)),
+            **splits,
+        }
     return dict(
         source=f"generated (archbench.data.render_shape, seed={seed})",
         num_classes=classes,
@@ -579,13 +600,15 @@ def _load_folder(options, data_dir, heldout_fraction, seed, limit, *, name):
     parts: dict[str, tuple[list[str], np.ndarray, list[str]]] = {}
     if "labels" in options:
         parts["all"] = _labels_file(root, str(options["labels"]))
-    elif os.path.isdir(os.path.join(root, "val")) and (name == "imagenet" or os.path.isdir(os.path.join(root, "train"))):
+    elif os.path.isdir(os.path.join(root, "val")) and (
+        name == "imagenet" or os.path.isdir(os.path.join(root, "train"))
+    ):
         for part in ("train", "val"):
             if os.path.isdir(os.path.join(root, part)) and not (name == "imagenet" and part == "train"):
                 parts[part] = _class_folders(os.path.join(root, part))
     else:
         parts["all"] = _class_folders(root)
-    for part, (classes, labels, _) in parts.items():
+    for part, (_, labels, _) in parts.items():
         if not len(labels):
             where = root if part == "all" else os.path.join(root, part)
             raise UsageError(
@@ -685,7 +708,10 @@ def _recipe(
     order = (pre.channels or "RGB").upper()
     if order in ("L", "GRAY", "GREY", "GRAYSCALE"):
         order = "L"
-    mean, std = _per_channel(pre.mean, channels_out, "mean", spec), _per_channel(pre.std, channels_out, "std", spec)
+    mean, std = (
+        _per_channel(pre.mean, channels_out, "mean", spec),
+        _per_channel(pre.std, channels_out, "std", spec),
+    )
     return Recipe(
         input_size=input_size,
         channels_in=channels_in,
@@ -761,10 +787,15 @@ def load_dataset(
         info = _load_folder(options, data_dir, heldout_fraction, seed, limit, name=parsed)
     native = info["native_size"]
     if native is not None and min(native) < size and not upsample:
+        h, w = native
+        if spec.min_input_size > min(native):
+            raise UsageError(
+                f"{spec.name} needs inputs of at least {spec.min_input_size}x{spec.min_input_size}, larger than "
+                f"{parsed!r}'s {h}x{w} images, and upsampling is off: it can only see them upsampled"
+            )
         raise UsageError(
-            f"{spec.name} needs {size}x{size} inputs (its minimum is {spec.min_input_size}x{spec.min_input_size}) "
-            f"but {parsed!r} images are {native[0]}x{native[1]} and upsampling is off; allow upsampling, "
-            f"or pick a smaller --image-size (>= {spec.min_input_size}) or a model that takes {native[0]}x{native[1]}"
+            f"{spec.name}'s input is {size}x{size}, larger than {parsed!r}'s {h}x{w} images, and upsampling is "
+            f"off; ask for --image-size {min(native)} (the model's minimum is {spec.min_input_size})"
         )
     recipe = _recipe(spec, size, info.pop("channels"), native, interpolation)
     return Dataset(name=parsed, seed=seed, recipe=recipe, **info)

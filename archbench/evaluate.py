@@ -103,7 +103,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise UsageError(f"unknown lr schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+            raise UsageError(
+                f"unknown lr schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}"
+            )
         if not self.lr > 0:
             raise UsageError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
@@ -272,7 +274,9 @@ def _schedule(config: TrainConfig, steps_per_epoch: int):
     if config.lr_schedule == "constant":
         return config.lr
     if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch))
+        return keras.optimizers.schedules.CosineDecay(
+            config.lr, decay_steps=max(1, config.epochs * steps_per_epoch)
+        )
     n = max(0, (config.epochs - 1) // config.lr_step_epochs)
     # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]; step k is the (k+1)-th update
     boundaries = [(i + 1) * config.lr_step_epochs * steps_per_epoch - 1 for i in range(n)]
@@ -288,7 +292,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     lr = _schedule(config, steps_per_epoch)
     wd = config.weight_decay or None
     if config.optimizer == "adam":
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd or 0.0, global_clipnorm=config.clipnorm)
+        return keras.optimizers.AdamW(
+            learning_rate=lr, weight_decay=wd or 0.0, global_clipnorm=config.clipnorm
+        )
     return keras.optimizers.SGD(
         learning_rate=lr,
         momentum=config.momentum,
@@ -409,7 +415,6 @@ def train(
             "train on a folder with train/ and val/, or evaluate given --weights instead"
         )
     train_split = dataset.split(dataset.train_split)
-    fingerprint = dataset.fingerprint(dataset.train_split)
     keras.utils.set_random_seed(config.seed)
     model = build_for_dataset(spec, dataset, weights=weights, training=True)
     _set_dropout(model, config.dropout)
@@ -435,14 +440,27 @@ def train(
             print(f"resumed {spec.name} from {config.checkpoint} after epoch {start_epoch}", file=sys.stderr)
 
     t0 = time.perf_counter()
+    held = None
     for epoch in range(start_epoch, config.epochs):
         data = dataset.batches(
-            train_split.name, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, augment=config.augment
+            train_split.name,
+            config.batch_size,
+            shuffle=True,
+            seed=config.seed,
+            epoch=epoch,
+            augment=config.augment,
         )
         if n_out > 1:
             data = data.map(lambda x, y: (x, tuple([y] * n_out)))
         callbacks = [_progbar_logger(config.epochs)] if progress else []
-        fit = model.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=1 if progress else 0, callbacks=callbacks, shuffle=False)
+        fit = model.fit(
+            data,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=1 if progress else 0,
+            callbacks=callbacks,
+            shuffle=False,
+        )
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
         held = evaluate(model, dataset, batch_size=config.eval_batch_size)
         entry = {
@@ -455,10 +473,14 @@ def train(
         if progress:
             print(f"  held-out top-1 after epoch {epoch + 1}: {held['top1']:.2f} %", file=sys.stderr)
         if config.checkpoint:
-            _save_checkpoint(model, config.checkpoint, {**identity, "epochs_done": epoch + 1, "history": history, "config": config.as_dict()})
+            _save_checkpoint(
+                model,
+                config.checkpoint,
+                {**identity, "epochs_done": epoch + 1, "history": history, "config": config.as_dict()},
+            )
     train_time = time.perf_counter() - t0
 
-    final = evaluate(model, dataset, batch_size=config.eval_batch_size)
+    final = held or evaluate(model, dataset, batch_size=config.eval_batch_size)
     return TrainResult(
         model_name=spec.name,
         config=config,
@@ -481,7 +503,11 @@ def train(
 
 def _reference_columns(spec: ModelSpec, dataset: Dataset) -> dict[str, Any]:
     ref = spec.reference_top1()
-    if ref is None or dataset.name not in ("imagefolder", "imagenet"):
+    if (
+        ref is None
+        or dataset.name not in ("imagefolder", "imagenet")
+        or dataset.num_classes != spec.num_classes
+    ):
         return {}
     return {"ref_top1": ref.top1, "ref_top5": ref.top5, "ref_source": ref.source, "ref_scope": ref.scope}
 
@@ -508,13 +534,16 @@ def accuracy_rows(
     mean/std, channels, ...); ``trained``, ``train_epochs``, ``weights``, ``init`` and ``note``. With
     neither training nor weights the random initialisation is evaluated and the row says so
     (``trained=False``, ``note="untrained (random init)"``). For an ImageNet folder the spec's
-    reference accuracy is added as ``ref_top1``/``ref_top5``/``ref_source`` (labelled reference).
+    reference accuracy is added as ``ref_top1``/``ref_top5``/``ref_source`` (labelled reference) when
+    the folder has the model's number of classes.
     """
     spec = spec or get_spec(model_name)
     if train_epochs < 0:
         raise UsageError(f"train_epochs must be >= 0, got {train_epochs}")
     training = train_epochs > 0
-    heldout_fraction = None if training else (1.0 if dataset.split(":")[0] in ("imagefolder", "imagenet") else None)
+    heldout_fraction = (
+        None if training else (1.0 if dataset.split(":")[0] in ("imagefolder", "imagenet") else None)
+    )
     ds = load_dataset(
         dataset,
         spec,
@@ -530,7 +559,12 @@ def accuracy_rows(
     if training:
         cfg = dataclasses.replace(config or TrainConfig(), epochs=train_epochs)
         result = train(spec, ds, cfg, weights=weights, progress=progress)
-        measured = {"split": ds.heldout_split, "n": result.n_heldout, "top1": result.top1, "top5": result.top5}
+        measured = {
+            "split": ds.heldout_split,
+            "n": result.n_heldout,
+            "top1": result.top1,
+            "top5": result.top5,
+        }
         row.update(
             trained=True,
             train_epochs=result.epochs_done,

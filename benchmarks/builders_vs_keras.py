@@ -4,8 +4,9 @@ Pairs (same network, same backend, same harness, batch 1 at 224x224, weights ran
 vgg16 / keras VGG16, vgg19 / VGG19, resnet50 / ResNet50, resnet101 / ResNet101, resnet152 / ResNet152.
 Each pair's parameter counts are recorded side by side (equal = same architecture). Within a pair both
 models are compiled once (``archbench.benchmark.prepare``) and timed in alternating rounds (A B B A ...)
-so that load drifting on a shared machine hits both alike; the result is the ratio of pooled medians
-ours / keras (target <= 1.02), with the ratio of minima beside it. Writes ``results/bench_builders.csv``
+so that load drifting on a shared machine hits both alike. The result, ``ratio_paired``, is the median
+over rounds of ours / keras, each pair timed back to back (target <= 1.02); the ratio of the pooled
+medians and of the minima stand beside it. Writes ``results/bench_builders.csv``
 stating the machine and its load.
 
     python benchmarks/builders_vs_keras.py                                 # tensorflow, all five pairs
@@ -52,6 +53,7 @@ def child(pairs: list[str], rounds: int, iterations: int, min_time_s: float, out
         for p in prepared.values():
             p.measure()  # compile + warm-up once; the rounds time the compiled functions
         samples: dict[str, list[float]] = {"ours": [], "keras": []}
+        medians: dict[str, list[float]] = {"ours": [], "keras": []}
         paths = {}
         for r in range(rounds):
             order = ("ours", "keras") if r % 2 == 0 else ("keras", "ours")
@@ -60,6 +62,7 @@ def child(pairs: list[str], rounds: int, iterations: int, min_time_s: float, out
                 if res.status != "ok":
                     raise SystemExit(f"{name} ({who}): {res.status} {res.message}")
                 samples[who] += res.samples_ms
+                medians[who].append(res.median_ms)
                 paths[who] = res.path
         row = {
             "backend": backend,
@@ -73,7 +76,10 @@ def child(pairs: list[str], rounds: int, iterations: int, min_time_s: float, out
             "iterations_keras": len(samples["keras"]),
             "ours_median_ms": statistics.median(samples["ours"]),
             "keras_median_ms": statistics.median(samples["keras"]),
-            "ratio_median": statistics.median(samples["ours"]) / statistics.median(samples["keras"]),
+            "ratio_paired": statistics.median(
+                o / k for o, k in zip(medians["ours"], medians["keras"], strict=True)
+            ),
+            "ratio_pooled_median": statistics.median(samples["ours"]) / statistics.median(samples["keras"]),
             "ours_min_ms": min(samples["ours"]),
             "keras_min_ms": min(samples["keras"]),
             "ratio_min": min(samples["ours"]) / min(samples["keras"]),
@@ -90,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="tensorflow")
     parser.add_argument("--pairs", default=",".join(PAIRS), help=f"from {', '.join(PAIRS)}")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--iterations", type=int, default=5, help="minimum timed iterations per round")
     parser.add_argument("--min-time", type=float, default=1.0, help="minimum measuring time per round, s")
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench_builders.csv"))

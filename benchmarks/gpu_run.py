@@ -4,8 +4,8 @@ Issue 5, item 7. Run on a GPU machine through ``benchmarks/gpu_run.sh`` (which i
 carried wheels where it is missing). In priority order, until ``--budget-s`` is spent, for each model:
 
 1. archbench's builder on the JAX backend (``archbench.benchmark.measure_in_subprocess``, the default
-   path: ``jax.jit`` with frozen weights) at batch 1 in float32, and for the ``--sweep-models`` a
-   ``mixed_bfloat16`` sweep over ``--batches``;
+   path: ``jax.jit``, weights frozen into the program for models with batch norm) at batch 1 in
+   float32, and for the ``--sweep-models`` a ``mixed_bfloat16`` sweep over ``--batches``;
 2. the same architecture from torchvision, in its own process, eager (``torch.inference_mode``) and
    ``torch.compile`` (default mode), channels-last, cuDNN autotuning on, TF32 allowed (as JAX uses it for
    float32 by default), bfloat16 through ``torch.autocast``; timed by the same

@@ -4,18 +4,19 @@ For each backend (one process each, as Keras fixes its backend at import) and mo
 
 - *ours*: ``archbench.benchmark.prepare(model, config).measure()`` (what ``measure`` reports), compiled
   once and timed every round;
-- *hand*: the loop an expert would write for the same compiled program in the same process:
-  TF ``f = tf.function(lambda x: model(x, training=False), jit_compile=True)`` then
-  ``t0 = perf_counter(); f(x).numpy(); t1 = perf_counter()``; JAX ``jax.jit`` of
-  ``stateless_call`` with the weights as constants, then ``block_until_ready``.
+- *hand*: the loop an expert would write for the same compiled program (same path: XLA or not, frozen
+  weights or not) in the same process: TF ``f = tf.function(lambda x: model(x, training=False))`` then
+  ``t0 = perf_counter(); f(x).numpy(); t1 = perf_counter()``; JAX ``jax.jit`` of ``stateless_call``,
+  then ``block_until_ready``.
 
-Rounds alternate (ours, hand, hand, ours, ...) so drifting load on a shared machine hits both alike; the
-ratio of the pooled medians is the result (target: within 3 %), with the ratio of minima beside it (the
-least noisy estimate of a fixed overhead). Writes ``results/bench_harness.csv`` with the machine, the load
-average before and after, and the versions.
+Each round lasts at least ``--rounds-s`` seconds and ``--iterations`` calls. Rounds alternate (ours,
+hand, hand, ours, ...) so drifting load on a shared machine hits both alike. The result,
+``ratio_paired``, is the median over rounds of ours / hand, each pair timed back to back (target: within
+3 %); the ratios of the pooled medians and of the minima stand beside it. Writes
+``results/bench_harness.csv`` with the machine, the load average before and after, and the versions.
 
     python benchmarks/harness_overhead.py                        # tensorflow,jax; resnet50, lenet5_modern
-    python benchmarks/harness_overhead.py --backends jax --rounds 8 --iterations 30
+    python benchmarks/harness_overhead.py --backends jax --rounds 12 --rounds-s 1.0
 """
 
 from __future__ import annotations
@@ -34,17 +35,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def _hand_loop(model, backend: str, shape: tuple[int, ...]):
-    """The hand-written best-practice timing loop: ``run(n) -> list of seconds``."""
+def _hand_loop(model, backend: str, shape: tuple[int, ...], *, jit: bool, freeze: bool):
+    """The hand-written best-practice timing loop, on the path archbench chose: ``run(n) -> seconds``."""
     if backend == "tensorflow":
         import tensorflow as tf
 
-        f = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        f = tf.function(lambda x: model(x, training=False), jit_compile=jit)
         x = tf.random.uniform(shape)
 
-        def run(n: int) -> list[float]:
-            out = []
-            for _ in range(n):
+        def run(n: int, seconds: float = 0.0) -> list[float]:
+            out: list[float] = []
+            start = time.perf_counter()
+            while len(out) < n or time.perf_counter() - start < seconds:
                 t0 = time.perf_counter()
                 f(x).numpy()
                 out.append(time.perf_counter() - t0)
@@ -55,12 +57,20 @@ def _hand_loop(model, backend: str, shape: tuple[int, ...]):
 
         tv = [v.value for v in model.trainable_variables]
         ntv = [v.value for v in model.non_trainable_variables]
-        f = jax.jit(lambda x: model.stateless_call(tv, ntv, x, training=False)[0])
+        if freeze:
+            f = jax.jit(lambda x: model.stateless_call(tv, ntv, x, training=False)[0])
+        else:
+            g = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+
+            def f(x):
+                return g(tv, ntv, x)
+
         x = jax.random.uniform(jax.random.key(0), shape)
 
-        def run(n: int) -> list[float]:
-            out = []
-            for _ in range(n):
+        def run(n: int, seconds: float = 0.0) -> list[float]:
+            out: list[float] = []
+            start = time.perf_counter()
+            while len(out) < n or time.perf_counter() - start < seconds:
                 t0 = time.perf_counter()
                 f(x).block_until_ready()
                 out.append(time.perf_counter() - t0)
@@ -72,23 +82,21 @@ def _hand_loop(model, backend: str, shape: tuple[int, ...]):
     return run
 
 
-def child(models: list[str], rounds: int, iterations: int, out_path: str) -> None:
+def child(models: list[str], rounds: int, iterations: int, round_s: float, out_path: str) -> None:
     import keras
 
     import archbench
     from archbench.benchmark import LatencyConfig, prepare
 
     backend = keras.backend.backend()
-    cfg = LatencyConfig(
-        batch_size=1, warmup=3, min_iterations=iterations, max_iterations=iterations, min_time_s=0
-    )
+    cfg = LatencyConfig(batch_size=1, warmup=3, min_iterations=iterations, min_time_s=round_s)
     rows = []
     for name in models:
         model = archbench.get_model(name)
         shape = (1, *model.input_shape[1:])
-        hand = _hand_loop(model, backend, shape)
         ours = prepare(model, cfg, name=name)
         ours.measure()  # compile + warm-up once; every round below times the compiled function
+        hand = _hand_loop(model, backend, shape, jit=ours.config.jit, freeze=ours.config.freeze_weights)
         ours_s: list[float] = []
         hand_s: list[float] = []
         ours_med, hand_med = [], []
@@ -103,7 +111,7 @@ def child(models: list[str], rounds: int, iterations: int, out_path: str) -> Non
                     ours_s += samples
                     ours_med.append(statistics.median(samples))
                 else:
-                    samples = hand(iterations)
+                    samples = hand(iterations, round_s)
                     hand_s += samples
                     hand_med.append(statistics.median(samples))
         rows.append(
@@ -113,16 +121,17 @@ def child(models: list[str], rounds: int, iterations: int, out_path: str) -> Non
                 "batch_size": 1,
                 "path": path,
                 "rounds": rounds,
-                "iterations_per_round": iterations,
+                "min_iterations_per_round": iterations,
+                "min_round_s": round_s,
+                "iterations_ours": len(ours_s),
+                "iterations_hand": len(hand_s),
                 "ours_median_ms": statistics.median(ours_s) * 1e3,
                 "hand_median_ms": statistics.median(hand_s) * 1e3,
-                "ratio_median": statistics.median(ours_s) / statistics.median(hand_s),
+                "ratio_paired": statistics.median(o / h for o, h in zip(ours_med, hand_med, strict=True)),
+                "ratio_pooled_median": statistics.median(ours_s) / statistics.median(hand_s),
                 "ours_min_ms": min(ours_s) * 1e3,
                 "hand_min_ms": min(hand_s) * 1e3,
                 "ratio_min": min(ours_s) / min(hand_s),
-                "ratio_round_medians": statistics.median(
-                    o / h for o, h in zip(ours_med, hand_med, strict=True)
-                ),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -136,14 +145,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--models", default="resnet50,lenet5_modern")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds-s", type=float, default=0.5, help="minimum time of each round, s")
+    parser.add_argument("--iterations", type=int, default=10, help="minimum iterations of each round")
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench_harness.csv"))
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     if args.child_out:
-        child(models, args.rounds, args.iterations, args.child_out)
+        child(models, args.rounds, args.iterations, args.rounds_s, args.child_out)
         return
 
     from archbench.environment import cpu_model, versions
@@ -157,7 +167,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "rows.json")
             cmd = [sys.executable, __file__, "--models", ",".join(models), "--rounds", str(args.rounds)]
-            cmd += ["--iterations", str(args.iterations), "--child-out", out]
+            cmd += [
+                "--iterations",
+                str(args.iterations),
+                "--rounds-s",
+                str(args.rounds_s),
+                "--child-out",
+                out,
+            ]
             proc = subprocess.run(cmd, env=env, check=False)
             if proc.returncode != 0 or not os.path.exists(out):
                 print(f"{backend}: child failed with code {proc.returncode}", file=sys.stderr)

@@ -148,7 +148,8 @@ def test_measure_times_a_keras_model_with_a_fake_clock():
     assert len(syncs) == 1 + 2 + 8 and set(syncs) == {(2, 5)}
     assert r.first_call_ms == pytest.approx(1000 / 64)
     assert r.input_shape == (16, 16, 3)
-    assert r.config.jit is bm.default_jit(keras.backend.backend())
+    assert r.config.jit is bm.default_jit(keras.backend.backend(), "cpu")
+    assert r.config.freeze_weights is (keras.backend.backend() == "jax")  # tiny_model has batch norm
     row = r.as_row()
     assert row["model"] == "tiny" and row["batch_size"] == 2 and row["macs"] == 123
     assert row["backend"] == keras.backend.backend()

@@ -60,8 +60,14 @@ def test_grey_digits_are_replicated_for_an_rgb_model():
 
 
 def test_upsampling_can_be_refused_and_minimum_sizes_hold():
-    with pytest.raises(UsageError, match=r"8x8 and upsampling is off"):
+    with pytest.raises(UsageError, match=r"at least 32x32, larger than 'digits'.s 8x8 images"):
         data.load_dataset("digits", "lenet5", upsample=False)
+    with pytest.raises(UsageError, match=r"ask for --image-size 40"):
+        data.load_dataset("shapes:resolution=40", "resnet18", upsample=False)
+    assert (
+        data.load_dataset("shapes:resolution=40", "resnet18", image_size=40, upsample=False).recipe.mode
+        == "none"
+    )
     with pytest.raises(InputTooSmallError, match="minimum 32x32"):
         data.load_dataset("digits", "resnet18", image_size=16)
 

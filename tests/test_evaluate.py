@@ -26,6 +26,7 @@ class ConstantModel:
         return np.tile(self.scores, (len(x), 1))
 
 
+@pytest.mark.smoke
 def test_evaluate_counts_exactly():
     ds = data.load_dataset("digits", "lenet5")
     labels = ds.split("heldout").labels
@@ -88,6 +89,7 @@ def test_acceptance_lenet5_on_digits_via_the_cli():
     assert elapsed < 60.0
 
 
+@pytest.mark.smoke
 def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
     ds = data.load_dataset("digits", "lenet5_modern", limit=96)
     ckpt = str(tmp_path / "run.weights.h5")
@@ -112,7 +114,7 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_googlenet_trains_with_weighted_auxiliary_classifiers():
-    ds = data.load_dataset("shapes:count=24,classes=3", "googlenet", image_size=96)
+    ds = data.load_dataset("shapes:count=24,classes=3", "googlenet", image_size=80)  # aux heads need >= 80
     result = evaluate.train("googlenet", ds, TrainConfig(epochs=1, batch_size=8, dropout=0.0), progress=False)
     assert len(result.model.outputs) == 3  # main + aux1 + aux2
     assert all(layer.rate == 0.0 for layer in result.model.layers if isinstance(layer, keras.layers.Dropout))
@@ -172,3 +174,16 @@ def test_train_command_reports_usage_errors():
     result = CliRunner().invoke(train_command, ["lenet5", "--dataset", "imagenet"])
     assert result.exit_code != 0
     assert "--data-dir" in str(result.exception)
+
+
+def test_accuracy_rows_on_an_image_folder_use_all_of_it(tmp_path):
+    from PIL import Image
+
+    for c in ("n01440764", "n01443537"):
+        (tmp_path / "val" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(tmp_path / "val" / c / f"{i}.JPEG")
+    (row,) = evaluate.accuracy_rows("resnet18", dataset="imagefolder", data_dir=str(tmp_path / "val"), image_size=32)
+    assert (row["split"], row["n"], row["num_classes"]) == ("val", 6, 2)
+    assert row["resize_mode"] == "shorter_side+centre_crop" and row["note"] == "untrained (random init)"
+    assert "ref_top1" not in row  # two classes: ImageNet's reference figures do not apply

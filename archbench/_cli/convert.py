@@ -7,8 +7,13 @@ import click
 
 @click.command("convert")
 @click.argument("source")
-@click.option("--from", "source_format", type=click.Choice(["keras", "torchvision"]), required=True,
-              help="keras: keras.applications .h5/.weights.h5/.keras; torchvision: .pth state dict (or .npz).")
+@click.option(
+    "--from",
+    "source_format",
+    type=click.Choice(["keras", "torchvision"]),
+    required=True,
+    help="keras: keras.applications .h5/.weights.h5/.keras; torchvision: .pth state dict (or .npz).",
+)
 @click.option("--model", "model_name", required=True, help="The archbench model to fill, e.g. resnet50_v1_5.")
 @click.option("--to", "destination", required=True, help="Output file, NAME.weights.h5.")
 @click.option("--include-top/--no-include-top", default=None, help="Default: whatever the source holds.")

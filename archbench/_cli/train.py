@@ -14,42 +14,108 @@ _D = TrainConfig()
 
 @click.command("train")
 @click.argument("model")
-@click.option("--dataset", default="digits", show_default=True,
-              help="digits, shapes, imagefolder, imagenet or npz; options as 'shapes:count=5000,classes=6'.")
+@click.option(
+    "--dataset",
+    default="digits",
+    show_default=True,
+    help="digits, shapes, imagefolder, imagenet or npz; options as 'shapes:count=5000,classes=6'.",
+)
 @click.option("--data-dir", default=None, help="Local data: an image folder or an .npz file.")
 @click.option("--epochs", type=click.IntRange(min=0), default=_D.epochs, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=_D.batch_size, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_D.lr, show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=_D.weight_decay, show_default=True,
-              help="Decoupled weight decay (AlexNet paper: 5e-4).")
-@click.option("--lr-schedule", type=click.Choice(["constant", "step", "cosine"]),
-              default=_D.lr_schedule, show_default=True)
-@click.option("--lr-step-epochs", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Step schedule: multiply the rate by --lr-gamma every N epochs.")
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    default=_D.weight_decay,
+    show_default=True,
+    help="Decoupled weight decay (AlexNet paper: 5e-4).",
+)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "step", "cosine"]),
+    default=_D.lr_schedule,
+    show_default=True,
+)
+@click.option(
+    "--lr-step-epochs",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Step schedule: multiply the rate by --lr-gamma every N epochs.",
+)
 @click.option("--lr-gamma", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Override the rate of every dropout layer.")
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Override the rate of every dropout layer.",
+)
 @click.option("--augment", default="", help="Comma-separated: flip, shift.")
-@click.option("--aux-loss-weight", type=click.FloatRange(min=0), default=0.3, show_default=True,
-              help="Loss weight of each auxiliary classifier (GoogLeNet paper: 0.3).")
-@click.option("--clipnorm", type=click.FloatRange(min=0), default=_D.clipnorm, show_default=True,
-              help="Cap on the global gradient norm (0: no clipping).")
-@click.option("--image-size", type=click.IntRange(min=1), default=None, help="Square input size (default: the model's).")
+@click.option(
+    "--aux-loss-weight",
+    type=click.FloatRange(min=0),
+    default=0.3,
+    show_default=True,
+    help="Loss weight of each auxiliary classifier (GoogLeNet paper: 0.3).",
+)
+@click.option(
+    "--clipnorm",
+    type=click.FloatRange(min=0),
+    default=_D.clipnorm,
+    show_default=True,
+    help="Cap on the global gradient norm (0: no clipping).",
+)
+@click.option(
+    "--image-size", type=click.IntRange(min=1), default=None, help="Square input size (default: the model's)."
+)
 @click.option("--no-upsample", is_flag=True, help="Refuse to upsample images smaller than the model input.")
-@click.option("--heldout-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="Part of each class held out for evaluation (datasets without their own split).")
+@click.option(
+    "--heldout-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Part of each class held out for evaluation (datasets without their own split).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images per split.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--weights", default=None, help="Start from these local weights instead of random init.")
-@click.option("--checkpoint", default=None, help="Write NAME.weights.h5 (+ optimizer and state) after every epoch.")
+@click.option(
+    "--checkpoint", default=None, help="Write NAME.weights.h5 (+ optimizer and state) after every epoch."
+)
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result row as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def command(model, dataset, data_dir, epochs, batch_size, optimizer, lr, momentum, weight_decay, lr_schedule,
-            lr_step_epochs, lr_gamma, dropout, augment, aux_loss_weight, clipnorm, image_size, no_upsample,
-            heldout_fraction, limit, seed, weights, checkpoint, resume, as_json, progress) -> None:
+def command(
+    model,
+    dataset,
+    data_dir,
+    epochs,
+    batch_size,
+    optimizer,
+    lr,
+    momentum,
+    weight_decay,
+    lr_schedule,
+    lr_step_epochs,
+    lr_gamma,
+    dropout,
+    augment,
+    aux_loss_weight,
+    clipnorm,
+    image_size,
+    no_upsample,
+    heldout_fraction,
+    limit,
+    seed,
+    weights,
+    checkpoint,
+    resume,
+    as_json,
+    progress,
+) -> None:
     """Train MODEL on a local dataset and report its held-out top-1/top-5 accuracy."""
     from ..data import load_dataset
     from ..evaluate import train
@@ -75,8 +141,16 @@ def command(model, dataset, data_dir, epochs, batch_size, optimizer, lr, momentu
         checkpoint=checkpoint,
         resume=resume,
     )
-    ds = load_dataset(dataset, spec, data_dir=data_dir, image_size=image_size, upsample=not no_upsample,
-                      heldout_fraction=heldout_fraction, seed=seed, limit=limit)
+    ds = load_dataset(
+        dataset,
+        spec,
+        data_dir=data_dir,
+        image_size=image_size,
+        upsample=not no_upsample,
+        heldout_fraction=heldout_fraction,
+        seed=seed,
+        limit=limit,
+    )
     if ds.train_split is None:
         raise UsageError(f"{ds.name!r} is held out entirely: there is nothing to train on")
     result = train(spec, ds, config, weights=weights, progress=progress)
