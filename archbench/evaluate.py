@@ -31,6 +31,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, load_dataset
+from .distribute import DISTRIBUTE_KINDS, LR_SCALING_RULES, distribution_columns, maybe_scope, scaled_lr
 from .errors import UsageError, WeightsError
 from .registry import ModelSpec, get_spec
 
@@ -74,6 +76,11 @@ class TrainConfig:
     LeNet-5's RBF output starts with squared-distance logits in the hundreds, whose first gradients
     throw plain SGD at lr 0.01 into saturated tanh units; with the cap it trains from the first step.
     ``checkpoint`` is a ``.weights.h5`` path written after every epoch; ``resume`` continues from it.
+
+    ``distribute="data-parallel"`` spreads every batch over ``devices`` local devices (default: all)
+    and over the hosts of a multi-host job (:mod:`archbench.distribute`); ``batch_size`` stays the
+    global batch. ``lr_scaling="linear"`` trains with ``lr * batch_size / lr_base_batch`` (Goyal et al.
+    2017); ``"none"`` with ``lr`` as given (:attr:`lr_effective`).
     """
 
     epochs: int = 10
@@ -94,6 +101,10 @@ class TrainConfig:
     checkpoint: str | None = None
     resume: bool = False
     eval_batch_size: int = 128
+    distribute: str | None = None
+    devices: int | None = None
+    lr_scaling: str = "none"
+    lr_base_batch: int = 32
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -122,7 +133,24 @@ class TrainConfig:
             raise UsageError(f"checkpoint must end with {CHECKPOINT_SUFFIX}, got {self.checkpoint!r}")
         if self.resume and self.checkpoint is None:
             raise UsageError("resume needs a checkpoint path")
+        if self.distribute is not None and self.distribute not in DISTRIBUTE_KINDS:
+            raise UsageError(
+                f"unknown distribution {self.distribute!r}; choose from {', '.join(DISTRIBUTE_KINDS)}"
+            )
+        if self.devices is not None and (self.devices < 1 or self.distribute is None):
+            raise UsageError("devices must be >= 1 and needs distribute='data-parallel'")
+        if self.lr_scaling not in LR_SCALING_RULES:
+            raise UsageError(
+                f"unknown lr scaling rule {self.lr_scaling!r}; choose from {', '.join(LR_SCALING_RULES)}"
+            )
+        if self.lr_base_batch < 1:
+            raise UsageError(f"lr_base_batch must be >= 1, got {self.lr_base_batch}")
         object.__setattr__(self, "augment", tuple(self.augment))
+
+    @property
+    def lr_effective(self) -> float:
+        """The base learning rate training uses, after the ``lr_scaling`` rule."""
+        return scaled_lr(self.lr, self.lr_scaling, self.batch_size, self.lr_base_batch)
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -147,6 +175,7 @@ class TrainResult:
     fingerprint: dict[str, Any]
     checkpoint: str | None
     model: Any = field(repr=False, default=None)
+    distribution: dict[str, Any] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, Any]:
         """A flat, JSON-friendly summary (no model)."""
@@ -162,6 +191,7 @@ class TrainResult:
             "train_time_s": self.train_time_s,
             "checkpoint": self.checkpoint,
             **_config_columns(self.config),
+            **(self.distribution or distribution_columns(None, self.config.batch_size)),
         }
 
 
@@ -178,6 +208,9 @@ def _config_columns(config: TrainConfig) -> dict[str, Any]:
         "aux_loss_weight": config.aux_loss_weight,
         "clipnorm": config.clipnorm,
         "train_seed": config.seed,
+        "lr_scaling": config.lr_scaling,
+        "lr_base_batch": config.lr_base_batch,
+        "lr_effective": config.lr_effective,
     }
 
 
@@ -271,18 +304,17 @@ def _checkpoint_paths(checkpoint: str) -> tuple[str, str]:
 def _schedule(config: TrainConfig, steps_per_epoch: int):
     import keras
 
+    lr = config.lr_effective
     if config.lr_schedule == "constant":
-        return config.lr
+        return lr
     if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            config.lr, decay_steps=max(1, config.epochs * steps_per_epoch)
-        )
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, config.epochs * steps_per_epoch))
     n = max(0, (config.epochs - 1) // config.lr_step_epochs)
     # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]; step k is the (k+1)-th update
     boundaries = [(i + 1) * config.lr_step_epochs * steps_per_epoch - 1 for i in range(n)]
     if not boundaries:
-        return config.lr
-    values = [config.lr * config.lr_gamma**i for i in range(n + 1)]
+        return lr
+    values = [lr * config.lr_gamma**i for i in range(n + 1)]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
@@ -402,10 +434,22 @@ def train(
 
     ``dataset`` is a loaded :class:`~archbench.data.Dataset` or a name (then loaded for the model with
     ``data_dir``). Returns the held-out top-1/top-5 of the final weights with the history per epoch.
+    With ``config.distribute`` the model is built, trained and evaluated data-parallel
+    (:func:`archbench.distribute.strategy_for`); each epoch then runs ``n // batch_size`` full steps.
     """
+    config = config or TrainConfig()
+    plan = None
+    if config.distribute:
+        from .distribute import strategy_for
+
+        plan = strategy_for(config.distribute, devices=config.devices)
+    with maybe_scope(plan):
+        return _train(model_name, dataset, config, plan, weights=weights, data_dir=data_dir, progress=progress)
+
+
+def _train(model_name, dataset, config: TrainConfig, plan, *, weights, data_dir, progress) -> TrainResult:
     import keras
 
-    config = config or TrainConfig()
     spec = model_name if isinstance(model_name, ModelSpec) else get_spec(model_name)
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, spec, data_dir=data_dir, seed=config.seed)
@@ -418,7 +462,10 @@ def train(
     keras.utils.set_random_seed(config.seed)
     model = build_for_dataset(spec, dataset, weights=weights, training=True)
     _set_dropout(model, config.dropout)
-    steps_per_epoch = math.ceil(train_split.size / config.batch_size)
+    if plan is None:
+        steps_per_epoch = math.ceil(train_split.size / config.batch_size)
+    else:
+        steps_per_epoch = plan.steps_per_epoch(train_split.size, config.batch_size)
     n_out = _compile(model, config, steps_per_epoch)
 
     identity = {
@@ -442,16 +489,27 @@ def train(
     t0 = time.perf_counter()
     held = None
     for epoch in range(start_epoch, config.epochs):
-        data = dataset.batches(
-            train_split.name,
-            config.batch_size,
-            shuffle=True,
-            seed=config.seed,
-            epoch=epoch,
-            augment=config.augment,
-        )
-        if n_out > 1:
-            data = data.map(lambda x, y: (x, tuple([y] * n_out)))
+        if plan is not None:
+            data = plan.train_data(
+                dataset,
+                train_split.name,
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                augment=config.augment,
+                targets=n_out,
+            )
+        else:
+            data = dataset.batches(
+                train_split.name,
+                config.batch_size,
+                shuffle=True,
+                seed=config.seed,
+                epoch=epoch,
+                augment=config.augment,
+            )
+            if n_out > 1:
+                data = data.map(lambda x, y: (x, tuple([y] * n_out)))
         callbacks = [_progbar_logger(config.epochs)] if progress else []
         fit = model.fit(
             data,
@@ -462,7 +520,7 @@ def train(
             shuffle=False,
         )
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
-        held = evaluate(model, dataset, batch_size=config.eval_batch_size)
+        held = _evaluate_with(plan, model, dataset, config.eval_batch_size)
         entry = {
             "epoch": epoch + 1,
             "loss": logs.get("loss", float("nan")),
@@ -473,14 +531,16 @@ def train(
         if progress:
             print(f"  held-out top-1 after epoch {epoch + 1}: {held['top1']:.2f} %", file=sys.stderr)
         if config.checkpoint:
-            _save_checkpoint(
-                model,
-                config.checkpoint,
-                {**identity, "epochs_done": epoch + 1, "history": history, "config": config.as_dict()},
-            )
+            state = {**identity, "epochs_done": epoch + 1, "history": history, "config": config.as_dict()}
+            if plan is None or plan.is_chief:
+                _save_checkpoint(model, config.checkpoint, state)
+            else:
+                # every host saves (a save may read variables collectively); only host 0's file is kept
+                with tempfile.TemporaryDirectory() as scratch:
+                    _save_checkpoint(model, os.path.join(scratch, os.path.basename(config.checkpoint)), state)
     train_time = time.perf_counter() - t0
 
-    final = held or evaluate(model, dataset, batch_size=config.eval_batch_size)
+    final = held or _evaluate_with(plan, model, dataset, config.eval_batch_size)
     return TrainResult(
         model_name=spec.name,
         config=config,
@@ -495,7 +555,15 @@ def train(
         fingerprint=dataset.fingerprint(),
         checkpoint=config.checkpoint,
         model=model,
+        distribution=distribution_columns(plan, config.batch_size),
     )
+
+
+def _evaluate_with(plan, model, dataset: Dataset, batch_size: int) -> dict[str, Any]:
+    """Held-out accuracy on one device, or data-parallel under ``plan``."""
+    if plan is None:
+        return evaluate(model, dataset, batch_size=batch_size)
+    return plan.evaluate(model, dataset, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------- runner task
@@ -572,6 +640,7 @@ def accuracy_rows(
             n_train=result.n_train,
             train_time_s=result.train_time_s,
             **_config_columns(cfg),
+            **result.distribution,
         )
         note = f"trained {result.epochs_done} epochs on {ds.name} ({result.n_train} images)" + (
             f" from {weights}" if weights else " from random init"

@@ -118,3 +118,23 @@ def _macs(ctx: TaskContext) -> dict[str, Any]:
 
 
 register_task(Task("macs", "multiply-adds (MACs), FLOPs = 2 x MACs, other ops, depth, receptive field", _macs))
+
+
+def _accuracy_units(s: RunSettings) -> list[dict[str, Any]]:
+    return [{"dataset": s.dataset, "data_dir": s.data_dir, "weights": s.weights,
+             "train_epochs": s.train_epochs, "input_size": s.input_size}]
+
+
+def _accuracy(ctx: TaskContext) -> list[dict[str, Any]]:
+    from .evaluate import accuracy_rows
+
+    u = ctx.unit
+    rows = accuracy_rows(ctx.spec.name, ctx.spec, dataset=u["dataset"], data_dir=u["data_dir"],
+                         weights=u["weights"], train_epochs=u["train_epochs"], image_size=u["input_size"])
+    for row in rows:
+        row.pop("model", None)
+    return rows
+
+
+register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first with --train-epochs)", _accuracy,
+                   units=_accuracy_units, in_process_model=False))

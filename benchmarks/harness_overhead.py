@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--models", default="resnet50,lenet5_modern")
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--rounds-s", type=float, default=0.5, help="minimum time of each round, s")
     parser.add_argument("--iterations", type=int, default=10, help="minimum iterations of each round")
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench_harness.csv"))
