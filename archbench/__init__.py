@@ -35,7 +35,14 @@ _EXPORTS = {
     "register_weight_layer": "counting",
     "fc_vs_conv_params": "lecture",
     "conv_output_size": "lecture",
-    "explain": "explain",
+    "LatencyConfig": "benchmark",
+    "LatencyResult": "benchmark",
+    "measure": "benchmark",
+    "TrainConfig": "evaluate",
+    "train": "evaluate",
+    "load_dataset": "data",
+    "write_report": "report",
+    "load_results": "analysis",
 }
 
 __all__ = sorted(_EXPORTS)

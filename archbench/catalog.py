@@ -128,9 +128,17 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return text + "\n\nparams: counted by archbench (paper convention); top-1: reference figures, not measured here"
 
 
+def _si(value: float) -> str:
+    """1.814 G, 326.5 M, 4.2 k: a count in three significant figures with an SI prefix."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}"
+    return f"{value:g}"
+
+
 SUMMARY_COLUMNS = (
     ("params_paper", "params", lambda v: f"{int(float(v)):,}"),
-    ("macs", "G-MACs", lambda v: f"{float(v) / 1e9:.3f}"),
+    ("macs", "MACs", lambda v: _si(float(v))),
     ("depth", "depth", lambda v: f"{int(float(v))}"),
     ("median_ms", "latency ms", lambda v: f"{float(v):.2f}"),
     ("top1", "top-1 %", lambda v: f"{float(v):.2f}"),

@@ -228,6 +228,34 @@ class DataParallelPlan:
             )
         return steps
 
+    def adapt_optimizer(self, optimizer):
+        """Make gradient clipping act on the global gradient, as on one device; returns ``optimizer``.
+
+        Under ``tf.distribute`` Keras clips each replica's share of the gradient *before* the
+        all-reduce, so ``global_clipnorm`` caps ``R`` partial norms instead of one. With clipping on,
+        this instance's ``_clip_gradients`` (a Keras internal, pinned by tests/test_distribute.py)
+        all-reduces first, clips the sum and hands each replica ``1/R`` of it, which the optimizer's
+        own all-reduce sums back: one extra all-reduce per step, only when clipping. JAX computes
+        the global gradient before clipping already.
+        """
+        clipping = optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue
+        if self.backend != "tensorflow" or self.replicas == 1 or not clipping:
+            return optimizer
+        import tensorflow as tf
+
+        clip = optimizer._clip_gradients
+
+        def clip_global(grads):
+            context = tf.distribute.get_replica_context()
+            if context is None or context.num_replicas_in_sync == 1:
+                return clip(grads)
+            total = context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+            share = 1.0 / context.num_replicas_in_sync
+            return [None if g is None else g * share for g in clip(total)]
+
+        optimizer._clip_gradients = clip_global
+        return optimizer
+
     def columns(self, global_batch: int) -> dict[str, Any]:
         """The row columns describing this setup for one global batch size."""
         return distribution_columns(self, global_batch)
@@ -362,14 +390,17 @@ def _eval_model(model, plan: DataParallelPlan, k: int | None):
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
         if k:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top5"))
-        scorer.compile(metrics=list(metrics))
+        # the loss is never read; TensorFlow's evaluate wants one
+        scorer.compile(
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), weighted_metrics=list(metrics)
+        )
     _EVAL_MODELS.setdefault(model, {})[key] = (scorer, metrics)
     return scorer, metrics
 
 
 def _total_and_count(metric) -> tuple[int, int]:
     """Exact integers from a mean metric's ``total`` and ``count`` (float32 holds them up to 2**24)."""
-    total, count = (float(np.asarray(v.value)) for v in metric.variables[:2])
+    total, count = (float(v.numpy()) for v in metric.variables[:2])
     return int(round(total)), int(round(count))
 
 

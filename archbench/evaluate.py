@@ -467,6 +467,8 @@ def _train(model_name, dataset, config: TrainConfig, plan, *, weights, data_dir,
     else:
         steps_per_epoch = plan.steps_per_epoch(train_split.size, config.batch_size)
     n_out = _compile(model, config, steps_per_epoch)
+    if plan is not None:
+        plan.adapt_optimizer(model.optimizer)
 
     identity = {
         "version": _STATE_VERSION,

@@ -247,10 +247,11 @@ def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
         result = dict(result)
         r_status = result.pop("status", "ok")
         error = result.pop("error", "")
+        r_env = result.pop("env", None) or env
         if r_status != "ok":
             status = r_status
         store.append({**row, "status": r_status, "error": error, "timestamp": _now(),
-                      "elapsed_s": time.perf_counter() - started, "result": result, "env": env})
+                      "elapsed_s": time.perf_counter() - started, "result": result, "env": r_env})
     return status
 
 

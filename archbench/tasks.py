@@ -138,3 +138,44 @@ def _accuracy(ctx: TaskContext) -> list[dict[str, Any]]:
 
 register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first with --train-epochs)", _accuracy,
                    units=_accuracy_units, in_process_model=False))
+
+
+def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
+    return [{"backend": b, "batch_size": n, "dtype": s.dtype, "device": s.device, "input_size": s.input_size,
+             "min_time_s": s.min_time_s} for b in s.backends for n in s.batches]
+
+
+def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
+    """Compiled inference latency. The runner's own backend is timed in this process on the model the
+    other tasks already built; any other backend in a subprocess of its own (Keras fixes the backend at
+    import), through :func:`archbench.benchmark.latency_rows`."""
+    import keras
+
+    from .benchmark import LatencyConfig, latency_rows, measure, normalize_backend
+    from .environment import environment
+
+    u = ctx.unit
+    backend = normalize_backend(u["backend"])
+    if backend == keras.backend.backend():
+        from .counting import count
+
+        model = ctx.model()
+        config = LatencyConfig(backend=backend, device=u["device"], dtype=u["dtype"], batch_size=u["batch_size"],
+                               min_time_s=u["min_time_s"])
+        row = measure(model, config, name=ctx.spec.name, macs=count(model).macs).as_row()
+        env = environment()
+    else:
+        row = latency_rows(ctx.spec.name, ctx.spec, backends=(backend,), batches=(u["batch_size"],),
+                           dtype=u["dtype"], device=u["device"], input_size=u["input_size"],
+                           min_time_s=u["min_time_s"])[0]
+        keys = set(environment())
+        env = {k: row[k] for k in keys if k in row}
+        row = {k: v for k, v in row.items() if k not in keys or k in ("backend", "device", "device_type", "device_name")}
+    row.pop("model", None)
+    row["error"] = row.pop("message", "")
+    row["env"] = env
+    return [row]
+
+
+register_task(Task("latency", "compiled inference latency per backend and batch size (never eager/predict)",
+                   _latency, units=_latency_units))
