@@ -280,8 +280,13 @@ def check_cmd(models, update, golden_dir) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (quiets TensorFlow's C++ logs unless the user set the variable)."""
+    """Console-script entry point.
+
+    Unless the user set them: quiet TensorFlow's C++ logs, and turn its oneDNN graph rewrites off so that
+    in-process and subprocess measurements run the same kernels (the value is stamped into every row).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     cli(prog_name="archbench")
 
 

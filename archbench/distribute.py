@@ -411,7 +411,8 @@ def _jax_initialize(cluster: Cluster) -> None:
     import jax
     import keras
 
-    if jax.process_count() > 1 or getattr(jax.distributed, "is_initialized", lambda: False)():
+    # anything that touches devices (even jax.process_count) would initialise a one-process backend
+    if jax.distributed.is_initialized():
         return
     if cluster.source == "JAX_COORDINATOR_ADDRESS":
         keras.distribution.initialize(cluster.coordinator, cluster.num_hosts, cluster.host_index)

@@ -26,7 +26,10 @@ def diagnose() -> tuple[dict[str, Any], list[str]]:
     if env.get("device_type") == "cpu" and (env.get("gpus_visible") or 0) == 0:
         warnings.append("no GPU visible: latency runs will measure the CPU (and say so)")
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" and backend == "tensorflow":
-        warnings.append("TF_ENABLE_ONEDNN_OPTS=0: oneDNN kernels are off, CPU latency may be higher")
+        warnings.append(
+            "TF_ENABLE_ONEDNN_OPTS=0 (archbench's default, so in-process and subprocess timings use the same "
+            "kernels): set it to 1 to time TensorFlow with oneDNN's graph rewrites"
+        )
     if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
         warnings.append("CUDA_VISIBLE_DEVICES is empty: GPUs are hidden")
     return env, warnings

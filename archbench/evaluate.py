@@ -520,6 +520,7 @@ def _train(model_name, dataset, config: TrainConfig, plan, *, weights, data_dir,
             verbose=1 if progress else 0,
             callbacks=callbacks,
             shuffle=False,
+            steps_per_epoch=None if plan is None else steps_per_epoch,
         )
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
         held = _evaluate_with(plan, model, dataset, config.eval_batch_size)
