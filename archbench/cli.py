@@ -194,11 +194,14 @@ def run_cmd(models, tasks, out, input_size, backends, batches, device, dtype, mi
 
 
 def _maybe_report(out: str) -> None:
+    """Write the report of a finished run; a report problem never hides what was measured."""
+    from .report import write_report
+
     try:
-        report = importlib.import_module("archbench.report")
-    except ImportError:
+        paths = write_report(out, os.path.join(out, "report"))
+    except ArchbenchError as exc:
+        click.echo(f"report: not written ({exc}); the results are in {out}", err=True)
         return
-    paths = report.write_report(out, os.path.join(out, "report"))
     click.echo(f"report: {paths.get('html', paths)}")
 
 

@@ -1,26 +1,24 @@
 """Data-parallel training and evaluation on many devices and hosts, through the backends' own engines.
 
-archbench does not implement collectives: it picks the distribution engine of the active Keras backend
-and feeds it sharded input.
+archbench implements no collectives: it hands the model to the distribution engine of the active Keras
+backend and feeds it sharded input.
 
-============  ===============================================  =========================================
-backend       one host, all (or ``devices``) local devices     several hosts
-============  ===============================================  =========================================
-``jax``       ``keras.distribution.DataParallel`` (a 1-D       ``keras.distribution.initialize()`` then
-              device mesh; variables replicated, the batch     ``jax.distributed``: one process per host,
-              axis sharded; XLA inserts the all-reduce)        the mesh spans every process's devices
-``tensorflow``  ``tf.distribute.MirroredStrategy`` over the    ``tf.distribute.MultiWorkerMirroredStrategy``
-              local GPUs (or logical CPUs when there is none)  when ``TF_CONFIG`` is set
-``torch``     not supported: :class:`~archbench.errors.UsageError`
-============  ===============================================  =========================================
+- ``jax``: ``keras.distribution.DataParallel``, a 1-D mesh over all local devices (or the first
+  ``devices``), variables replicated and the batch axis sharded; XLA inserts the gradient all-reduce.
+  Several hosts: one process per host joins through ``keras.distribution.initialize()`` /
+  ``jax.distributed.initialize()`` and the mesh spans every process's devices.
+- ``tensorflow``: ``tf.distribute.MirroredStrategy`` over the local GPUs (the logical CPUs where there
+  is no GPU). Several hosts (``TF_CONFIG``) would need ``MultiWorkerMirroredStrategy``, under which
+  Keras 3's ``fit`` fails (keras-team/keras#20585): a :class:`~archbench.errors.UsageError` says so.
+- ``torch``: not supported (:class:`~archbench.errors.UsageError`).
 
-Which multi-host setup applies is read from the environment by :func:`cluster_from_env`:
+:func:`cluster_from_env` reads which multi-host job a process belongs to:
 
 - JAX: ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of process 0) with ``JAX_NUM_PROCESSES`` and
   ``JAX_PROCESS_ID``; or Keras' own ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
   ``KERAS_DISTRIBUTION_NUM_PROCESSES``, ``KERAS_DISTRIBUTION_PROCESS_ID``; or a Slurm step or Open MPI
-  job with more than one task (``SLURM_NTASKS``, ``OMPI_COMM_WORLD_SIZE``), where
-  ``jax.distributed`` detects coordinator, process count and index itself.
+  job of more than one task (``SLURM_NTASKS``, ``OMPI_COMM_WORLD_SIZE``), where ``jax.distributed``
+  finds coordinator, process count and index itself.
 - TensorFlow: ``TF_CONFIG`` (``{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}``).
 
 Semantics. ``batch_size`` is always the *global* batch: one optimizer step consumes ``batch_size``
@@ -37,7 +35,8 @@ distribution, not the same draws.
 Evaluation is data-parallel too (:meth:`DataParallelPlan.evaluate`): every replica scores its slice of
 each batch; the held-out split is padded to a whole number of batches with copies of an image weighted
 0, and top-1/top-5 are read as exact counts from the accuracy metrics' totals, summed across replicas
-and hosts by the engine, so the result equals :func:`archbench.evaluate.evaluate` on one device.
+and hosts by the engine, so the result equals :func:`archbench.evaluate.evaluate` on one device (but
+for exact ties at the fifth place, which Keras' top-k counts as hits).
 
 Batch normalisation: under JAX the batch statistics are those of the global batch (the mean over the
 sharded axis is a global reduction); under ``MirroredStrategy`` each replica normalises with its own
@@ -156,7 +155,9 @@ def cluster_from_env(backend: str, environ: Mapping[str, str] | None = None) -> 
         return None
     if env.get("JAX_NUM_PROCESSES") or env.get("JAX_PROCESS_ID"):
         if not env.get("JAX_COORDINATOR_ADDRESS"):
-            raise UsageError("JAX_NUM_PROCESSES/JAX_PROCESS_ID need JAX_COORDINATOR_ADDRESS (host:port of process 0)")
+            raise UsageError(
+                "JAX_NUM_PROCESSES/JAX_PROCESS_ID need JAX_COORDINATOR_ADDRESS (host:port of process 0)"
+            )
         n, i = _int_env(env, "JAX_NUM_PROCESSES"), _int_env(env, "JAX_PROCESS_ID")
         if n is None or i is None:
             raise UsageError("set both JAX_NUM_PROCESSES and JAX_PROCESS_ID (or neither)")
@@ -335,6 +336,11 @@ class DataParallelPlan:
         per_host = math.ceil(math.ceil(n / self.num_hosts) / local) * local
         k = 5 if dataset.num_classes > 5 else None
         scorer, metrics = _eval_model(model, self, k)
+        if scorer.output_shape[-1] <= int(part.labels.max(initial=0)):
+            raise UsageError(
+                f"{model.name} has {scorer.output_shape[-1]} outputs but {dataset.name!r} has "
+                f"{dataset.num_classes} classes"
+            )
 
         def host_input(host: int, hosts: int, batch: int):
             view = self._host_view(dataset, part.name, host, hosts, pad_to=per_host)
@@ -356,11 +362,6 @@ class DataParallelPlan:
         correct1, seen = counts[0]
         if seen != n:
             raise RuntimeError(f"data-parallel evaluation scored {seen} images of {n}")
-        if scorer.output_shape[-1] <= int(part.labels.max(initial=0)):
-            raise UsageError(
-                f"{model.name} has {scorer.output_shape[-1]} outputs but {dataset.name!r} has "
-                f"{dataset.num_classes} classes"
-            )
         correct5 = counts[1][0] if k else None
         return {
             "split": part.name,
@@ -430,7 +431,9 @@ def _jax_plan(devices: int | None, cluster: Cluster | None) -> DataParallelPlan:
     local = jax.local_devices()
     n_local = len(local) if devices is None else devices
     if n_local > len(local):
-        raise UsageError(f"--devices {devices}: this host has only {len(local)} JAX devices ({local[0].platform})")
+        raise UsageError(
+            f"--devices {devices}: this host has only {len(local)} JAX devices ({local[0].platform})"
+        )
     chosen = []
     by_process: dict[int, list] = {}
     for d in jax.devices():
@@ -457,25 +460,16 @@ def _tf_plan(devices: int | None, cluster: Cluster | None) -> DataParallelPlan:
     import tensorflow as tf
 
     if cluster is not None:
-        if devices is not None:
-            raise UsageError(
-                "--devices applies to one host; with TF_CONFIG every local GPU is used "
-                "(choose them with CUDA_VISIBLE_DEVICES)"
-            )
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        hosts = max(1, cluster.num_hosts or 1)
-        local = strategy.num_replicas_in_sync // hosts
-        names = tuple(f"{d.device_type.lower()}:{i}" for i, d in enumerate(_tf_local_devices()[:local]))
-        return DataParallelPlan(
-            backend="tensorflow",
-            replicas=strategy.num_replicas_in_sync,
-            local_replicas=local,
-            num_hosts=hosts,
-            host_index=cluster.host_index or 0,
-            devices=names,
-            engine="tf.distribute.MultiWorkerMirroredStrategy",
-            cluster=cluster,
-            strategy=strategy,
+        # tf.distribute.MultiWorkerMirroredStrategy itself starts, but Keras 3's TensorFlow trainer
+        # cannot fit under it: its first step reduces a nested data batch across workers and fails
+        # ("Attempt to convert a value (PerReplica...)"), and its multi-worker log reduction takes a
+        # mean over axis 0 of scalars (keras-team/keras#20585, tensorflow/tensorflow#72388; seen with
+        # Keras 3.15 / TensorFlow 2.21)
+        raise UsageError(
+            f"{cluster.source} asks for {cluster.num_hosts} TensorFlow workers, but Keras 3 cannot train "
+            "under tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585); run multi-host "
+            "jobs with KERAS_BACKEND=jax (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID), "
+            "or unset TF_CONFIG to train on this host's devices with MirroredStrategy"
         )
     available = _tf_local_devices()
     n = len(available) if devices is None else devices
@@ -507,11 +501,10 @@ def _tf_local_devices():
 def strategy_for(kind: str, backend: str | None = None, *, devices: int | None = None) -> DataParallelPlan:
     """The data-parallel plan for ``kind`` on ``backend`` (default: the active Keras backend).
 
-    ``devices`` limits each host to its first N devices (default: all). Multi-host jobs are joined
-    as :func:`cluster_from_env` describes (on JAX that calls ``jax.distributed.initialize``, which must
-    happen before any JAX computation; on TensorFlow ``MultiWorkerMirroredStrategy`` must be created
-    before other TensorFlow work: call this first). Plans are cached: the same arguments return the
-    same plan, so the engine is set up once per process.
+    ``devices`` limits each host to its first N devices (default: all). A multi-host JAX job is joined
+    as :func:`cluster_from_env` describes, through ``jax.distributed.initialize``, which must come
+    before any JAX computation: call this first. Plans are cached: the same arguments return the same
+    plan, so the engine is set up once per process.
     """
     if kind not in DISTRIBUTE_KINDS:
         raise UsageError(f"unknown distribution {kind!r}; choose from {', '.join(DISTRIBUTE_KINDS)}")
@@ -560,7 +553,8 @@ def distribution_columns(plan: DataParallelPlan | None, global_batch: int) -> di
         "global_batch_size": global_batch,
         "per_replica_batch_size": plan.per_replica_batch(global_batch),
         "distribute_engine": plan.engine,
-        "distribute_devices": ",".join(plan.devices) + (f" (x{plan.num_hosts} hosts)" if plan.num_hosts > 1 else ""),
+        "distribute_devices": ",".join(plan.devices)
+        + (f" (x{plan.num_hosts} hosts)" if plan.num_hosts > 1 else ""),
     }
 
 

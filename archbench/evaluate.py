@@ -273,6 +273,11 @@ def evaluate(model, dataset: Dataset, *, split: str | None = None, batch_size: i
         scores = np.asarray(out)
         if scores.ndim != 2:
             raise UsageError(f"{model.name}: expected (batch, classes) outputs, got shape {scores.shape}")
+        if len(scores) != len(y):
+            raise UsageError(
+                f"{model.name} returned {len(scores)} rows for {len(y)} images: a model built under "
+                "tf.distribute runs every batch on each replica; use DataParallelPlan.evaluate"
+            )
         if scores.shape[1] <= int(y.max(initial=0)):
             raise UsageError(
                 f"{model.name} has {scores.shape[1]} outputs but {dataset.name!r} has {dataset.num_classes} classes"
@@ -444,7 +449,9 @@ def train(
 
         plan = strategy_for(config.distribute, devices=config.devices)
     with maybe_scope(plan):
-        return _train(model_name, dataset, config, plan, weights=weights, data_dir=data_dir, progress=progress)
+        return _train(
+            model_name, dataset, config, plan, weights=weights, data_dir=data_dir, progress=progress
+        )
 
 
 def _train(model_name, dataset, config: TrainConfig, plan, *, weights, data_dir, progress) -> TrainResult:

@@ -94,6 +94,27 @@ def test_sigkill_mid_sweep_loses_nothing(tmp_path):
     assert sorted(models) == [f"tiny{i}" for i in range(1, 7)], "every model measured exactly once"
 
 
+def test_ctrl_c_stops_after_the_current_measurement_and_says_how_to_resume(tmp_path):
+    out = str(tmp_path / "o")
+    cmd = [sys.executable, "-m", "archbench.cli", "run", "--model-file", MODEL_FILE, "--models", "tiny*",
+           "--tasks", "params", "--out", out, "--no-report"]
+    proc = subprocess.Popen(cmd, env={**ENV, "ARCHBENCH_TEST_SLEEP": "0.7"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log = os.path.join(out, "results.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (os.path.exists(log) and read_log(log)):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "stopping after the current measurement" in stderr
+    assert "rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
+    measured = [r["model"] for r in read_log(log)]
+    assert 1 <= len(measured) < 6 and all(r["status"] == "ok" for r in read_log(log))
+    assert os.path.exists(os.path.join(out, "results.csv")) and not os.path.exists(os.path.join(out, ".lock"))
+
+
 def test_second_run_on_locked_folder_is_refused(tmp_path):
     with ResultStore(str(tmp_path)):
         with pytest.raises(UsageError, match="in use by another archbench run"):

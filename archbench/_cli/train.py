@@ -86,6 +86,28 @@ _D = TrainConfig()
     "--checkpoint", default=None, help="Write NAME.weights.h5 (+ optimizer and state) after every epoch."
 )
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint.")
+@click.option(
+    "--distribute",
+    type=click.Choice(["none", "data-parallel"]),
+    default="none",
+    show_default=True,
+    help="data-parallel: split every batch over the local devices and the hosts of a multi-host job "
+    "(JAX: keras.distribution; TensorFlow: tf.distribute). --batch-size stays the global batch.",
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --distribute: use the first N local devices (default: all).",
+)
+@click.option(
+    "--lr-scaling",
+    type=click.Choice(["none", "linear"]),
+    default="none",
+    show_default=True,
+    help="linear: train with lr * batch-size / lr-base-batch (Goyal et al. 2017).",
+)
+@click.option("--lr-base-batch", type=click.IntRange(min=1), default=_D.lr_base_batch, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result row as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def command(
@@ -113,14 +135,25 @@ def command(
     weights,
     checkpoint,
     resume,
+    distribute,
+    devices,
+    lr_scaling,
+    lr_base_batch,
     as_json,
     progress,
 ) -> None:
     """Train MODEL on a local dataset and report its held-out top-1/top-5 accuracy."""
     from ..data import load_dataset
+    from ..distribute import strategy_for
     from ..evaluate import train
     from ..registry import get_spec
 
+    distribute = None if distribute == "none" else distribute
+    if devices is not None and distribute is None:
+        raise UsageError("--devices needs --distribute data-parallel")
+    if distribute:
+        # before any data is read: a multi-host engine must start before other backend work
+        strategy_for(distribute, devices=devices)
     spec = get_spec(model)
     augmentations = tuple(a.strip() for a in augment.split(",") if a.strip())
     config = TrainConfig(
@@ -140,6 +173,10 @@ def command(
         seed=seed,
         checkpoint=checkpoint,
         resume=resume,
+        distribute=distribute,
+        devices=devices,
+        lr_scaling=lr_scaling,
+        lr_base_batch=lr_base_batch,
     )
     ds = load_dataset(
         dataset,
@@ -164,5 +201,11 @@ def command(
         f"{ds.recipe.input_size}x{ds.recipe.input_size}): top-1 {result.top1:.2f} %{top5} "
         f"after {result.epochs_done} epochs ({result.train_time_s:.1f} s training)"
     )
+    if distribute:
+        click.echo(
+            f"data-parallel: {row['replicas']} replicas on {row['hosts']} host(s), global batch "
+            f"{row['global_batch_size']} = {row['per_replica_batch_size']} per replica, "
+            f"lr {row['lr_effective']:g} (scaling: {row['lr_scaling']})"
+        )
     if checkpoint:
         click.echo(f"checkpoint: {checkpoint}")
