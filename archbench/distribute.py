@@ -16,9 +16,10 @@ backend and feeds it sharded input.
 
 - JAX: ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of process 0) with ``JAX_NUM_PROCESSES`` and
   ``JAX_PROCESS_ID``; or Keras' own ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
-  ``KERAS_DISTRIBUTION_NUM_PROCESSES``, ``KERAS_DISTRIBUTION_PROCESS_ID``; or a Slurm step or Open MPI
-  job of more than one task (``SLURM_NTASKS``, ``OMPI_COMM_WORLD_SIZE``), where ``jax.distributed``
-  finds coordinator, process count and index itself.
+  ``KERAS_DISTRIBUTION_NUM_PROCESSES``, ``KERAS_DISTRIBUTION_PROCESS_ID``; or an ``srun`` step or
+  ``mpirun`` job of more than one task (``SLURM_STEP_NUM_TASKS``, ``OMPI_COMM_WORLD_SIZE``), where
+  ``jax.distributed`` finds coordinator, process count and index itself (and, on GPUs, gives each task
+  the one GPU of its local rank unless ``JAX_LOCAL_DEVICE_IDS`` lists more).
 - TensorFlow: ``TF_CONFIG`` (``{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}``).
 
 Semantics. ``batch_size`` is always the *global* batch: one optimizer step consumes ``batch_size``
@@ -168,7 +169,8 @@ def cluster_from_env(backend: str, environ: Mapping[str, str] | None = None) -> 
         address = env.get("KERAS_DISTRIBUTION_JOB_ADDRESSES")
         return _checked(Cluster("KERAS_DISTRIBUTION_*", n, i, address.split(",")[0] if address else None))
     for source, size_var, rank_var in (
-        ("SLURM", "SLURM_NTASKS", "SLURM_PROCID"),
+        # the step's task count: inside an sbatch script but outside srun it is 1 (or unset)
+        ("SLURM", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID"),
         ("OMPI", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
     ):
         n = _int_env(env, size_var)

@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, load_dataset
-from .distribute import DISTRIBUTE_KINDS, LR_SCALING_RULES, distribution_columns, maybe_scope, scaled_lr
+from .distribute import (
+    DISTRIBUTE_KINDS,
+    LR_SCALING_RULES,
+    distribution_columns,
+    maybe_scope,
+    scaled_lr,
+    strategy_for,
+)
 from .errors import UsageError, WeightsError
 from .registry import ModelSpec, get_spec
 
@@ -445,8 +452,6 @@ def train(
     config = config or TrainConfig()
     plan = None
     if config.distribute:
-        from .distribute import strategy_for
-
         plan = strategy_for(config.distribute, devices=config.devices)
     with maybe_scope(plan):
         return _train(

@@ -55,10 +55,11 @@ TIMEOUT_S = 240
             {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "a:1,b:2", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"},
             ("KERAS_DISTRIBUTION_*", 2, None, "a:1"),
         ),
-        ("jax", {"SLURM_NTASKS": "8", "SLURM_PROCID": "5"}, ("SLURM", 8, 5, None)),
-        ("jax", {"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, None),
+        ("jax", {"SLURM_STEP_NUM_TASKS": "8", "SLURM_PROCID": "5"}, ("SLURM", 8, 5, None)),
+        ("jax", {"SLURM_NTASKS": "8", "SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0"}, None),
+        ("jax", {"SLURM_NTASKS": "8", "SLURM_PROCID": "0"}, None),  # sbatch script, no srun
         ("jax", {"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"}, ("OMPI", 2, 1, None)),
-        ("tensorflow", {"SLURM_NTASKS": "8"}, None),
+        ("tensorflow", {"SLURM_STEP_NUM_TASKS": "8"}, None),
         (
             "tensorflow",
             {"TF_CONFIG": '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'},
@@ -90,7 +91,7 @@ def test_cluster_from_env(backend, env, expected):
             {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "2"},
             "not in 0..1",
         ),
-        ("jax", {"SLURM_NTASKS": "many"}, "must be an integer"),
+        ("jax", {"SLURM_STEP_NUM_TASKS": "many"}, "must be an integer"),
         ("tensorflow", {"TF_CONFIG": "not json"}, "TF_CONFIG is not a valid"),
     ],
 )

@@ -47,6 +47,18 @@ def test_counts_match_golden_and_references(name, build):
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("name", ZOO)
+def test_full_model_outputs_batch_by_classes(name, build):
+    """Under every backend (CI runs the smoke tests under JAX too): (batch, classes) at the default input."""
+    spec = archbench.get_spec(name)
+    model = build(name)
+    assert model.output_shape == (None, spec.num_classes)
+    x = np.random.default_rng(1).standard_normal((1, *spec.input_shape)).astype("float32")
+    y = np.asarray(model(x, training=False))
+    assert y.shape == (1, spec.num_classes) and np.isfinite(y).all()
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("name", ZOO)
 def test_headless_build_and_call_small_input(name):
     spec = archbench.get_spec(name)
     size = _small_size(spec)

@@ -107,7 +107,13 @@ _D = TrainConfig()
     show_default=True,
     help="linear: train with lr * batch-size / lr-base-batch (Goyal et al. 2017).",
 )
-@click.option("--lr-base-batch", type=click.IntRange(min=1), default=_D.lr_base_batch, show_default=True)
+@click.option(
+    "--lr-base-batch",
+    type=click.IntRange(min=1),
+    default=_D.lr_base_batch,
+    show_default=True,
+    help="The batch size --lr is meant for (used by --lr-scaling linear).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result row as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def command(
