@@ -22,17 +22,15 @@ hand, hand, ours, ...) so drifting load on a shared machine hits both alike. The
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+
+from _harness import MachineStamp, child_rows, write_rows  # noqa: E402  (a sibling of this script)
 
 
 def _hand_loop(model, backend: str, shape: tuple[int, ...], *, jit: bool, freeze: bool):
@@ -156,51 +154,11 @@ def main() -> None:
         child(models, args.rounds, args.iterations, args.rounds_s, args.child_out)
         return
 
-    from archbench.environment import cpu_model, versions
-
-    load_before = os.getloadavg()[0]
-    started = time.strftime("%Y-%m-%d %H:%M")
-    rows = []
-    for backend in [b for b in args.backends.split(",") if b]:
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "rows.json")
-            cmd = [sys.executable, __file__, "--models", ",".join(models), "--rounds", str(args.rounds)]
-            cmd += [
-                "--iterations",
-                str(args.iterations),
-                "--rounds-s",
-                str(args.rounds_s),
-                "--child-out",
-                out,
-            ]
-            proc = subprocess.run(cmd, env=env, check=False)
-            if proc.returncode != 0 or not os.path.exists(out):
-                print(f"{backend}: child failed with code {proc.returncode}", file=sys.stderr)
-                continue
-            with open(out, encoding="utf-8") as f:
-                rows += json.load(f)
-    machine = {
-        "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} logical cores, CPU only",
-        "date": started,
-        "load_avg_1min_before": round(load_before, 2),
-        "load_avg_1min_after": round(os.getloadavg()[0], 2),
-        "note": "shared machine with other jobs running: compare the ratio, not the absolute times",
-        **{
-            k: v for k, v in versions().items() if k in ("keras_version", "tensorflow_version", "jax_version")
-        },
-    }
-    rows = [{**r, **machine} for r in rows]
-    if not rows:
-        raise SystemExit("no results")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
-    print(f"wrote {args.out}")
+    stamp = MachineStamp("shared machine with other jobs running: compare the ratio, not the absolute times")
+    child_args = ["--models", ",".join(models), "--rounds", str(args.rounds), "--iterations", str(args.iterations),
+                  "--rounds-s", str(args.rounds_s)]
+    rows = [r for backend in args.backends.split(",") if backend for r in child_rows(__file__, backend, child_args)]
+    write_rows(rows, stamp.fields(), args.out)
 
 
 if __name__ == "__main__":

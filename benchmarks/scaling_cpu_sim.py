@@ -18,16 +18,15 @@ the machine, its load and the versions.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+
+from _harness import MachineStamp, child_rows, write_rows  # noqa: E402  (a sibling of this script)
+
 MODEL = "lenet5_modern"
 SIMULATED_DEVICES = 4
 
@@ -136,57 +135,21 @@ def main() -> None:
         child(int(args.child) or None, args.batch, args.epochs, args.child_out)
         return
 
-    from archbench.environment import cpu_model, versions
-
-    load_before = os.getloadavg()[0]
-    started = time.strftime("%Y-%m-%d %H:%M")
+    stamp = MachineStamp("correctness check on a simulated multi-device CPU, NOT a performance figure")
     xla_flags = f"--xla_force_host_platform_device_count={SIMULATED_DEVICES}"
     rows = []
     for backend in [b for b in args.backends.split(",") if b]:
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
-        env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-        if backend == "jax":
-            env["XLA_FLAGS"] = xla_flags
+        extra_env = {"JAX_PLATFORMS": "cpu", **({"XLA_FLAGS": xla_flags} if backend == "jax" else {})}
         for devices in [0] + [int(d) for d in args.devices.split(",") if d]:
-            with tempfile.TemporaryDirectory() as tmp:
-                out = os.path.join(tmp, "row.json")
-                cmd = [sys.executable, __file__, "--child", str(devices), "--child-out", out]
-                cmd += ["--batch", str(args.batch), "--epochs", str(args.epochs)]
-                proc = subprocess.run(cmd, env=env, check=False)
-                if proc.returncode != 0 or not os.path.exists(out):
-                    print(
-                        f"{backend} devices={devices}: child failed with code {proc.returncode}",
-                        file=sys.stderr,
-                    )
-                    continue
-                with open(out, encoding="utf-8") as f:
-                    row = json.load(f)
+            child_args = ["--child", str(devices), "--batch", str(args.batch), "--epochs", str(args.epochs)]
+            for row in child_rows(__file__, backend, child_args, extra_env):
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    if not rows:
-        raise SystemExit("no results")
-    machine = {
-        "simulation": (
-            f"{SIMULATED_DEVICES} simulated CPU devices (JAX: XLA_FLAGS={xla_flags}; TensorFlow: "
-            f"{SIMULATED_DEVICES} logical CPUs) sharing the physical cores"
-        ),
-        "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} logical cores, CPU only",
-        "date": started,
-        "load_avg_1min_before": round(load_before, 2),
-        "load_avg_1min_after": round(os.getloadavg()[0], 2),
-        "note": "correctness check on a simulated multi-device CPU, NOT a performance figure",
-        **{
-            k: v for k, v in versions().items() if k in ("keras_version", "tensorflow_version", "jax_version")
-        },
-    }
-    rows = [{**r, **machine} for r in rows]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    print(f"wrote {args.out}")
+    simulation = (
+        f"{SIMULATED_DEVICES} simulated CPU devices (JAX: XLA_FLAGS={xla_flags}; TensorFlow: "
+        f"{SIMULATED_DEVICES} logical CPUs) sharing the physical cores"
+    )
+    write_rows(rows, stamp.fields(simulation=simulation), args.out, float_format=".6g")
 
 
 if __name__ == "__main__":
