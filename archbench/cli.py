@@ -56,6 +56,11 @@ class _Group(click.Group):
         debug = bool(ctx.params.get("debug")) or os.environ.get("ARCHBENCH_DEBUG") == "1"
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            if debug:
+                raise
+            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx.exit(2)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except ArchbenchError as exc:
@@ -162,6 +167,10 @@ def run_cmd(models, tasks, out, input_size, backends, batches, device, dtype, mi
         weights=weights,
         train_epochs=train_epochs,
     )
+    if weights is not None and not os.path.isfile(weights):
+        raise UsageError(f"weights file not found: {weights}")
+    if "accuracy" in [t.name for t in task_list]:
+        _validate_dataset(dataset, data_dir)
     shard_t = runner.parse_shard(shard)
     units = runner.plan(names, task_list, settings, shard_t)
     click.echo(f"archbench run: {len(names)} models x {len(task_list)} tasks = {len(units)} measurements -> {out}")
@@ -203,6 +212,19 @@ def _maybe_report(out: str) -> None:
         click.echo(f"report: not written ({exc}); the results are in {out}", err=True)
         return
     click.echo(f"report: {paths.get('html', paths)}")
+
+
+def _validate_dataset(dataset: str, data_dir: str | None) -> None:
+    """Fail before the sweep, not once per model, on a dataset that cannot be read."""
+    from .data import IMAGENET_HINT, parse_dataset
+
+    name, _ = parse_dataset(dataset)
+    if data_dir is not None and not os.path.exists(data_dir):
+        raise UsageError(f"dataset path not found: {data_dir}")
+    if name in ("imagenet", "imagefolder") and data_dir is None:
+        raise UsageError(IMAGENET_HINT)
+    if name == "npz" and data_dir is None:
+        raise UsageError("the npz dataset needs a file: --data-dir /path/to/data.npz")
 
 
 BACKENDS = ("tensorflow", "jax", "torch")

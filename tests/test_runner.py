@@ -162,6 +162,14 @@ BAD_INPUT = [
     (["run", "--models", "lenet5", "--backend", "mxnet"], "unknown backend 'mxnet'"),
     (["run", "--models", "lenet5", "--shard", "3/2"], "--shard must be I/N"),
     (["run", "--models", "lenet5", "--model-file", "/nonexistent.py"], "model file not found"),
+    (["run", "--models", "lenet5", "--device", "tpu"], "Invalid value for '--device'"),
+    (["run", "--models", "lenet5", "--tasks", "accuracy", "--weights", "/nonexistent.weights.h5"],
+     "weights file not found: /nonexistent.weights.h5"),
+    (["run", "--models", "lenet5", "--tasks", "accuracy", "--dataset", "imagefolder", "--data-dir", "/nonexistent"],
+     "dataset path not found: /nonexistent"),
+    (["run", "--models", "lenet5", "--tasks", "accuracy", "--dataset", "imagenet"], "--data-dir"),
+    (["report", "--results", "/nonexistent"], "/nonexistent"),
+    (["merge", "/nonexistent", "--out", "/tmp/archbench-merge-test"], "not an archbench results folder"),
     (["list", "nothing*"], "matches no registered model"),
 ]
 
@@ -214,3 +222,61 @@ def test_merge_rejects_same_machine_duplicates(tmp_path, user_models):
     assert r.exit_code == 2 and "conflict: tiny1:params" in r.output
     r = invoke("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m2"), "--keep-latest")
     assert r.exit_code == 0 and len(_rows(str(tmp_path / "m2"))) == 1
+
+
+def _weights_file(tmp_path, classes):
+    import archbench
+
+    path = str(tmp_path / f"lenet5_modern_{classes}.weights.h5")
+    archbench.get_model("lenet5_modern", classes=classes).save_weights(path)
+    return path
+
+
+def test_weights_that_do_not_fit_name_the_first_mismatching_layer(tmp_path):
+    from archbench.models._common import load_local_weights
+    import archbench
+
+    path = _weights_file(tmp_path, classes=10)
+    with pytest.raises(archbench.WeightsError, match="first mismatching layer 'predictions' \\(Dense\\)"):
+        load_local_weights(archbench.get_model("lenet5_modern", classes=5), path)
+    corrupt = tmp_path / "corrupt.weights.h5"
+    corrupt.write_bytes(b"not an hdf5 file" * 4)
+    with pytest.raises(archbench.WeightsError, match="cannot load weights from"):
+        load_local_weights(archbench.get_model("lenet5_modern"), str(corrupt))
+
+
+def test_corrupt_weights_in_a_sweep_are_a_recorded_failure(tmp_path):
+    corrupt = tmp_path / "corrupt.weights.h5"
+    corrupt.write_bytes(b"not an hdf5 file" * 4)
+    out = str(tmp_path / "o")
+    result = CliRunner().invoke(cli, ["run", "--models", "lenet5", "--tasks", "accuracy", "--weights",
+                                      str(corrupt), "--out", out, "--no-report"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    row = _rows(out)[0]
+    assert row["status"] == "error" and "corrupt.weights.h5" in row["error"]
+
+
+def test_doctor_reports_backends_and_devices():
+    result = invoke("doctor")
+    assert result.exit_code == 0
+    assert "backend" in result.output and "keras_version" in result.output and "device" in result.output
+
+
+def test_entry_point_models_are_registered(monkeypatch):
+    import importlib.metadata as md
+
+    from archbench import registry as reg
+
+    class FakeEntryPoint:
+        name, value = "fake", "tests.fake:models"
+
+        def load(self):
+            reg.register_model(name="ep_model", display_name="EP", family="test", year=2026,
+                               paper=reg.Paper("p", "a", "v", 2026, "https://example.invalid"))(lambda **kw: None)
+
+    monkeypatch.setattr(md, "entry_points", lambda group=None: [FakeEntryPoint()] if group == reg.ENTRY_POINT_GROUP else [])
+    try:
+        reg._load_entry_points()
+        assert "ep_model" in reg.list_models("ep_*")
+    finally:
+        reg.unregister_model("ep_model")

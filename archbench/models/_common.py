@@ -9,6 +9,8 @@ adds the classifier (or pooling) and loads local weights.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -126,16 +128,28 @@ def load_local_weights(model: keras.Model, path: str | os.PathLike) -> None:
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
     try:
-        if path.endswith(".keras"):
-            other = keras.saving.load_model(path, compile=False, safe_mode=True)
-            _copy_weights(other, model, path)
-        else:
-            model.load_weights(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if path.endswith(".keras"):
+                other = keras.saving.load_model(path, compile=False, safe_mode=True)
+                _copy_weights(other, model, path)
+            else:
+                model.load_weights(path)
     except WeightsError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load weights from {path} into {model.name}: {first}") from exc
+        raise WeightsError(f"cannot load weights from {path} into {model.name}: {_why(exc)}") from exc
+
+
+def _why(exc: Exception) -> str:
+    """One line from a Keras loading error, naming the first layer that does not fit."""
+    text = str(exc).strip()
+    found = re.search(r"for object <(\w+) name=([^,>]+)", text)
+    if found:
+        detail = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+        reason = detail[0].split(" Target variable:")[0] if detail else ""
+        return f"first mismatching layer {found.group(2)!r} ({found.group(1)})" + (f": {reason}" if reason else "")
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _copy_weights(src: keras.Model, dst: keras.Model, path: str) -> None:
