@@ -128,48 +128,23 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return text + "\n\nparams: counted by archbench (paper convention); top-1: reference figures, not measured here"
 
 
-def _si(value: float) -> str:
-    """1.814 G, 326.5 M, 4.2 k: a count in three significant figures with an SI prefix."""
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}"
-    return f"{value:g}"
+RUN_COLUMNS = ("model", "params", "G-MACs", "depth", "latency (ms)", "latency setting", "ImageNet top-1 (%)",
+               "top-1 is")
 
 
-SUMMARY_COLUMNS = (
-    ("params_paper", "params", lambda v: f"{int(float(v)):,}"),
-    ("macs", "MACs", lambda v: _si(float(v))),
-    ("depth", "depth", lambda v: f"{int(float(v))}"),
-    ("median_ms", "latency ms", lambda v: f"{float(v):.2f}"),
-    ("top1", "top-1 %", lambda v: f"{float(v):.2f}"),
-)
+def results_table(csv_path: str | None) -> str:
+    """The end-of-run view of a results.csv: the report's summary table (one row per model), as text."""
+    from .analysis import failures, load_results, summary_table
 
-
-def results_table(csv_path: str | None, run_id: str | None = None) -> str:
-    """A compact per-model view of a results.csv (all rows, or one run's)."""
     if not csv_path or not os.path.exists(csv_path):
         return "(no results)"
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    by_model: dict[str, dict[str, str]] = {}
-    status: dict[str, list[str]] = {}
-    for r in rows:
-        if r.get("status") != "ok":
-            status.setdefault(r["model"], []).append(f"{r['task']}: {r.get('status')}")
-            continue
-        m = by_model.setdefault(r["model"], {})
-        for col, *_ in SUMMARY_COLUMNS:
-            if r.get(col) not in (None, "") and col not in m:
-                extra = f" (bs{r.get('batch_size')}, {r.get('backend')})" if col == "median_ms" else ""
-                m[col] = r[col]
-                if extra:
-                    m["latency_note"] = extra
-    present = [c for c in SUMMARY_COLUMNS if any(c[0] in m for m in by_model.values())]
-    models = list(dict.fromkeys([r["model"] for r in rows]))
-    table = []
-    for name in models:
-        m = by_model.get(name, {})
-        line = [name] + [fn(m[col]) if col in m else "-" for col, _, fn in present]
-        line.append("; ".join(status.get(name, [])))
-        table.append(line)
-    return format_table(["model", *[h for _, h, _ in present], "failures"], table)
+    results = load_results(csv_path)
+    table = summary_table(results)
+    columns = [c for c in RUN_COLUMNS if c in table.columns and (table[c].astype(str) != "").any()]
+    failed = failures(results)
+    rows = []
+    for record in table.to_dict("records"):
+        mine = failed[failed["model"] == record["model"]]
+        note = "; ".join(f"{t}: {st}" for t, st in zip(mine["task"], mine["status"], strict=True))
+        rows.append([record[c] for c in columns] + [note])
+    return format_table([*columns, "failures"], rows)

@@ -187,7 +187,7 @@ def run_cmd(models, tasks, out, input_size, backends, batches, device, dtype, mi
                              shard=shard_t, progress=progress, notify=lambda m: click.echo(m, err=True))
     from .catalog import results_table
 
-    click.echo(results_table(summary.csv_path, run_id=summary.run_id))
+    click.echo(results_table(summary.csv_path))
     click.echo(f"\n{summary.measured} measured, {summary.skipped} already there, {len(summary.failed)} failed"
                f" -> {summary.csv_path}")
     for f in failures:

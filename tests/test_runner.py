@@ -233,8 +233,8 @@ def _weights_file(tmp_path, classes):
 
 
 def test_weights_that_do_not_fit_name_the_first_mismatching_layer(tmp_path):
-    from archbench.models._common import load_local_weights
     import archbench
+    from archbench.models._common import load_local_weights
 
     path = _weights_file(tmp_path, classes=10)
     with pytest.raises(archbench.WeightsError, match="first mismatching layer 'predictions' \\(Dense\\)"):
