@@ -12,7 +12,6 @@ archbench's own zoo and ``"keras/*"`` the keras.applications models.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 from collections.abc import Callable
@@ -316,10 +315,3 @@ def resolve(patterns: str | list[str]) -> list[str]:
             found = [get_spec(item).name]
         out.extend(n for n in found if n not in out)
     return out
-
-
-def spec_as_dict(spec: ModelSpec) -> dict[str, Any]:
-    """A JSON-friendly view of a spec (builder omitted)."""
-    d = dataclasses.asdict(spec)
-    d.pop("builder", None)
-    return d

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
@@ -257,7 +257,3 @@ def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def settings_dict(settings: RunSettings) -> dict[str, Any]:
-    return asdict(settings)

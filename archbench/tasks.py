@@ -60,7 +60,6 @@ class Task:
     description: str
     measure: Callable[[TaskContext], dict[str, Any] | list[dict[str, Any]]]
     units: Callable[[RunSettings], list[dict[str, Any]]] = lambda s: [{"input_size": s.input_size}]
-    in_process_model: bool = True
 
 
 TASKS: dict[str, Task] = {}
@@ -137,7 +136,7 @@ def _accuracy(ctx: TaskContext) -> list[dict[str, Any]]:
 
 
 register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first with --train-epochs)", _accuracy,
-                   units=_accuracy_units, in_process_model=False))
+                   units=_accuracy_units))
 
 
 def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
