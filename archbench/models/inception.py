@@ -353,6 +353,21 @@ _V4_PAPER = Paper(
             "not (archbench's 'paper' convention)",
         ),
     ),
+    accuracy_refs=(
+        AccuracyRef(
+            80.21,
+            95.20,
+            "OpenVINO Open Model Zoo, googlenet-v4-tf (the TF-slim inception_v4 checkpoint): "
+            "docs.openvino.ai/2021.1/omz_models_public_googlenet_v4_tf_googlenet_v4_tf.html",
+            note="a released checkpoint of this architecture evaluated by a third party, not the paper's table",
+        ),
+        AccuracyRef(
+            80.0,
+            None,
+            "Canziani et al. 2016, figure 1 (read off the chart)",
+            note="approximate: the paper gives the figure only as a chart",
+        ),
+    ),
     depth_paper=None,
     preprocessing=Preprocessing(
         resize=342,
