@@ -25,7 +25,8 @@ moving_variance), epsilons reconciled as above. The first fully connected layer 
 the preceding convolution (``kernel' = gamma * kernel``, ``mean' = gamma * mean``). That conversion is
 *approximate*: torchvision's 3x3 average pools count the zero padding (``count_include_pad=True``)
 and keras' do not, so outputs differ near the borders. torchvision's GoogLeNet is not the paper's
-network (batch norm, 3x3 in the "5x5" branch) and has no counterpart in the registry.
+network (batch norm, 3x3 in the "5x5" branch): it imports into ``googlenet_bn``, built from the same
+table, module by module (its untrained auxiliary heads ``aux1``/``aux2`` are ignored).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "TORCHVISION_MODELS",
     "ConversionReport",
     "convert",
+    "googlenet_unit",
     "keras_peer",
     "load_state_dict",
     "transfer_from_keras",
@@ -72,9 +74,11 @@ TORCHVISION_MODELS = {
     "resnet101_v1_5": "resnet101",
     "resnet152_v1_5": "resnet152",
     "inception_v3": "inception_v3",
+    "googlenet_bn": "googlenet",
 }
 
-TORCHVISION_BN_EPSILON = {"inception_v3": 1e-3}  # torchvision's BasicConv2d; 1e-5 elsewhere
+# torchvision's BasicConv2d; 1e-5 elsewhere
+TORCHVISION_BN_EPSILON = {"inception_v3": 1e-3, "googlenet": 1e-3}
 APPROXIMATE = {"inception_v3": "torchvision's average pools count the zero padding, keras' do not"}
 
 
@@ -557,11 +561,53 @@ def _tv_inception_v3(model, st: _State, notes: dict[str, int]) -> None:
     st.check_all_used(ignore=lambda k: k.startswith("AuxLogits.") or (not denses and k.startswith("fc.")))
 
 
+#: Our GoogLeNet layer names -> torchvision's BasicConv2d modules (``inception_3a_5x5`` -> ``inception3a.branch3.1``).
+_GOOGLENET_STEM = {"conv1": "conv1", "conv2_reduce": "conv2", "conv2": "conv3"}
+_GOOGLENET_BRANCHES = {
+    "1x1": "branch1",
+    "3x3_reduce": "branch2.0",
+    "3x3": "branch2.1",
+    "5x5_reduce": "branch3.0",
+    "5x5": "branch3.1",
+    "pool_proj": "branch4.1",
+}
+_GOOGLENET_INCEPTION = re.compile(r"inception_(\d[a-z])_(\w+?)$")
+
+
+def googlenet_unit(conv_name: str) -> str:
+    """torchvision's BasicConv2d prefix for one of our ``googlenet_bn`` convolutions."""
+    if conv_name in _GOOGLENET_STEM:
+        return _GOOGLENET_STEM[conv_name]
+    match = _GOOGLENET_INCEPTION.match(conv_name)
+    if not match or match.group(2) not in _GOOGLENET_BRANCHES:
+        raise WeightsError(f"googlenet_bn: no torchvision counterpart for layer {conv_name!r}")
+    return f"inception{match.group(1)}.{_GOOGLENET_BRANCHES[match.group(2)]}"
+
+
+def _tv_googlenet(model, st: _State, notes: dict[str, int]) -> None:
+    import keras
+
+    eps = TORCHVISION_BN_EPSILON["googlenet"]
+    denses = []
+    for layer in _layers_with_weights(model):
+        if isinstance(layer, keras.layers.Dense):
+            denses.append(layer)
+            _tv_dense(layer, st, "fc")
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            _tv_bn(layer, st, f"{googlenet_unit(layer.name.removesuffix('_bn'))}.bn", eps, notes)
+        else:
+            _set(layer, [_conv_kernel(st.take(f"{googlenet_unit(layer.name)}.conv.weight"))], st.source)
+    st.check_all_used(
+        ignore=lambda k: k.startswith(("aux1.", "aux2.")) or (not denses and k.startswith("fc."))
+    )
+
+
 _TV_FAMILIES = {
     "alexnet": _tv_sequential,
     "vgg": _tv_sequential,
     "resnet": _tv_resnet,
     "inception_v3": _tv_inception_v3,
+    "googlenet": _tv_googlenet,
 }
 
 
@@ -570,7 +616,7 @@ def _tv_family(model_name: str) -> Callable:
         raise UsageError(
             f"no torchvision counterpart for {model_name!r}; torchvision weights import into: "
             f"{', '.join(TORCHVISION_MODELS)} (torchvision's GoogLeNet differs from the paper's: "
-            "batch norm and a 3x3 in the 5x5 branch)"
+            "batch norm and a 3x3 in the 5x5 branch; it imports into googlenet_bn)"
         )
     arch = TORCHVISION_MODELS[model_name]
     return _TV_FAMILIES[re.sub(r"\d+(_bn)?$", "", arch) if arch != "inception_v3" else arch]

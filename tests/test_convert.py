@@ -306,6 +306,108 @@ def test_torchvision_inception_v3_order_and_gamma_folding():
     )
 
 
+def torchvision_googlenet_state(model, rng):
+    """torchvision GoogLeNet's state-dict names for the layers of our ``googlenet_bn`` (plus an aux head)."""
+    state = {"aux1.conv.conv.weight": np.zeros((128, 512, 1, 1), "float32"), **_bn(rng, "aux1.conv.bn", 128)}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, i, o = layer.kernel.shape
+            unit = convert.googlenet_unit(layer.name)
+            state[f"{unit}.conv.weight"] = _conv(rng, o, i, (kh, kw)) * np.float32(10 / np.sqrt(kh * kw * i))
+            state.update(_bn(rng, f"{unit}.bn", o))
+        elif isinstance(layer, keras.layers.Dense):
+            state["fc.weight"] = rng.normal(0, 0.1, tuple(layer.kernel.shape[::-1])).astype("float32")
+            state["fc.bias"] = rng.normal(0, 0.1, layer.kernel.shape[1]).astype("float32")
+    return state
+
+
+def _np_conv(x, w, stride=1, pad=0):
+    """NCHW convolution with an OIHW kernel, as torch.nn.functional.conv2d (no bias)."""
+    kh, kw = w.shape[2:]
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.einsum("nchwij,ocij->nohw", windows, w, optimize=True)
+
+
+def _np_max_pool(x, k, stride, pad=0):
+    """torch.nn.MaxPool2d(k, stride, pad, ceil_mode=True): padding is -inf, the last window starts inside."""
+    h = x.shape[2]
+    out = -(-(h + 2 * pad - k) // stride) + 1
+    if (out - 1) * stride >= h + pad:
+        out -= 1
+    extra = (out - 1) * stride + k - h - pad
+    x = np.pad(x, ((0, 0), (0, 0), (pad, extra), (pad, extra)), constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    return windows.max(axis=(4, 5))
+
+
+def torchvision_googlenet_numpy(state, x):
+    """torchvision's GoogLeNet.forward (eval, transform_input=False), written out in NumPy from its source."""
+
+    def basic(x, unit, stride=1, pad=0):
+        y = _np_conv(x, state[f"{unit}.conv.weight"].astype("float64"), stride, pad)
+        p = {k: state[f"{unit}.bn.{k}"].astype("float64")[None, :, None, None]
+             for k in ("weight", "bias", "running_mean", "running_var")}  # fmt: skip
+        y = (y - p["running_mean"]) / np.sqrt(p["running_var"] + 1e-3) * p["weight"] + p["bias"]
+        return np.maximum(y, 0)
+
+    def inception(x, m):
+        b1 = basic(x, f"{m}.branch1")
+        b2 = basic(basic(x, f"{m}.branch2.0"), f"{m}.branch2.1", pad=1)
+        b3 = basic(basic(x, f"{m}.branch3.0"), f"{m}.branch3.1", pad=1)  # 3x3: pytorch/vision#906
+        b4 = basic(_np_max_pool(x, 3, 1, pad=1), f"{m}.branch4.1")
+        return np.concatenate([b1, b2, b3, b4], axis=1)
+
+    x = x.transpose(0, 3, 1, 2).astype("float64")
+    x = _np_max_pool(basic(x, "conv1", stride=2, pad=3), 3, 2)
+    x = _np_max_pool(basic(basic(x, "conv2"), "conv3", pad=1), 3, 2)
+    for stage, modules, pool in (("3", "ab", 3), ("4", "abcde", 2), ("5", "ab", None)):  # maxpool3, maxpool4
+        for m in modules:
+            x = inception(x, f"inception{stage}{m}")
+        if pool:
+            x = _np_max_pool(x, pool, 2)
+    x = x.mean(axis=(2, 3))
+    return x @ state["fc.weight"].T.astype("float64") + state["fc.bias"]
+
+
+def test_torchvision_googlenet_mapping_on_a_synthetic_state_dict():
+    model = archbench.get_model(
+        "googlenet_bn", classes=10, input_shape=(80, 80, 3), classifier_activation=None
+    )
+    rng = np.random.default_rng(0)
+    state = torchvision_googlenet_state(model, rng)
+    # torchvision GoogLeNet (OIHW): 57 BasicConv2d; conv3 192x64x3x3; the "5x5" branch of 3a 32x16x3x3
+    # (pytorch/vision#906); 5b's pool projection 128x832x1x1
+    assert sum(k.endswith(".conv.weight") and not k.startswith("aux") for k in state) == 3 + 9 * 6
+    assert state["conv3.conv.weight"].shape == (192, 64, 3, 3)
+    assert state["inception3a.branch3.1.conv.weight"].shape == (32, 16, 3, 3)
+    assert state["inception5b.branch4.1.conv.weight"].shape == (128, 832, 1, 1)
+    before = [w.copy() for w in model.get_weights()]
+    notes = convert.transfer_from_torchvision(state, model, "googlenet_bn")
+    assert notes == []  # torchvision's epsilon 1e-3 is ours
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            np.testing.assert_array_equal(
+                layer.kernel, state[f"{convert.googlenet_unit(layer.name)}.conv.weight"].transpose(2, 3, 1, 0)
+            )
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            unit = convert.googlenet_unit(layer.name.removesuffix("_bn"))
+            gamma, beta, mean, var = layer.get_weights()
+            for got, key in ((gamma, "weight"), (beta, "bias"), (mean, "running_mean"), (var, "running_var")):
+                np.testing.assert_array_equal(got, state[f"{unit}.bn.{key}"])
+    np.testing.assert_array_equal(model.get_layer("predictions").kernel, state["fc.weight"].T)
+    assert not any(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    x = inputs(80)  # 80 -> 40 -> 20 -> 10 -> 5 -> 3: ceil-mode pools that add a window, on even and odd maps
+    expected, got = torchvision_googlenet_numpy(state, x), model.predict_on_batch(x)
+    scale = np.abs(expected).max()
+    assert scale > 0.1 and np.abs(expected - got).max() <= TOLERANCE * max(1.0, scale)
+    features = archbench.get_model("googlenet_bn", include_top=False, input_shape=(80, 80, 3))
+    convert.transfer_from_torchvision(state, features, "googlenet_bn")  # fc.* is left out
+    del state["inception4e.branch2.1.bn.running_var"]
+    with pytest.raises(WeightsError, match="inception4e.branch2.1.bn.running_var"):
+        convert.transfer_from_torchvision(state, model, "googlenet_bn")
+
+
 @pytest.mark.torch
 def test_pth_state_dicts_are_read_safely(tmp_path):
     torch = pytest.importorskip("torch")
@@ -421,3 +523,25 @@ def test_torchvision_inception_v3_differs_only_in_border_averages(tmp_path, monk
     scale = np.abs(like_keras).max()
     assert np.abs(like_keras - got).max() <= TOLERANCE * max(1.0, scale / 10)
     assert np.abs(as_shipped - got).max() > 1000 * TOLERANCE
+
+
+@pytest.mark.torch
+def test_torchvision_googlenet_weights_give_the_same_logits(tmp_path):
+    """torchvision's GoogLeNet (aux heads in the state dict, ignored) against our googlenet_bn."""
+    torch, peer = _torch_model("googlenet", 64, aux_logits=True, transform_input=False, init_weights=True)
+    path = tmp_path / "googlenet.pth"
+    torch.save(peer.state_dict(), path)
+    x = inputs(64)
+    with torch.no_grad():
+        expected = peer(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    model, report = convert.convert("torchvision", path, "googlenet_bn", tmp_path / "ours.weights.h5")
+    assert report.exact and report.classes == 10 and report.adjustments == []
+    ours = archbench.get_model(
+        "googlenet_bn",
+        classes=10,
+        input_shape=(64, 64, 3),
+        classifier_activation=None,
+        weights=report.destination,
+    )
+    assert 0.1 < np.abs(expected).max() < 1e3
+    assert np.abs(expected - ours.predict_on_batch(x)).max() <= TOLERANCE

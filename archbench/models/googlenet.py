@@ -25,6 +25,13 @@ Deliberate deviations, each also in the spec's ``deviations``:
 - The final 7x7 average pool is a global average pool, identical at 224x224 and defined at other sizes.
 - The auxiliary classifiers are left out unless ``aux_logits=True``: the paper discards them at
   inference, so the default (inference) model and its counts do not include them.
+
+``googlenet_bn`` is torchvision's GoogLeNet (``torchvision.models.googlenet``, weights ported from
+TensorFlow), built by the same table-driven code with :data:`TORCHVISION_VARIANT`: every convolution is
+conv (no bias) + batch norm (epsilon 1e-3) + ReLU, the "5x5" branch has a 3x3 convolution
+(pytorch/vision#906), no LRN, a 2x2 max pool between stages 4 and 5, dropout 20 %, and no auxiliary
+classifiers (torchvision's are not trained in its weights). Layer names are the paper model's, so
+``archbench.convert`` maps torchvision's module names onto them one to one.
 """
 
 from __future__ import annotations
@@ -44,7 +51,11 @@ __all__ = [
     "INCEPTION_TABLE",
     "InceptionRow",
     "LOSS_WEIGHTS",
+    "PAPER_VARIANT",
+    "TORCHVISION_VARIANT",
+    "Variant",
     "googlenet",
+    "googlenet_bn",
     "inception_module",
 ]
 
@@ -87,14 +98,48 @@ INCEPTION_TABLE: tuple[InceptionRow, ...] = (
 )
 """Table 1's inception rows, in order; a stride-2 max pool sits between stages 3, 4 and 5."""
 
+
+class Variant(NamedTuple):
+    """What distinguishes the builds of table 1: the paper's (Caffe) network and torchvision's."""
+
+    batch_norm: bool
+    """conv (no bias) + batch norm + ReLU for every convolution, instead of conv with bias + ReLU."""
+    n5x5_kernel: int
+    """Kernel of the second convolution of the "5x5" branch (torchvision: 3, pytorch/vision#906)."""
+    lrn: bool
+    """Local response normalisation after pool1 and after conv2."""
+    pool4_size: int
+    """Window of the stride-2 max pool between stages 4 and 5 (table 1: 3; torchvision: 2)."""
+    dropout: float
+    """Dropout rate before the classifier."""
+
+
+PAPER_VARIANT = Variant(batch_norm=False, n5x5_kernel=5, lrn=True, pool4_size=3, dropout=0.4)
+TORCHVISION_VARIANT = Variant(batch_norm=True, n5x5_kernel=3, lrn=False, pool4_size=2, dropout=0.2)
+_BN_EPSILON = 1e-3  # torchvision's BasicConv2d
+
 _LRN = dict(size=5, alpha=1e-4, beta=0.75, k=1.0, alpha_over_size=True)
 _DEFAULT_SHAPE = (224, 224, 3)
 _MIN_SIZE = 31  # 31 -> 16 -> 8 -> 4 -> 2 -> 1; at 30 pool4 would get a 1x1 map
 _AUX_MIN_SIZE = 5
 
 
-def _conv(x: Any, filters: int, kernel: int, name: str, *, strides: int = 1, padding: str = "same") -> Any:
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, name=name)(x)
+def _conv(
+    x: Any,
+    filters: int,
+    kernel: int,
+    name: str,
+    *,
+    strides: int = 1,
+    padding: str = "same",
+    batch_norm: bool = False,
+) -> Any:
+    conv = layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding, use_bias=not batch_norm, name=name
+    )
+    x = conv(x)
+    if batch_norm:
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -116,16 +161,20 @@ def _max_pool_ceil(x: Any, name: str, *, size: int = 3, stride: int = 2) -> Any:
     return layers.MaxPooling2D(size, stride, padding="valid", name=name)(x)
 
 
-def inception_module(x: Any, row: InceptionRow) -> Any:
-    """Figure 2(b): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool -> 1x1, concatenated (ReLU after each conv)."""
+def inception_module(x: Any, row: InceptionRow, variant: Variant = PAPER_VARIANT) -> Any:
+    """Figure 2(b): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool -> 1x1, concatenated (ReLU after each conv).
+
+    With ``variant=TORCHVISION_VARIANT`` the "5x5" convolution (still named ``..._5x5``) is a 3x3.
+    """
     p = f"inception_{row.name}"
-    b1 = _conv(x, row.n1x1, 1, f"{p}_1x1")
-    b2 = _conv(x, row.n3x3_reduce, 1, f"{p}_3x3_reduce")
-    b2 = _conv(b2, row.n3x3, 3, f"{p}_3x3")
-    b3 = _conv(x, row.n5x5_reduce, 1, f"{p}_5x5_reduce")
-    b3 = _conv(b3, row.n5x5, 5, f"{p}_5x5")
+    bn = variant.batch_norm
+    b1 = _conv(x, row.n1x1, 1, f"{p}_1x1", batch_norm=bn)
+    b2 = _conv(x, row.n3x3_reduce, 1, f"{p}_3x3_reduce", batch_norm=bn)
+    b2 = _conv(b2, row.n3x3, 3, f"{p}_3x3", batch_norm=bn)
+    b3 = _conv(x, row.n5x5_reduce, 1, f"{p}_5x5_reduce", batch_norm=bn)
+    b3 = _conv(b3, row.n5x5, variant.n5x5_kernel, f"{p}_5x5", batch_norm=bn)
     b4 = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{p}_pool")(x)
-    b4 = _conv(b4, row.pool_proj, 1, f"{p}_pool_proj")
+    b4 = _conv(b4, row.pool_proj, 1, f"{p}_pool_proj", batch_norm=bn)
     return layers.Concatenate(axis=-1, name=p)([b1, b2, b3, b4])
 
 
@@ -230,7 +279,7 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
             89.530,
             source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 meta",
             note="a different network: batch norm after every convolution and 3x3 instead of 5x5 in "
-            "the '5x5' branch (pytorch/vision#906); 6,624,904 parameters",
+            "the '5x5' branch (pytorch/vision#906); 6,624,904 parameters; registered as googlenet_bn",
         ),
     ),
     ilsvrc=ILSVRCEntry(
@@ -268,37 +317,69 @@ def googlenet(
     outputs ``[main, aux1, aux2]``; train it with ``loss_weights=LOSS_WEIGHTS``. It needs
     ``include_top=True`` and at least 5x5 feature maps at 4a, i.e. inputs of 79x79 or more.
     """
+    return _build(
+        PAPER_VARIANT,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        aux_logits=aux_logits,
+        name=name,
+    )
+
+
+def _build(
+    variant: Variant,
+    *,
+    include_top: bool,
+    weights: str | None,
+    input_tensor: Any,
+    input_shape: tuple[int, int, int] | None,
+    pooling: str | None,
+    classes: int,
+    classifier_activation: str | None,
+    aux_logits: bool,
+    name: str,
+):
+    """Table 1, read row by row, in the given variant."""
     check_head_args(include_top, pooling, classes, weights)
     if aux_logits and not include_top:
         raise UsageError(
-            "googlenet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)"
+            f"{name}: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)"
         )
     inputs, x = model_input(
         input_tensor, input_shape, default_shape=_DEFAULT_SHAPE, min_size=_MIN_SIZE, model_name=name
     )
+    bn = variant.batch_norm
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = _conv(x, 64, 7, "conv1", strides=2, padding="valid")  # 112 x 112 x 64
+    x = _conv(x, 64, 7, "conv1", strides=2, padding="valid", batch_norm=bn)  # 112 x 112 x 64
     x = _max_pool_ceil(x, "pool1")  # 56 x 56 x 64
-    x = LocalResponseNormalization(**_LRN, name="norm1")(x)
-    x = _conv(x, 64, 1, "conv2_reduce")
-    x = _conv(x, 192, 3, "conv2")  # 56 x 56 x 192
-    x = LocalResponseNormalization(**_LRN, name="norm2")(x)
+    if variant.lrn:
+        x = LocalResponseNormalization(**_LRN, name="norm1")(x)
+    x = _conv(x, 64, 1, "conv2_reduce", batch_norm=bn)
+    x = _conv(x, 192, 3, "conv2", batch_norm=bn)  # 56 x 56 x 192
+    if variant.lrn:
+        x = LocalResponseNormalization(**_LRN, name="norm2")(x)
     x = _max_pool_ceil(x, "pool2")  # 28 x 28 x 192
 
     aux_inputs = []
     stage = INCEPTION_TABLE[0].name[0]
     for row in INCEPTION_TABLE:
         if row.name[0] != stage:
-            x = _max_pool_ceil(x, f"pool{stage}")  # 14 x 14 x 480, then 7 x 7 x 832
+            size = variant.pool4_size if stage == "4" else 3
+            x = _max_pool_ceil(x, f"pool{stage}", size=size)  # 14 x 14 x 480, then 7 x 7 x 832
             stage = row.name[0]
-        x = inception_module(x, row)
+        x = inception_module(x, row, variant)
         if row.name in AUX_SOURCES:
             aux_inputs.append(x)
     # 7 x 7 x 1024
 
     def top(features):
         y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        y = layers.Dropout(0.4, name="dropout")(y)
+        y = layers.Dropout(variant.dropout, name="dropout")(y)
         return classifier(y, classes, classifier_activation)
 
     outputs = None
@@ -314,4 +395,98 @@ def googlenet(
         weights=weights,
         top=top,
         outputs=outputs,
+    )
+
+
+_TORCHVISION = "torchvision torchvision/models/googlenet.py"
+
+
+@register_model(
+    display_name="GoogLeNet (torchvision variant)",
+    family="GoogLeNet",
+    year=2014,
+    paper=_PAPER,
+    input_shape=_DEFAULT_SHAPE,
+    min_input_size=_MIN_SIZE,
+    depth_paper=22,
+    deviations=(
+        Deviation(
+            "torchvision's GoogLeNet: batch norm (epsilon 1e-3) after every convolution, convolutions "
+            "without bias, no LRN",
+            "the network of torchvision.models.googlenet, whose ImageNet weights (ported from TensorFlow) "
+            "import with archbench.convert; the paper's network is `googlenet`",
+        ),
+        Deviation(
+            "3x3 instead of 5x5 convolution in the '5x5' branch",
+            "torchvision's known slip, kept for its weights: https://github.com/pytorch/vision/issues/906",
+        ),
+        Deviation(
+            "2x2 (not 3x3) stride-2 max pool between stages 4 and 5; dropout 20 % (not 40 %)",
+            f"as in {_TORCHVISION} (maxpool4, dropout)",
+        ),
+        Deviation(
+            "conv1 padded by 3; stride-2 max pools round up (zero pad bottom/right + valid pool)",
+            "torchvision's padding=3 and ceil_mode=True; zero padding equals PyTorch's ignored border "
+            "because every pooled tensor follows a ReLU",
+        ),
+        Deviation(
+            "global average pool; no auxiliary classifiers",
+            "torchvision's AdaptiveAvgPool2d; its auxiliary heads are not trained in its weights and "
+            "unused at inference",
+        ),
+    ),
+    params_refs=(
+        Ref(
+            6_624_904,
+            source=f"{_TORCHVISION}; GoogLeNet_Weights.IMAGENET1K_V1 meta num_params",
+            scope="with classifier, auxiliary classifiers excluded, batch-norm running statistics excluded",
+        ),
+    ),
+    macs_refs=(
+        Ref(
+            1_498_000_000,
+            source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 meta _ops (1.498 GFLOPS, i.e. multiply-adds)",
+            scope="224x224, with classifier",
+            rtol=5e-4,
+            note="3 decimals: the meta gives 1.498 G, so only rounding separates it from our count",
+        ),
+    ),
+    accuracy_refs=(
+        AccuracyRef(
+            69.778,
+            89.530,
+            source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 meta",
+            note="with torchvision's transform_input (on when its weights are loaded): inputs normalised "
+            "with the ImageNet mean/std are mapped back to (x - 0.5) / 0.5 of [0, 1] pixels",
+        ),
+    ),
+    preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+)
+def googlenet_bn(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor: Any = None,
+    input_shape: tuple[int, int, int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    *,
+    name: str = "googlenet_bn",
+):
+    """torchvision's GoogLeNet: table 1 with batch norm, a 3x3 "5x5" branch, no LRN, no auxiliary heads.
+
+    Its ImageNet weights expect torchvision's ``transform_input`` already applied, i.e. [0, 1] pixels
+    mapped to ``(x - 0.5) / 0.5`` (the spec's preprocessing).
+    """
+    return _build(
+        TORCHVISION_VARIANT,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        aux_logits=False,
+        name=name,
     )
