@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import UsageError
 from .registry import get_spec
-from .store import ResultStore, measurement_key
+from .store import ResultStore, machine_of, measurement_key
 from .tasks import RunSettings, Task, TaskContext
 
 
@@ -165,7 +165,7 @@ def run(
     flag = _StopFlag()
     env = _environment()
     with ResultStore(out) as store, _graceful_interrupt(flag, notify):
-        done = set() if force else store.done_keys()
+        done = set() if force else store.done_keys(machine_of({"env": env}))
         cache: dict[str, Any] = {}
         for index, unit in enumerate(units):
             if flag.requested:

@@ -119,8 +119,13 @@ class ResultStore:
     def rows(self) -> list[dict[str, Any]]:
         return read_log(self.log_path) if os.path.exists(self.log_path) else []
 
-    def done_keys(self) -> set[str]:
-        return {r["key"] for r in self.rows() if r.get("status") == "ok" and "key" in r}
+    def done_keys(self, machine: str | None = None) -> set[str]:
+        """Keys measured ``ok`` (on ``machine`` only, when given: another machine measures again)."""
+        return {
+            r["key"]
+            for r in self.rows()
+            if r.get("status") == "ok" and "key" in r and (machine is None or machine_of(r) == machine)
+        }
 
     def write_csv(self) -> str:
         """Rebuild ``results.csv`` from the log atomically (latest row per key and machine wins)."""

@@ -52,6 +52,20 @@ def test_run_resume_and_force(tmp_path, user_models):
     assert csv_text.count("\ntiny1,") == 1, "latest row per measurement in the CSV"
 
 
+def test_results_from_another_machine_are_measured_again(tmp_path, user_models):
+    out = tmp_path / "o"
+    invoke("run", "--models", "tiny1", "--tasks", "params", "--out", str(out), "--no-report")
+    log = out / "results.jsonl"
+    row = json.loads(log.read_text().splitlines()[0])
+    row["env"] = {**row["env"], "device": "gpu:0 (some other machine)", "cpu_model": "elsewhere"}
+    log.write_text(json.dumps(row) + "\n")
+    r = invoke("run", "--models", "tiny1", "--tasks", "params", "--out", str(out), "--no-report")
+    assert "1 measured, 0 already there" in r.output
+    assert len(_rows(str(out))) == 2
+    r = invoke("run", "--models", "tiny1", "--tasks", "params", "--out", str(out), "--no-report")
+    assert "0 measured, 1 already there" in r.output
+
+
 def test_failing_model_is_recorded_and_sweep_goes_on(tmp_path, user_models):
     out = str(tmp_path / "o")
     result = CliRunner().invoke(cli, ["run", "--models", "tiny1,broken,tiny2", "--tasks", "params",
