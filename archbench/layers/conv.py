@@ -85,17 +85,8 @@ def _activation_cost(layer, n_out: int) -> dict[str, int]:
     return {"activation": n_out}
 
 
-@keras.saving.register_keras_serializable(package="archbench")
-class SpatiallySeparableConv2D(keras.layers.Layer):
-    """A k x k convolution factorised into a k x 1 convolution followed by a 1 x k one.
-
-    The first convolution maps ``C`` input channels to ``intermediate_filters`` (default ``filters``)
-    with a ``k x 1`` kernel and stride ``(s, 1)``; the second maps those to ``filters`` with ``1 x k``
-    and stride ``(1, s)``. There is no bias or non-linearity in between, so the pair is exactly a
-    (low-rank) k x k convolution: parameters ``k*C*M + k*M*F (+F)`` instead of ``k*k*C*F (+F)``.
-    Inception v3 (Szegedy et al., CVPR 2016, section 3.2) puts batch norm and ReLU between the two; stack
-    two ``Conv2D`` layers for that variant.
-    """
+class _SquareConv2D(keras.layers.Layer):
+    """What the square-kernel convolutions here share: arguments, their checks, output shape, config."""
 
     archbench_weight_layer = True
 
@@ -106,7 +97,6 @@ class SpatiallySeparableConv2D(keras.layers.Layer):
         strides=1,
         padding="valid",
         dilation_rate=1,
-        intermediate_filters=None,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -120,44 +110,15 @@ class SpatiallySeparableConv2D(keras.layers.Layer):
         self.padding = _check_padding(padding)
         self.dilation_rate = _positive_int(dilation_rate, "dilation_rate")
         _check_stride_dilation(self.strides, self.dilation_rate)
-        self.intermediate_filters = (
-            self.filters
-            if intermediate_filters is None
-            else _positive_int(intermediate_filters, "intermediate_filters")
-        )
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def build(self, input_shape):
-        channels = int(input_shape[-1])
-        k, m = self.kernel_size, self.intermediate_filters
-        self.kernel_vertical = self.add_weight(
-            name="kernel_vertical", shape=(k, 1, channels, m), initializer=self.kernel_initializer
-        )
-        self.kernel_horizontal = self.add_weight(
-            name="kernel_horizontal", shape=(1, k, m, self.filters), initializer=self.kernel_initializer
-        )
-        self.bias = (
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
-            if self.use_bias
-            else None
-        )
-
-    def call(self, inputs):
-        s, d = self.strides, self.dilation_rate
-        x = ops.conv(inputs, self.kernel_vertical, strides=(s, 1), padding=self.padding, dilation_rate=(d, 1))
-        x = ops.conv(x, self.kernel_horizontal, strides=(1, s), padding=self.padding, dilation_rate=(1, d))
-        if self.bias is not None:
-            x = x + self.bias
-        return self.activation(x)
-
-    def intermediate_shape(self, input_shape):
-        """Shape after the k x 1 convolution (batch dimension included)."""
-        k, s, d = self.kernel_size, self.strides, self.dilation_rate
-        h = conv_output_length(input_shape[1], k, s, self.padding, d)
-        return (input_shape[0], h, input_shape[2], self.intermediate_filters)
+    def _bias_weight(self):
+        if not self.use_bias:
+            return None
+        return self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
 
     def compute_output_shape(self, input_shape):
         k, s, d = self.kernel_size, self.strides, self.dilation_rate
@@ -173,12 +134,65 @@ class SpatiallySeparableConv2D(keras.layers.Layer):
             strides=self.strides,
             padding=self.padding,
             dilation_rate=self.dilation_rate,
-            intermediate_filters=self.intermediate_filters,
             activation=keras.activations.serialize(self.activation),
             use_bias=self.use_bias,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="archbench")
+class SpatiallySeparableConv2D(_SquareConv2D):
+    """A k x k convolution factorised into a k x 1 convolution followed by a 1 x k one.
+
+    The first convolution maps ``C`` input channels to ``intermediate_filters`` (default ``filters``)
+    with a ``k x 1`` kernel and stride ``(s, 1)``; the second maps those to ``filters`` with ``1 x k``
+    and stride ``(1, s)``. There is no bias or non-linearity in between, so the pair is exactly a
+    (low-rank) k x k convolution: parameters ``k*C*M + k*M*F (+F)`` instead of ``k*k*C*F (+F)``.
+    Inception v3 (Szegedy et al., CVPR 2016, section 3.2) puts batch norm and ReLU between the two; stack
+    two ``Conv2D`` layers for that variant.
+    """
+
+    def __init__(
+        self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, intermediate_filters=None,
+        *args, **kwargs,
+    ):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, *args, **kwargs)
+        self.intermediate_filters = (
+            self.filters
+            if intermediate_filters is None
+            else _positive_int(intermediate_filters, "intermediate_filters")
+        )
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        k, m = self.kernel_size, self.intermediate_filters
+        self.kernel_vertical = self.add_weight(
+            name="kernel_vertical", shape=(k, 1, channels, m), initializer=self.kernel_initializer
+        )
+        self.kernel_horizontal = self.add_weight(
+            name="kernel_horizontal", shape=(1, k, m, self.filters), initializer=self.kernel_initializer
+        )
+        self.bias = self._bias_weight()
+
+    def call(self, inputs):
+        s, d = self.strides, self.dilation_rate
+        x = ops.conv(inputs, self.kernel_vertical, strides=(s, 1), padding=self.padding, dilation_rate=(d, 1))
+        x = ops.conv(x, self.kernel_horizontal, strides=(1, s), padding=self.padding, dilation_rate=(1, d))
+        if self.bias is not None:
+            x = x + self.bias
+        return self.activation(x)
+
+    def intermediate_shape(self, input_shape):
+        """Shape after the k x 1 convolution (batch dimension included)."""
+        k, s, d = self.kernel_size, self.strides, self.dilation_rate
+        h = conv_output_length(input_shape[1], k, s, self.padding, d)
+        return (input_shape[0], h, input_shape[2], self.intermediate_filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(intermediate_filters=self.intermediate_filters)
         return config
 
 
@@ -196,7 +210,7 @@ def _spatially_separable_cost(layer, input_shapes, output_shapes) -> LayerCost:
 
 
 @keras.saving.register_keras_serializable(package="archbench")
-class DeformableConv2D(keras.layers.Layer):
+class DeformableConv2D(_SquareConv2D):
     """Deformable convolution v1 (Dai et al., "Deformable Convolutional Networks", ICCV 2017).
 
         y(p0) = sum_n w(p_n) * x(p0 + p_n + dp_n)
@@ -210,33 +224,8 @@ class DeformableConv2D(keras.layers.Layer):
     (the paper's ``deformable_group=1``).
     """
 
-    archbench_weight_layer = True
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        offset_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.filters = _positive_int(filters, "filters")
-        self.kernel_size = _positive_int(kernel_size, "kernel_size")
-        self.strides = _positive_int(strides, "strides")
-        self.padding = _check_padding(padding)
-        self.dilation_rate = _positive_int(dilation_rate, "dilation_rate")
-        _check_stride_dilation(self.strides, self.dilation_rate)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+    def __init__(self, filters, kernel_size, *args, offset_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, *args, **kwargs)
         self.offset_initializer = keras.initializers.get(offset_initializer)
 
     @property
@@ -249,11 +238,7 @@ class DeformableConv2D(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(k, k, channels, self.filters), initializer=self.kernel_initializer
         )
-        self.bias = (
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
-            if self.use_bias
-            else None
-        )
+        self.bias = self._bias_weight()
         self.offset_kernel = self.add_weight(
             name="offset_kernel", shape=(k, k, channels, 2 * self.taps), initializer=self.offset_initializer
         )
@@ -314,26 +299,9 @@ class DeformableConv2D(keras.layers.Layer):
             out = out + self.bias
         return self.activation(out)
 
-    def compute_output_shape(self, input_shape):
-        k, s, d = self.kernel_size, self.strides, self.dilation_rate
-        h = conv_output_length(input_shape[1], k, s, self.padding, d)
-        w = conv_output_length(input_shape[2], k, s, self.padding, d)
-        return (input_shape[0], h, w, self.filters)
-
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            dilation_rate=self.dilation_rate,
-            activation=keras.activations.serialize(self.activation),
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            offset_initializer=keras.initializers.serialize(self.offset_initializer),
-        )
+        config.update(offset_initializer=keras.initializers.serialize(self.offset_initializer))
         return config
 
 
