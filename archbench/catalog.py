@@ -1,65 +1,214 @@
-"""Plain-text views of the registry and of results files, for the command line."""
+"""Plain-text views of the registry and of results files, for the command line.
+
+Tables are laid out by rich: a header, a dashed rule, columns two spaces apart, numbers right-aligned.
+``archbench list`` answers from the registry's metadata and the golden counts (``results/golden/``)
+without building a model. The registry is filled by importing the zoo, which imports Keras and its
+backend (seconds); so the metadata ``list`` shows is kept in a small cache (``ARCHBENCH_CACHE_DIR``,
+default ``~/.cache/archbench``), keyed by a hash of archbench's sources, the Keras version and the
+installed ``archbench.models`` entry points: any change to them rebuilds it from the registry.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from importlib import metadata
 from typing import Any
 
-from .registry import get_spec, list_models
+from .registry import ENTRY_POINT_GROUP, get_spec, list_models
+
+LIST_WIDTH = 120
+PARAMS_SOURCE = "archbench (results/golden/params.csv)"
+CACHE_ENV = "ARCHBENCH_CACHE_DIR"
+_CACHE_FORMAT = "archbench.catalog-cache/1"
+_MIN_SOURCE_WIDTH = 12
 
 
-def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A fixed-width text table; numeric-looking cells are right-aligned."""
-    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        out = []
-        for i, c in enumerate(row):
-            numeric = c.replace(",", "").replace(".", "", 1).replace("-", "", 1).replace("%", "").isdigit()
-            out.append(c.rjust(widths[i]) if numeric else c.ljust(widths[i]))
-        return "  ".join(out).rstrip()
-
-    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in cells[1:]]
-    return "\n".join(lines)
+def _numeric(cell: str) -> bool:
+    return cell.replace(",", "").replace(".", "", 1).replace("-", "", 1).replace("%", "").isdigit()
 
 
-def _golden_params() -> dict[str, str]:
-    from .golden import GOLDEN_DIR
+def format_table(
+    header: list[str],
+    rows: Iterable[list[Any]],
+    *,
+    right: set[int] | None = None,
+    max_widths: dict[int, int] | None = None,
+) -> str:
+    """A fixed-width text table: the header, a dashed rule, the rows, columns two spaces apart.
 
-    path = os.path.join(GOLDEN_DIR, "params.csv")
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        return {r["model"]: r.get("params_paper", "") for r in csv.DictReader(f)}
+    ``right`` names the right-aligned columns (header included); without it each numeric-looking cell
+    is right-aligned and every other one, the header included, left-aligned. A column with a
+    ``max_widths`` entry is cut to that width with an ellipsis. ``None`` cells are empty.
+    """
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [["" if c is None else str(c) for c in r] for r in rows]
+    limits = max_widths or {}
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style=None)
+    for i, name in enumerate(header):
+        table.add_column(
+            Text(str(name)),
+            justify="right" if right and i in right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=limits.get(i),
+        )
+    rule = [max([cell_len(str(name)), *(cell_len(r[i]) for r in cells)]) for i, name in enumerate(header)]
+    table.add_row(*(Text("-" * min(w, limits.get(i, w)), overflow="crop") for i, w in enumerate(rule)))
+    for r in cells:
+        table.add_row(*(Text(c, justify="right" if right is None and _numeric(c) else None) for c in r))
+    console = Console(
+        file=io.StringIO(),
+        width=sum(rule) + 2 * len(rule),
+        color_system=None,
+        force_terminal=False,
+        force_jupyter=False,
+        force_interactive=False,
+        legacy_windows=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
+    console.print(table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().rstrip("\n").split("\n"))
+
+
+def _spec_entry(name: str) -> dict[str, Any]:
+    """The registry's part of a catalog row (the part that is cached)."""
+    spec = get_spec(name)
+    ref = spec.reference_top1()
+    return {
+        "name": name,
+        "display_name": spec.display_name,
+        "year": spec.year,
+        "family": spec.family,
+        "input": "x".join(str(d) for d in spec.input_shape),
+        "top1_ref": ref.top1 if ref else None,
+        "top1_source": ref.source if ref else "",
+        "implementation": spec.implementation,
+    }
+
+
+def _with_params(entry: dict[str, Any], golden: dict[str, int]) -> dict[str, Any]:
+    params = golden.get(entry["name"])
+    row = {k: entry[k] for k in ("name", "display_name", "year", "family", "input")}
+    row["params"] = params
+    row["params_source"] = PARAMS_SOURCE if params is not None else ""
+    row.update({k: entry[k] for k in ("top1_ref", "top1_source", "implementation")})
+    return row
 
 
 def catalog(pattern: str = "*") -> list[dict[str, Any]]:
-    """One row per registered model: name, year, family, our parameter count, reference top-1."""
-    golden = _golden_params()
-    rows = []
-    for name in list_models(pattern):
-        spec = get_spec(name)
-        ref = spec.reference_top1()
-        params = golden.get(name)
-        rows.append(
-            {
-                "name": name,
-                "display_name": spec.display_name,
-                "year": spec.year,
-                "family": spec.family,
-                "input": "x".join(str(d) for d in spec.input_shape),
-                "params": int(params) if params else None,
-                "params_source": "archbench (results/golden/params.csv)" if params else "",
-                "top1_ref": ref.top1 if ref else None,
-                "top1_source": ref.source if ref else "",
-                "implementation": spec.implementation,
-            }
-        )
-    return rows
+    """One row per registered model: name, year, family, our parameter count, reference top-1.
+
+    The parameter count is the golden one (``results/golden/params.csv``, paper convention), ``None``
+    for a model outside it (keras.applications wrappers, models from a user's file); nothing is built.
+    """
+    from .golden import paper_params
+
+    golden = paper_params()
+    return [_with_params(_spec_entry(name), golden) for name in list_models(pattern)]
+
+
+def cached_catalog(pattern: str = "*", cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """:func:`catalog`, with the registry's part read from the cache when the zoo is not imported yet.
+
+    Once the zoo is imported (or a user's model file loaded) the registry itself is read: it costs
+    nothing more and sees every model registered in this process. The golden counts are always read
+    afresh.
+    """
+    from .golden import paper_params
+
+    if "archbench.models" in sys.modules:
+        return catalog(pattern)
+    folder = cache_dir or default_cache_dir()
+    key = _fingerprint()
+    path = os.path.join(folder, f"catalog-{key}.json")
+    cache = _read_cache(path, key)
+    if pattern not in cache["patterns"]:
+        names = list_models(pattern)
+        cache["entries"].update({n: _spec_entry(n) for n in names if n not in cache["entries"]})
+        cache["patterns"][pattern] = names
+        _write_cache(folder, path, cache)
+    golden = paper_params()
+    return [_with_params(cache["entries"][n], golden) for n in cache["patterns"][pattern]]
+
+
+def default_cache_dir() -> str:
+    """``$ARCHBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/archbench``, else ``~/.cache/archbench``."""
+    if os.environ.get(CACHE_ENV):
+        return os.environ[CACHE_ENV]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "archbench")
+
+
+def _fingerprint() -> str:
+    """A hash of what the registry's metadata derives from: archbench's sources, Keras, the entry points."""
+    digest = hashlib.sha256(_CACHE_FORMAT.encode())
+    root = os.path.dirname(os.path.abspath(__file__))
+    sources = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        sources += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+    for path in sorted(sources):
+        digest.update(os.path.relpath(path, root).encode() + b"\0")
+        with open(path, "rb") as f:
+            digest.update(f.read() + b"\0")
+    try:
+        keras_version = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        keras_version = "-"
+    digest.update(f"keras {keras_version}\0".encode())
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
+        dist = getattr(ep, "dist", None)
+        version = f"{dist.name} {dist.version}" if dist is not None else "-"
+        digest.update(f"{ep.name}={ep.value} ({version})\0".encode())
+    return digest.hexdigest()[:20]
+
+
+def _read_cache(path: str, key: str) -> dict[str, Any]:
+    """The cache file's content, or an empty cache when it is missing, unreadable or of another key."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = None
+    if not isinstance(cache, dict) or cache.get("key") != key:
+        return {"key": key, "entries": {}, "patterns": {}}
+    return cache
+
+
+def _write_cache(folder: str, path: str, cache: dict[str, Any]) -> None:
+    """Replace the cache file atomically and drop caches of other keys.
+
+    The cache only saves time: metadata that JSON cannot hold, or a folder that cannot be written,
+    leaves ``list`` correct, only slower.
+    """
+    try:
+        text = json.dumps(cache)
+    except (TypeError, ValueError):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        for name in os.listdir(folder):
+            if name.startswith("catalog-") and name.endswith(".json") and name != os.path.basename(path):
+                os.unlink(os.path.join(folder, name))
+    except OSError:
+        return
 
 
 def spec_rows(names: list[str]) -> list[dict[str, Any]]:
@@ -102,12 +251,22 @@ def spec_rows(names: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
+LIST_HEADER = ["model", "year", "family", "params", "top-1 (ref)", "top-1 source"]
+LIST_NOTE = "params: counted by archbench (paper convention); top-1: reference figures, not measured here"
+LIST_NOTE_NO_PARAMS = (
+    "params '-': not under golden control (keras.applications wrappers, model files); "
+    "`archbench summary NAME` counts it"
+)
+LIST_NOTE_SHORTENED = (
+    "top-1 sources ending in '…' are cut to fit the table; --format csv or json gives them whole"
+)
+
+
+def render(rows: list[dict[str, Any]], fmt: str, width: int = LIST_WIDTH) -> str:
+    """``archbench list``'s output: JSON, CSV (whole sources) or a table that fits ``width`` columns."""
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        import io
-
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
@@ -124,8 +283,15 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         ]
         for r in rows
     ]
-    text = format_table(["model", "year", "family", "params", "top-1 (ref)", "top-1 source"], table)
-    return text + "\n\nparams: counted by archbench (paper convention); top-1: reference figures, not measured here"
+    fixed = [max(len(LIST_HEADER[i]), *(len(str(t[i])) for t in table)) for i in range(len(LIST_HEADER) - 1)]
+    source_width = max(_MIN_SOURCE_WIDTH, width - sum(fixed) - 2 * len(fixed))
+    notes = [LIST_NOTE]
+    if any(r["params"] is None for r in rows):
+        notes.append(LIST_NOTE_NO_PARAMS)
+    if any(len(t[-1]) > source_width for t in table):
+        notes.append(LIST_NOTE_SHORTENED)
+    text = format_table(LIST_HEADER, table, max_widths={len(LIST_HEADER) - 1: source_width})
+    return text + "\n\n" + "\n".join(notes)
 
 
 RUN_COLUMNS = ("model", "params", "G-MACs", "depth", "latency (ms)", "latency setting", "ImageNet top-1 (%)",

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from . import keras_internals
 from .errors import UsageError, WeightsError
 from .registry import get_spec
 
@@ -237,7 +238,7 @@ def transfer_from_keras(peer, model) -> list[str]:
             continue
         arrays = theirs.get_weights()
         if isinstance(ours, keras.layers.Conv2D) and len(arrays) == 2 and not ours.use_bias:
-            consumers = [node.operation for node in theirs._outbound_nodes]
+            consumers = keras_internals.outbound_operations(theirs)
             bn = [c for c in consumers if isinstance(c, keras.layers.BatchNormalization)]
             if len(consumers) != 1 or len(bn) != 1:
                 raise WeightsError(

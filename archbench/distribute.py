@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from . import keras_internals
 from .errors import UsageError
 
 __all__ = [
@@ -236,7 +237,8 @@ class DataParallelPlan:
 
         Under ``tf.distribute`` Keras clips each replica's share of the gradient *before* the
         all-reduce, so ``global_clipnorm`` caps ``R`` partial norms instead of one. With clipping on,
-        this instance's ``_clip_gradients`` (a Keras internal, pinned by tests/test_distribute.py)
+        this instance's clipping step (a Keras internal, replaced through
+        :func:`archbench.keras_internals.set_clipping_step` and pinned by tests/test_distribute.py)
         all-reduces first, clips the sum and hands each replica ``1/R`` of it, which the optimizer's
         own all-reduce sums back: one extra all-reduce per step, only when clipping. JAX computes
         the global gradient before clipping already.
@@ -246,7 +248,7 @@ class DataParallelPlan:
             return optimizer
         import tensorflow as tf
 
-        clip = optimizer._clip_gradients
+        clip = keras_internals.clipping_step(optimizer)
 
         def clip_global(grads):
             context = tf.distribute.get_replica_context()
@@ -256,7 +258,7 @@ class DataParallelPlan:
             share = 1.0 / context.num_replicas_in_sync
             return [None if g is None else g * share for g in clip(total)]
 
-        optimizer._clip_gradients = clip_global
+        keras_internals.set_clipping_step(optimizer, clip_global)
         return optimizer
 
     def columns(self, global_batch: int) -> dict[str, Any]:

@@ -117,6 +117,15 @@ def read(folder: str = GOLDEN_DIR) -> dict[str, dict[str, dict[str, str]]]:
     return out
 
 
+def paper_params(folder: str = GOLDEN_DIR) -> dict[str, int]:
+    """``{model: params_paper}`` from ``params.csv``, read without building anything (empty without the file)."""
+    path = os.path.join(folder, "params.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["model"]: int(r["params_paper"]) for r in csv.DictReader(f) if r.get("params_paper")}
+
+
 def diff(rows: list[dict[str, Any]], golden: dict[str, dict[str, dict[str, str]]], *, complete: bool = True) -> list[Drift]:
     """Every difference between measured rows and the golden files (``complete``: also missing/extra models)."""
     drifts: list[Drift] = []

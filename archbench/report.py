@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from . import analysis
+from .analysis.tables import markdown_table
 from .errors import ResultsFileError, UsageError
 
 __all__ = ["FIGURES", "write_report"]
@@ -167,10 +168,8 @@ def _markdown(
     envs = analysis.environments(results)
     show = [c for c in ("env_id", "env_backend", "env_device", "env_keras_version", "env_tensorflow_version",
                         "env_jax_version", "env_torch_version", "rows", "tasks") if c in envs.columns]  # fmt: skip
-    lines.append("| " + " | ".join(c.removeprefix("env_") for c in show) + " |")
-    lines.append("|" + "---|" * len(show))
-    for _, e in envs.iterrows():
-        lines.append("| " + " | ".join(_md(e[c]) for c in show) + " |")
+    shown = envs[show].map(_cell).rename(columns=lambda c: c.removeprefix("env_"))
+    lines.append(markdown_table(shown))
     fails = analysis.failures(results)
     lines += [
         "",
@@ -178,10 +177,6 @@ def _markdown(
         "",
     ]
     return "\n".join(lines)
-
-
-def _md(value: Any) -> str:
-    return _cell(value).replace("|", "\\|")
 
 
 def _overview(results_dir: str, results: pd.DataFrame) -> str:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .benchmark.oom import is_oom
 from .errors import UsageError
 from .registry import get_spec
 from .store import ResultStore, machine_of, measurement_key
@@ -124,12 +125,10 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def _status_of(exc: BaseException) -> str:
+    """``timeout``, ``oom`` (by the one classifier, :func:`archbench.benchmark.is_oom`) or ``error``."""
     if isinstance(exc, MeasurementTimeout):
         return "timeout"
-    text = f"{type(exc).__name__} {exc}"
-    if "ResourceExhausted" in text or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
-        return "oom"
-    return "error"
+    return "oom" if is_oom(exc) else "error"
 
 
 def _one_line(exc: BaseException) -> str:

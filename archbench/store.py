@@ -5,7 +5,8 @@ Layout of an output folder::
     results.jsonl   one JSON object per finished measurement, appended and fsync'ed (the source of truth)
     results.csv     a tidy table rebuilt from the log (written to a temporary file, then renamed)
     models.csv      registry metadata of the models measured (reference figures with sources)
-    .lock           held while a run writes; a second run gets a clear error
+    .lock           flock'ed while a run writes (the kernel releases it when the process dies, however
+                    it dies); a second run gets a clear error
 
 A SIGKILL loses at most the measurement in progress: a truncated last line is ignored when reading.
 Every row carries ``key``, a hash of (model, task, settings that define the measurement); a rerun
@@ -15,6 +16,8 @@ skips keys already measured with status ``ok`` unless forced.
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -39,16 +42,6 @@ def measurement_key(model: str, task: str, settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ResultStore:
     """An output folder of archbench results; use as a context manager to hold its lock."""
 
@@ -57,7 +50,7 @@ class ResultStore:
         self.log_path = os.path.join(self.folder, LOG_NAME)
         self.csv_path = os.path.join(self.folder, CSV_NAME)
         self.lock_path = os.path.join(self.folder, LOCK_NAME)
-        self._locked = False
+        self._lock_fd: int | None = None
 
     def __enter__(self) -> ResultStore:
         self.open()
@@ -76,37 +69,47 @@ class ResultStore:
         self._acquire()
 
     def _acquire(self) -> None:
-        for _ in range(2):
+        """Take an exclusive ``flock`` on ``.lock`` and write this process's id into it.
+
+        The lock belongs to the open file, so the kernel drops it when the holder exits or is killed:
+        a leftover ``.lock`` of a dead run is simply locked again, and a reused pid cannot fool the
+        check. The id in the file only serves the error message. A lock taken on a file that the
+        previous holder unlinked meanwhile (its :meth:`close`) is dropped and taken again on the new file.
+        """
+        while True:
             try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    with open(self.lock_path) as f:
-                        pid = int(f.read().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _pid_alive(pid):
-                    raise UsageError(
-                        f"{self.folder} is in use by another archbench run (pid {pid}); "
-                        "wait for it or use another --out folder"
-                    ) from None
-                os.unlink(self.lock_path)  # stale lock of a killed run
-                continue
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o644)
             except OSError as exc:
                 raise UsageError(f"cannot write to output folder {self.folder}: {exc.strerror}") from exc
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self._locked = True
-            return
-        raise UsageError(f"cannot lock {self.folder}")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                pid = _read_pid(fd)
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise UsageError(f"cannot lock {self.folder}: {exc.strerror}") from exc
+                holder = f" (pid {pid})" if pid else ""
+                raise UsageError(
+                    f"{self.folder} is in use by another archbench run{holder}; "
+                    "wait for it or use another --out folder"
+                ) from None
+            if _same_file(fd, self.lock_path):
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
 
     def close(self) -> None:
-        if self._locked:
-            self._locked = False
-            try:
-                os.unlink(self.lock_path)
-            except FileNotFoundError:
-                pass
+        """Remove ``.lock`` and release it (unlink first, so that a waiting run never locks a removed file)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            os.unlink(self.lock_path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
     def append(self, row: Mapping[str, Any]) -> None:
         """Append one finished measurement durably (write, flush, fsync)."""
@@ -142,6 +145,24 @@ class ResultStore:
         path = os.path.join(self.folder, MODELS_NAME)
         write_csv_atomic(path, spec_rows(names))
         return path
+
+
+def _read_pid(fd: int) -> int:
+    """The pid a lock holder wrote into ``.lock`` (0 when unreadable or not written yet)."""
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino)
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,13 +4,17 @@ labels, and the one-process-per-backend path (with a tiny model defined here).""
 import importlib.util
 import json
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 from archbench import benchmark as bm
-from archbench.errors import UsageError
+from archbench.benchmark.protocol import Failure, Record, decode, encode
+from archbench.errors import ArchbenchError, InputTooSmallError, UnknownModelError, UsageError
 
 
 def tiny_model(input_shape=(16, 16, 3), **kwargs):
@@ -31,6 +35,16 @@ def oom_at_32(input_shape=(16, 16, 3), **kwargs):
             None, None, "OOM when allocating tensor with shape[256,64,112,112]"
         )
     return tiny_model(input_shape)
+
+
+def too_small(input_shape=(16, 16, 3), **kwargs):
+    """A builder that refuses its input size, as the zoo's builders do below their minimum."""
+    raise InputTooSmallError("input 16x16 is smaller than too_small's minimum 32x32")
+
+
+def broken(**kwargs):
+    """A builder with a bug: an ordinary exception, not a user error."""
+    raise ValueError("UsageError: a message that only looks like a user error")
 
 
 TINY = f"{__file__}:tiny_model"
@@ -78,30 +92,37 @@ def test_warmup_and_first_call_are_excluded():
 
 
 def test_sync_runs_inside_every_timed_region():
-    dev = FakeDevice([10.0] + [0.25] * 4, sync_cost=0.5)
-    timing = bm.time_function(dev.fn, _config(min_iterations=4), sync=dev.sync, clock=dev.clock)
-    assert timing.samples_s == (0.75,) * 4
-    timed = dev.events[-16:]
-    assert timed == ["clock", "fn", "sync", "clock"] * 4
+    dev = FakeDevice([10.0] + [0.25] * 6, sync_cost=0.5)
+    timing = bm.time_function(dev.fn, _config(min_iterations=6), sync=dev.sync, clock=dev.clock)
+    assert timing.samples_s == (0.75,) * 6
+    timed = dev.events[-24:]
+    assert timed == ["clock", "fn", "sync", "clock"] * 6
     assert dev.events[:4] == ["clock", "fn", "sync", "clock"]
 
 
 @pytest.mark.parametrize(
-    ("min_iterations", "min_time_s", "max_iterations", "expected"),
-    [(3, 1.0, 1000, 8), (10, 1.0, 1000, 10), (1, 0.0, 1000, 1), (3, 100.0, 4, 4)],
+    ("min_iterations", "min_time_s", "max_iterations", "expected", "reason"),
+    [
+        (3, 1.0, 1000, 8, "precision"),  # 1 s of identical samples: the interval has no width
+        (10, 1.0, 1000, 10, "precision"),
+        (1, 0.0, 1000, 6, "precision"),  # 6 samples are the fewest with a 95 % interval
+        (3, 100.0, 4, 4, "max_iterations"),
+    ],
 )
-def test_min_time_and_iteration_limits(min_iterations, min_time_s, max_iterations, expected):
+def test_min_time_and_iteration_limits(min_iterations, min_time_s, max_iterations, expected, reason):
     dev = FakeDevice([1.0] + [0.125] * 100)
-    cfg = _config(min_iterations=min_iterations, min_time_s=min_time_s, max_iterations=max_iterations)
+    cfg = _config(min_iterations=min_iterations, min_time_s=min_time_s, max_iterations=max_iterations,
+                  max_time_s=max(min_time_s, 8.0))
     timing = bm.time_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock)
     assert len(timing.samples_s) == expected
+    assert timing.stop_reason == reason
 
 
 def test_warmup_by_time():
-    dev = FakeDevice([1.0] + [0.25] * 4 + [0.5] * 3)
-    timing = bm.time_function(dev.fn, _config(warmup_s=1.0, min_iterations=3), sync=dev.sync, clock=dev.clock)
+    dev = FakeDevice([1.0] + [0.25] * 4 + [0.5] * 6)
+    timing = bm.time_function(dev.fn, _config(warmup_s=1.0, min_iterations=6), sync=dev.sync, clock=dev.clock)
     assert timing.warmup_iterations == 4
-    assert timing.samples_s == (0.5, 0.5, 0.5)
+    assert timing.samples_s == (0.5,) * 6
 
 
 def test_summary_statistics_on_known_samples():
@@ -157,17 +178,18 @@ def test_measure_times_a_keras_model_with_a_fake_clock():
 
 
 def test_measure_with_the_real_sync_returns_positive_samples():
-    r = bm.measure(tiny_model(), _config(batch_size=3, min_iterations=5))
-    assert r.status == "ok" and len(r.samples_ms) == 5 and min(r.samples_ms) > 0
+    r = bm.measure(tiny_model(), _config(batch_size=3, min_iterations=5, max_time_s=2.0))
+    assert r.status == "ok" and len(r.samples_ms) >= 6 and min(r.samples_ms) > 0
+    assert r.stop_reason in ("precision", "time_cap", "max_iterations")
     assert r.path and "eager" not in r.path
     assert r.device.startswith(f"{r.device_type}:")
 
 
 def test_prepared_inference_is_timed_repeatedly_without_recompiling():
-    prepared = bm.prepare(tiny_model(), _config(min_iterations=2), name="tiny")
+    prepared = bm.prepare(tiny_model(), _config(min_iterations=2, max_iterations=6), name="tiny")
     first, second = prepared.measure(), prepared.measure()
     assert first.status == second.status == "ok"
-    assert len(first.samples_ms) == len(second.samples_ms) == 2
+    assert len(first.samples_ms) <= 6 and len(second.samples_ms) <= 6
     assert second.path == first.path and second.model == "tiny"
 
 
@@ -198,7 +220,7 @@ def test_peak_table_and_mfu_only_on_gpu():
     assert bm.peak_for("NVIDIA H100 80GB HBM3", "float32")[0] == 67.0
     assert bm.peak_for("NVIDIA H100 PCIe", "bfloat16") == (None, None)
     assert bm.peak_for("AMD EPYC", "float32") == (None, None)
-    cfg = _config(dtype="mixed_bfloat16", batch_size=2, min_iterations=2)
+    cfg = _config(dtype="mixed_bfloat16", batch_size=2, min_iterations=2, max_iterations=2)
     dev = FakeDevice([1.0, 0.001, 0.001])
     gpu = {"device": "gpu:0 (NVIDIA H200)", "device_type": "gpu", "device_name": "NVIDIA H200"}
     r = bm.measure_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock, macs=10**9, describe=lambda out: gpu)
@@ -255,6 +277,36 @@ def test_other_errors_propagate_from_measure():
     with pytest.raises(ValueError):
         bm.measure_function(fn, _config(), sync=lambda out: None)
     assert not bm.is_oom(ValueError("shapes do not match"))
+
+
+OOM_MESSAGES = {
+    "tf": "RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[256,64,112,112] and type float",
+    "xla": "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 12884901888 bytes.",
+    "jax": "XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 4.00GiB.",
+    "torch-cuda": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.19 GiB total)",
+    "torch-cpu": "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)",
+}
+
+
+@pytest.mark.parametrize("framework", sorted(OOM_MESSAGES))
+def test_one_oom_classifier_for_every_framework_and_the_runner(framework):
+    from archbench.runner import _status_of
+
+    message = OOM_MESSAGES[framework]
+    assert bm.is_oom(message)
+    assert bm.is_oom(RuntimeError(message))
+    assert _status_of(RuntimeError(message)) == "oom"
+    assert Failure.of(RuntimeError(message)).status == "oom"
+
+
+def test_oom_classifier_rejects_ordinary_errors():
+    from archbench.runner import _status_of
+
+    error = ValueError("Input 0 of layer 'conv' is incompatible: expected ndim=4, found ndim=2")
+    assert not bm.is_oom(error) and not bm.is_oom(str(error))
+    assert _status_of(error) == "error"
+    assert Failure.of(error).type == "Error" and Failure.of(error).status == "error"
 
 
 def test_sweep_goes_on_after_oom_and_errors():
@@ -329,7 +381,7 @@ def crash(**kwargs):
 def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
     backend = _subprocess_backend()
     configs = [
-        bm.LatencyConfig(backend=backend, batch_size=n, warmup=1, min_iterations=3, min_time_s=0.0)
+        bm.LatencyConfig(backend=backend, batch_size=n, warmup=1, min_iterations=3, max_iterations=3, min_time_s=0.0)
         for n in (1, 2)
     ]
     if not importlib.util.find_spec("torch"):
@@ -346,6 +398,11 @@ def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
         assert row["status"] == "ok", row["message"]
         assert row["model"] == TINY and row["backend"] == backend and row["batch_size"] == cfg.batch_size
         assert row["iterations"] == 3 and len(row["samples_ms"]) == 3
+        assert row["stop_reason"] == "max_iterations" and row["ci_rel"] is None and row["noisy"] is True
+        assert row["mem_method"].endswith(bm.processes.MEMORY_CONTEXT if cfg.batch_size == 1 else
+                                          "after 1 earlier config(s) of this model in the same process")
+        assert row["mem_model_mb"] is not None and row["mem_peak_mb"] is not None
+        assert row["load_before"] is not None and row["cpu_count"] >= 1
         assert row["device_type"] in ("cpu", "gpu") and row["device"].startswith(row["device_type"])
         assert row["input_size"] == 16 and row["input_shape"] == "16x16x3"
         assert row["macs"] is None or row["macs"] > 0
@@ -372,6 +429,52 @@ def test_subprocess_failure_becomes_error_rows(tmp_path, script, timeout_s, expe
     assert all(expected in r["message"] for r in rows)
 
 
+# -- the process boundary: failures cross it as types -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (InputTooSmallError("input 16x16 is smaller than the minimum 32x32"), "InputTooSmallError"),
+        (UnknownModelError("unknown model 'resnet5'; did you mean: resnet50"), "UnknownModelError"),
+        (UsageError("dtype must be one of float32, mixed_bfloat16, mixed_float16"), "UsageError"),
+        (ValueError("UsageError: a message that only looks like a user error"), "Error"),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1 bytes"), "OutOfMemory"),
+    ],
+)
+def test_failure_crosses_the_process_boundary_as_its_type(error, kind):
+    record = decode(encode(Record({"status": "error", "message": "anything"}, Failure.of(error))))
+    assert record.row == {"status": "error", "message": "anything"}
+    assert record.failure == Failure(kind, str(error))
+    if isinstance(error, UsageError):
+        with pytest.raises(type(error)) as raised:
+            record.failure.raise_usage_error()
+        assert type(raised.value) is type(error) and str(raised.value) == str(error)
+    else:
+        record.failure.raise_usage_error()
+    assert decode(encode(Record({"status": "ok"}))).failure is None
+
+
+def test_bench_raises_a_user_error_with_its_own_type_and_message():
+    with pytest.raises(InputTooSmallError) as raised:
+        bm.bench(f"{__file__}:too_small", _config())
+    assert str(raised.value) == "input 16x16 is smaller than too_small's minimum 32x32"
+    with pytest.raises(ArchbenchError) as raised:
+        bm.bench(f"{__file__}:broken", _config())
+    assert not isinstance(raised.value, UsageError)
+    message = "ValueError: UsageError: a message that only looks like a user error"
+    assert str(raised.value) == f"{__file__}:broken: {message}"
+
+
+@pytest.mark.jax
+def test_bench_in_a_subprocess_raises_the_childs_user_error_type():
+    if not importlib.util.find_spec("jax") or keras.backend.backend() == "jax":
+        pytest.skip("needs JAX installed and another backend active")
+    with pytest.raises(InputTooSmallError) as raised:
+        bm.bench(f"{__file__}:too_small", _config(backend="jax"), timeout_s=300)
+    assert str(raised.value) == "input 16x16 is smaller than too_small's minimum 32x32"
+
+
 # -- command line ------------------------------------------------------------------------------------
 
 
@@ -386,3 +489,75 @@ def test_bench_command_prints_stats_and_histogram():
     assert result.exit_code == 0, result.output
     assert "median" in result.output and "per-iteration latency" in result.output
     assert "cpu:0" in result.output or "gpu:0" in result.output
+
+
+def _invoke(args):
+    from click.testing import CliRunner
+
+    from archbench.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    return result.exit_code, errors, result.output
+
+
+def _run_and_bench(backend, out):
+    run_args = "run --models lenet5 --tasks latency --batch 1 --min-time 0 --no-report".split()
+    bench_args = "bench lenet5 --iterations 1 --min-time 0 --warmup 0 --json".split()
+    run = _invoke([*run_args, "--backend", backend, "--out", out])
+    bench = _invoke([*bench_args, "--backend", backend])
+    return run, bench
+
+
+def _latency_rows(out):
+    import csv
+
+    with open(os.path.join(out, "results.csv"), encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["task"] == "latency"]
+
+
+@pytest.mark.parametrize("backend", ["foo", "pytorch"])
+def test_run_and_bench_accept_and_refuse_the_same_backend_names(backend, tmp_path, monkeypatch):
+    """``run`` and ``bench`` name backends through one function: both refuse an unknown name with the
+    same message, and both take ``pytorch`` for ``torch``. torch is taken for absent here, so both must
+    then fail for that reason with one message, and the test needs no torch and times nothing
+    (:func:`test_run_and_bench_time_pytorch_alike` times it where torch is installed)."""
+    from archbench.benchmark import processes
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("checks the subprocess path of a backend other than the active one")
+    monkeypatch.setattr(processes, "backend_installed", lambda name: name != "torch")
+    out = str(tmp_path / "out")
+    run, bench = _run_and_bench(backend, out)
+    (run_code, run_errors, run_output), (bench_code, bench_errors, bench_output) = run, bench
+    if backend == "foo":
+        with pytest.raises(UsageError) as raised:
+            bm.normalize_backend(backend)
+        assert run_code == bench_code == 2, (run_output, bench_output)
+        assert run_errors == bench_errors == [f"error: {raised.value}"]
+        return
+    message = bm.not_installed_message("torch")
+    assert "unknown backend" not in run_output + bench_output
+    assert bench_code == 2 and bench_errors == [f"error: {message}"], bench_output
+    assert run_code == 1, run_output
+    rows = _latency_rows(out)
+    assert [(r["backend"], r["status"], r["error"]) for r in rows] == [("torch", "error", message)]
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_run_and_bench_time_pytorch_alike(tmp_path):
+    if not bm.backend_installed("torch") or keras.backend.backend() == "torch":
+        pytest.skip("needs torch installed and another backend active")
+    out = str(tmp_path / "out")
+    (run_code, _, run_output), (bench_code, _, bench_output) = _run_and_bench("pytorch", out)
+    assert run_code == bench_code == 0, (run_output, bench_output)
+    assert [(r["backend"], r["status"]) for r in _latency_rows(out)] == [("torch", "ok")]
+    assert '"backend": "torch"' in bench_output
+
+
+def test_importing_the_benchmark_imports_no_tensorflow():
+    code = "import sys, archbench.benchmark; print('tensorflow' in sys.modules)"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", result.stderr

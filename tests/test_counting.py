@@ -18,6 +18,7 @@ import pytest
 from keras import layers as L
 
 import archbench
+from archbench._cli._render_counting import format_complexity, summarize_model
 from archbench.counting import (
     RULES,
     LayerCost,
@@ -30,7 +31,6 @@ from archbench.counting import (
     dense_macs,
     depthwise_conv_macs,
     einsum_macs,
-    format_complexity,
     global_pool_ops,
     is_weight_layer,
     merge_ops,
@@ -40,7 +40,6 @@ from archbench.counting import (
     resize_ops,
     same_padding,
     separable_conv_macs,
-    summarize_model,
 )
 from archbench.errors import UsageError
 from archbench.lecture import FcVsConvParams, fc_vs_conv_params

@@ -14,9 +14,11 @@ import pytest
 
 import archbench
 from archbench.counting import RULES, count
+from archbench.layers import lenet as lenet_layers
 from archbench.models import alexnet as alexnet_module
 from archbench.models import lenet, nin, zfnet
 from archbench.models._blocks import build_convnet, max_pool, pool_output_length
+from archbench.models._common import BuildArgs
 from archbench.params import count_params
 
 rng = np.random.default_rng(0)
@@ -214,17 +216,17 @@ def _numpy_correlate(x, k):
 @pytest.mark.smoke
 def test_lecun_tanh():
     x = np.linspace(-3, 3, 13).astype("float32")
-    y = keras.ops.convert_to_numpy(lenet.lecun_tanh(x))
+    y = keras.ops.convert_to_numpy(lenet_layers.lecun_tanh(x))
     np.testing.assert_allclose(y, 1.7159 * np.tanh(2 * x / 3), rtol=1e-6)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(lenet.lecun_tanh(np.float32([1.0, -1.0]))), [1, -1], atol=1e-4
+        keras.ops.convert_to_numpy(lenet_layers.lecun_tanh(np.float32([1.0, -1.0]))), [1, -1], atol=1e-4
     )
 
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("size", [6, 7])
 def test_trainable_subsampling_against_numpy(size):
-    layer = lenet.TrainableSubsampling2D(2)
+    layer = lenet_layers.TrainableSubsampling2D(2)
     x = rng.standard_normal((2, size, size, 3)).astype("float32")
     layer.build(x.shape)
     coef, bias = rng.standard_normal(3).astype("float32"), rng.standard_normal(3).astype("float32")
@@ -249,7 +251,7 @@ def _table_conv_numpy(x, layer, kernel, bias):
 
 @pytest.mark.smoke
 def test_connection_table_conv_against_numpy():
-    layer = lenet.ConnectionTableConv2D(lenet.C3_CONNECTIONS, 5)
+    layer = lenet_layers.ConnectionTableConv2D(lenet.C3_CONNECTIONS, 5)
     x = rng.standard_normal((2, 14, 14, 6)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
     kernel, bias = layer.get_weights()
@@ -260,13 +262,13 @@ def test_connection_table_conv_against_numpy():
 @pytest.mark.smoke
 def test_euclidean_rbf_against_numpy():
     x = rng.standard_normal((4, 84)).astype("float32")
-    raw = lenet.EuclideanRBF(10, seed=3)
+    raw = lenet_layers.EuclideanRBF(10, seed=3)
     scores = keras.ops.convert_to_numpy(raw(x))
     centers = raw.get_weights()[0]
     assert set(np.unique(centers)) == {-1.0, 1.0} and not raw.trainable_weights
     expected = -((x[:, :, None] - centers[None]) ** 2).sum(axis=1)
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
-    soft = lenet.EuclideanRBF(10, activation="softmax", seed=3)
+    soft = lenet_layers.EuclideanRBF(10, activation="softmax", seed=3)
     probs = keras.ops.convert_to_numpy(soft(x))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert (probs.argmax(axis=1) == expected.argmax(axis=1)).all()
@@ -286,7 +288,7 @@ def _tf_gradients(layer, x, g):
 
 
 def test_connection_table_gradient_against_numpy():
-    layer = lenet.ConnectionTableConv2D(((0, 1), (1,), (0, 2)), 3)
+    layer = lenet_layers.ConnectionTableConv2D(((0, 1), (1,), (0, 2)), 3)
     x = rng.standard_normal((2, 6, 6, 3)).astype("float32")
     g = rng.standard_normal((2, 4, 4, 3)).astype("float32")
     _, d_kernel, d_bias = _tf_gradients(layer, x, g)
@@ -301,7 +303,7 @@ def test_connection_table_gradient_against_numpy():
 
 
 def test_subsampling_and_rbf_gradients_against_numpy():
-    sub = lenet.TrainableSubsampling2D(2)
+    sub = lenet_layers.TrainableSubsampling2D(2)
     x = rng.standard_normal((2, 4, 4, 3)).astype("float32")
     g = rng.standard_normal((2, 2, 2, 3)).astype("float32")
     _, d_coef, d_bias = _tf_gradients(sub, x, g)
@@ -309,7 +311,7 @@ def test_subsampling_and_rbf_gradients_against_numpy():
     np.testing.assert_allclose(d_coef, (g * sums).sum(axis=(0, 1, 2)), rtol=1e-5)
     np.testing.assert_allclose(d_bias, g.sum(axis=(0, 1, 2)), rtol=1e-5)
 
-    rbf = lenet.EuclideanRBF(10)
+    rbf = lenet_layers.EuclideanRBF(10)
     x = rng.standard_normal((3, 84)).astype("float32")
     g = rng.standard_normal((3, 10)).astype("float32")
     (d_x,) = _tf_gradients(rbf, x, g)
@@ -321,9 +323,9 @@ def test_subsampling_and_rbf_gradients_against_numpy():
 @pytest.mark.parametrize(
     "layer",
     [
-        lenet.TrainableSubsampling2D(2, name="s"),
-        lenet.ConnectionTableConv2D(lenet.C3_CONNECTIONS, 5, name="c"),
-        lenet.EuclideanRBF(10, activation="softmax", seed=7, name="r"),
+        lenet_layers.TrainableSubsampling2D(2, name="s"),
+        lenet_layers.ConnectionTableConv2D(lenet.C3_CONNECTIONS, 5, name="c"),
+        lenet_layers.EuclideanRBF(10, activation="softmax", seed=7, name="r"),
     ],
     ids=lambda layer: type(layer).__name__,
 )
@@ -491,8 +493,11 @@ def test_min_input_size_is_the_true_minimum(build_fn, config):
 
     def headless(n):
         return build_fn(
-            unguarded, name="probe", include_top=False, weights=None, input_tensor=None,
-            input_shape=(n, n, c), pooling=None, classes=10, classifier_activation=None,
+            unguarded,
+            BuildArgs(
+                name="probe", include_top=False, weights=None, input_tensor=None,
+                input_shape=(n, n, c), pooling=None, classes=10, classifier_activation=None,
+            ),
         )  # fmt: skip
 
     assert min(headless(size).output_shape[1:3]) >= 1

@@ -15,6 +15,7 @@ import pytest
 
 import archbench
 from archbench.errors import InputTooSmallError, UsageError
+from archbench.models._common import BuildArgs
 from archbench.models.resnet import STAGES, _resnet
 from archbench.models.vgg import CONFIGS, _vgg
 from archbench.params import count_params
@@ -252,9 +253,9 @@ def test_bad_arguments():
     with pytest.raises(UsageError, match="dropout"):
         archbench.get_model("vgg11", include_top=False, input_shape=(64, 64, 3), dropout=1.0)
     with pytest.raises(UsageError, match="configuration"):
-        _vgg("C")
+        _vgg("C", BuildArgs("vgg"))
     with pytest.raises(UsageError, match="depth"):
-        _resnet(20)
+        _resnet(20, BuildArgs("resnet"))
     with pytest.raises(UsageError, match="pooling"):
         archbench.get_model("resnet18", include_top=False, pooling="mean")
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..benchmark import DTYPES, LatencyConfig
+from ..benchmark import DEVICES, DTYPES, LatencyConfig
 
 _D = LatencyConfig()
 
@@ -16,9 +16,10 @@ _D = LatencyConfig()
 @click.option(
     "--backend",
     default=None,
-    help="tf, jax or torch (default: the active Keras backend); another backend runs in a subprocess.",
+    help="tensorflow (tf), jax or torch (pytorch) (default: the active Keras backend); another backend "
+    "runs in a subprocess.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default=_D.device, show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default=_D.device, show_default=True)
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=_D.batch_size, show_default=True)
 @click.option(
     "--dtype", type=click.Choice(DTYPES), default=_D.dtype, show_default=True, help="Keras dtype policy."
@@ -77,7 +78,8 @@ def command(
     as_json,
 ) -> None:
     """Time compiled inference of MODEL (a registered name, module:function or file.py:function)."""
-    from ..benchmark import bench, format_report
+    from ..benchmark import bench
+    from ._render_bench import format_report
 
     config = LatencyConfig(
         backend=backend,

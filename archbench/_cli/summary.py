@@ -19,7 +19,7 @@ import click
 def command(model, input_size, batch_size, dtype, include_top, fmt) -> None:
     """Print MODEL's per-layer table (name, type, output shape, params, MACs, % of MACs, receptive field),
     its totals and how its MACs compare with the published figures (GoogLeNet: the 1.5 G budget)."""
-    from ..counting import summarize_model
+    from ._render_counting import summarize_model
 
     click.echo(
         summarize_model(model, input_size=input_size, batch_size=batch_size, dtype=dtype,

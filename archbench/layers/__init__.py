@@ -1,6 +1,7 @@
-"""The lecture's layers (normalisation, pooling and convolution variants), each with a counting rule."""
+"""The lecture's layers (LRN, pooling and convolution variants) and LeNet-5's, each with a counting rule."""
 
 from .conv import DeformableConv2D, SparseConv2D, SpatiallySeparableConv2D
+from .lenet import ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling2D, lecun_tanh
 from .normalization import LocalResponseNormalization
 from .pooling import (
     FractionalMaxPooling2D,
@@ -11,7 +12,9 @@ from .pooling import (
 )
 
 __all__ = [
+    "ConnectionTableConv2D",
     "DeformableConv2D",
+    "EuclideanRBF",
     "FractionalMaxPooling2D",
     "GeneralizedPooling2D",
     "LocalResponseNormalization",
@@ -20,4 +23,6 @@ __all__ = [
     "SpatialPyramidPooling2D",
     "SpatiallySeparableConv2D",
     "StochasticPooling2D",
+    "TrainableSubsampling2D",
+    "lecun_tanh",
 ]

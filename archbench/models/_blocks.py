@@ -5,36 +5,37 @@ Caffe and Torch pad symmetrically (``pad`` zeros on every side) and Caffe rounds
 :func:`max_pool` reproduce both exactly, so that feature maps have the sizes the papers print (ZFNet's
 110-55-26-13, NiN's 54-27-13-6) and the windows line up with the original frameworks' weights.
 
-:class:`ConvNet` is the architecture-as-data form of AlexNet-style networks: a tuple of rows
-(:class:`Conv`, :class:`LRN`, :class:`MaxPool`) read in order by :func:`build_convnet`, then a
-flattening head of fully connected layers. :func:`keras_builder` turns ``(build, config)`` into a
-function with the keras.applications signature, so a variant is one line.
+The rows of every convolution table in the zoo are :class:`Conv` and :class:`Pool` (with :class:`LRN`
+for the nets that have it): a row's ``pad`` is either Caffe's symmetric padding (an int) or Keras'
+``"same"``/``"valid"``, so AlexNet's table and Inception-v4's figures speak the same vocabulary.
+:class:`ConvNet` is the architecture-as-data form of AlexNet-style networks: a tuple of rows read in
+order by :func:`build_convnet`, then a flattening head of fully connected layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 from keras import layers
 
 from ..errors import UsageError
 from ..layers import LocalResponseNormalization
-from ._common import check_head_args, classifier, finish, model_input
+from ._common import BuildArgs
 
 __all__ = [
     "LRN",
     "BatchNorm",
     "Conv",
     "ConvNet",
-    "MaxPool",
+    "Pool",
     "build_convnet",
-    "check_options",
     "conv2d",
     "conv_unit",
-    "keras_builder",
+    "keras_padding",
     "max_pool",
+    "pool2d",
     "pool_output_length",
 ]
 
@@ -62,25 +63,37 @@ def pool_output_length(length: int, size: int, stride: int, pad: int = 0, ceil_m
     return out
 
 
+def keras_padding(
+    x: Any, pad: int | str, kernel: int | tuple[int, int], stride: int, name: str
+) -> tuple[Any, str]:
+    """Return ``(x, padding)`` for a Keras layer: ``pad`` as given when it is ``"same"``/``"valid"``.
+
+    An int is Caffe's symmetric zero padding: ``"valid"`` when 0, ``"same"`` when that is the same
+    thing (stride 1, ``pad`` = (kernel - 1) / 2), else an explicit ``{name}_pad`` layer before a valid one.
+    """
+    if isinstance(pad, str):
+        return x, pad
+    if pad == 0:
+        return x, "valid"
+    kernels = (kernel, kernel) if isinstance(kernel, int) else kernel
+    if stride == 1 and all(2 * pad == k - 1 for k in kernels):
+        return x, "same"
+    return layers.ZeroPadding2D(pad, name=f"{name}_pad")(x), "valid"
+
+
 def conv2d(
     x: Any,
     filters: int,
-    kernel: int,
+    kernel: int | tuple[int, int],
     *,
     stride: int = 1,
-    pad: int = 0,
+    pad: int | str = 0,
     groups: int = 1,
     activation: str | None = None,
     name: str,
 ) -> Any:
-    """A convolution with Caffe's symmetric zero padding ``pad`` (``"same"`` when that is the same thing)."""
-    if pad == 0:
-        padding = "valid"
-    elif stride == 1 and 2 * pad == kernel - 1:
-        padding = "same"
-    else:
-        x = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
+    """A convolution padded by Caffe's ``pad`` zeros on each side or Keras' way (:func:`keras_padding`)."""
+    x, padding = keras_padding(x, pad, kernel, stride, name)
     return layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups, activation=activation, name=name
     )(x)
@@ -107,14 +120,38 @@ def max_pool(x: Any, size: int, stride: int, *, pad: int = 0, ceil_mode: bool = 
 
 @dataclass(frozen=True)
 class Conv:
-    """A convolution row, followed by ReLU (batch norm in between when the net has it)."""
+    """A convolution row of a network table.
 
-    name: str
+    ``kernel`` is ``k`` or ``(height, width)``; ``pad`` is Caffe's and Torch's symmetric zero padding (an
+    int: AlexNet's, ZFNet's and NiN's tables) or Keras' ``"same"``/``"valid"`` (Inception-v4's figures,
+    whose "V" marks the valid ones). ``name`` is the layer's name where the table gives one; otherwise
+    the builder names the layer by the row's place. What follows the convolution (batch norm, ReLU) is
+    the network's rule, not the row's.
+    """
+
     filters: int
-    kernel: int
+    kernel: int | tuple[int, int] = 1
     stride: int = 1
-    pad: int = 0
+    pad: int | str = "same"
     groups: int = 1
+    name: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A pooling row: ``kind`` ("max" or "avg") over ``size`` x ``size`` windows (see :func:`pool2d`).
+
+    ``pad`` is as in :class:`Conv`: an int is Caffe/Torch geometry (max pooling only, rounded up in
+    ``ceil_mode``; see :func:`max_pool`), a string Keras' padding. The default is AlexNet's
+    overlapping 3x3/2 max pool.
+    """
+
+    kind: str = "max"
+    size: int = 3
+    stride: int = 2
+    pad: int | str = 0
+    ceil_mode: bool = False
+    name: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -124,15 +161,14 @@ class LRN:
     name: str
 
 
-@dataclass(frozen=True)
-class MaxPool:
-    """A max-pooling row with Caffe/Torch geometry (see :func:`max_pool`)."""
-
-    name: str
-    size: int = 3
-    stride: int = 2
-    pad: int = 0
-    ceil_mode: bool = False
+def pool2d(x: Any, row: Pool, name: str) -> Any:
+    """The pooling layer of ``row``, named ``name``."""
+    if isinstance(row.pad, str):
+        pool = layers.MaxPooling2D if row.kind == "max" else layers.AveragePooling2D
+        return pool(row.size, strides=row.stride, padding=row.pad, name=name)(x)
+    if row.kind != "max":
+        raise UsageError(f"{name}: Caffe/Torch pooling geometry (an int pad) is built for max pooling only")
+    return max_pool(x, row.size, row.stride, pad=row.pad, ceil_mode=row.ceil_mode, name=name)
 
 
 @dataclass(frozen=True)
@@ -144,7 +180,7 @@ class ConvNet:
     ``lrn`` holds :class:`~archbench.layers.LocalResponseNormalization` arguments.
     """
 
-    features: tuple[Conv | LRN | MaxPool, ...]
+    features: tuple[Conv | LRN | Pool, ...]
     input_shape: tuple[int, int, int]
     min_input_size: int
     fc: tuple[tuple[str, int], ...] = (("fc6", 4096), ("fc7", 4096))
@@ -179,40 +215,12 @@ def conv_unit(x: Any, row: Conv, bn: BatchNorm | None) -> Any:
     return _bn_relu(x, bn, row.name) if bn else x
 
 
-def check_options(model_name: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
-    """Reject builder keyword arguments that the builder does not know, naming the ones it does."""
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        known = ", ".join(accepted) or "none"
-        raise UsageError(f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {known}")
-
-
-def build_convnet(
-    config: ConvNet,
-    *,
-    name: str,
-    include_top: bool,
-    weights: str | None,
-    input_tensor: Any,
-    input_shape: tuple[int, int, int] | None,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: str | None,
-    dropout: float | None = None,
-) -> Any:
+def build_convnet(config: ConvNet, args: BuildArgs, *, dropout: float | None = None) -> keras.Model:
     """Build ``config``. ``include_top=True`` needs the default input size (the head is fully connected)."""
     rate = config.dropout if dropout is None else dropout
     if not 0.0 <= rate < 1.0:
-        raise UsageError(f"{name}: dropout must be in [0, 1), got {rate!r}")
-    check_head_args(include_top, pooling, classes, weights)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default_shape=config.input_shape,
-        min_size=config.min_input_size,
-        model_name=name,
-        fixed_size=include_top,
-    )
+        raise UsageError(f"{args.name}: dropout must be in [0, 1), got {rate!r}")
+    inputs, x = args.input(config.input_shape, config.min_input_size, fixed_size=args.include_top)
     bn = config.batch_norm
     for row in config.features:
         if isinstance(row, Conv):
@@ -220,7 +228,7 @@ def build_convnet(
         elif isinstance(row, LRN):
             x = LocalResponseNormalization(**dict(config.lrn), name=row.name)(x)
         else:
-            x = max_pool(x, row.size, row.stride, pad=row.pad, ceil_mode=row.ceil_mode, name=row.name)
+            x = pool2d(x, row, row.name)
 
     def top(features: Any) -> Any:
         y = layers.Flatten(name="flatten")(features)
@@ -232,51 +240,6 @@ def build_convnet(
                 y = _bn_relu(y, bn, fc_name)
             if not config.dropout_first:
                 y = layers.Dropout(rate, name=f"{fc_name}_dropout")(y)
-        return classifier(y, classes, classifier_activation)
+        return args.classifier(y)
 
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
-
-
-def keras_builder(
-    build: Callable[..., Any],
-    config: Any,
-    *,
-    name: str,
-    doc: str,
-    classes: int = 1000,
-    options: tuple[str, ...] = (),
-) -> Callable[..., Any]:
-    """A builder with the keras.applications signature that calls ``build(config, name=name, ...)``.
-
-    ``options`` are the extra keyword arguments ``build`` accepts; others raise :class:`UsageError`.
-    The returned function is named ``name``, ready for :func:`~archbench.registry.register_model`.
-    """
-    default_classes = classes
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=default_classes,
-        classifier_activation="softmax",
-        **kwargs,
-    ):
-        check_options(name, kwargs, options)
-        return build(
-            config,
-            name=name,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            **kwargs,
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    return builder
+    return args.finish(inputs, x, top)

@@ -34,9 +34,10 @@ Deliberate deviations (also in each spec's ``deviations``):
 from __future__ import annotations
 
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Preprocessing, Ref, register_model
-from ._blocks import LRN, BatchNorm, Conv, ConvNet, MaxPool, build_convnet, keras_builder
+from ._blocks import LRN, BatchNorm, Conv, ConvNet, Pool, build_convnet
+from ._common import variant
 
-__all__ = ["ALEXNET", "ALEXNET_ONETOWER", "BN_ALEXNET"]
+__all__ = ["ALEXNET", "ALEXNET_ONETOWER", "BN_ALEXNET", "alexnet", "alexnet_onetower", "bn_alexnet"]
 
 PAPER = Paper(
     title="ImageNet Classification with Deep Convolutional Neural Networks",
@@ -62,30 +63,30 @@ CANZIANI = Paper(
 
 ALEXNET = ConvNet(
     features=(
-        Conv("conv1", 96, 11, stride=4),  # 55 x 55 x 96
+        Conv(96, 11, stride=4, pad=0, name="conv1"),  # 55 x 55 x 96
         LRN("lrn1"),
-        MaxPool("pool1"),  # 27 x 27 x 96
-        Conv("conv2", 256, 5, pad=2, groups=2),
+        Pool(name="pool1"),  # 27 x 27 x 96
+        Conv(256, 5, pad=2, groups=2, name="conv2"),
         LRN("lrn2"),
-        MaxPool("pool2"),  # 13 x 13 x 256
-        Conv("conv3", 384, 3, pad=1),
-        Conv("conv4", 384, 3, pad=1, groups=2),
-        Conv("conv5", 256, 3, pad=1, groups=2),
-        MaxPool("pool5"),  # 6 x 6 x 256
+        Pool(name="pool2"),  # 13 x 13 x 256
+        Conv(384, 3, pad=1, name="conv3"),
+        Conv(384, 3, pad=1, groups=2, name="conv4"),
+        Conv(256, 3, pad=1, groups=2, name="conv5"),
+        Pool(name="pool5"),  # 6 x 6 x 256
     ),
     input_shape=(227, 227, 3),
     min_input_size=67,
 )
 
 _ONETOWER_FEATURES = (
-    Conv("conv1", 64, 11, stride=4, pad=2),  # 55 x 55 x 64
-    MaxPool("pool1"),  # 27 x 27 x 64
-    Conv("conv2", 192, 5, pad=2),
-    MaxPool("pool2"),  # 13 x 13 x 192
-    Conv("conv3", 384, 3, pad=1),
-    Conv("conv4", 256, 3, pad=1),
-    Conv("conv5", 256, 3, pad=1),
-    MaxPool("pool5"),  # 6 x 6 x 256
+    Conv(64, 11, stride=4, pad=2, name="conv1"),  # 55 x 55 x 64
+    Pool(name="pool1"),  # 27 x 27 x 64
+    Conv(192, 5, pad=2, name="conv2"),
+    Pool(name="pool2"),  # 13 x 13 x 192
+    Conv(384, 3, pad=1, name="conv3"),
+    Conv(256, 3, pad=1, name="conv4"),
+    Conv(256, 3, pad=1, name="conv5"),
+    Pool(name="pool5"),  # 6 x 6 x 256
 )
 ALEXNET_ONETOWER = ConvNet(
     features=_ONETOWER_FEATURES, input_shape=(224, 224, 3), min_input_size=63, dropout_first=True
@@ -158,7 +159,7 @@ alexnet = register_model(
     preprocessing=Preprocessing(resize=256, crop=227),
     tags=("two-tower", "lrn"),
 )(
-    keras_builder(
+    variant(
         build_convnet,
         ALEXNET,
         name="alexnet",
@@ -188,7 +189,7 @@ alexnet_onetower = register_model(
     accuracy_refs=(AccuracyRef(56.522, 79.066, _TORCHVISION),),
     depth_paper=ALEXNET_ONETOWER.weight_layers,
 )(
-    keras_builder(
+    variant(
         build_convnet,
         ALEXNET_ONETOWER,
         name="alexnet_onetower",
@@ -227,7 +228,7 @@ bn_alexnet = register_model(
     depth_paper=BN_ALEXNET.weight_layers,
     tags=("batch_norm",),
 )(
-    keras_builder(
+    variant(
         build_convnet,
         BN_ALEXNET,
         name="bn_alexnet",

@@ -38,12 +38,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import keras
 from keras import layers
 
 from ..errors import InputTooSmallError, UsageError
 from ..layers import LocalResponseNormalization
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Preprocessing, Ref, register_model
-from ._common import check_head_args, classifier, finish, model_input
+from ._common import BuildArgs, variant
 
 __all__ = [
     "AUX_LOSS_WEIGHT",
@@ -178,7 +179,7 @@ def inception_module(x: Any, row: InceptionRow, variant: Variant = PAPER_VARIANT
     return layers.Concatenate(axis=-1, name=p)([b1, b2, b3, b4])
 
 
-def _aux_classifier(x: Any, index: int, classes: int, activation: str | None) -> Any:
+def _aux_classifier(x: Any, index: int, args: BuildArgs) -> Any:
     """Section 5: avg pool 5x5/3 (valid), 1x1 conv 128, FC 1024, dropout 70 %, linear + softmax."""
     p = f"aux{index}"
     if min(d for d in x.shape[1:3] if d is not None) < _AUX_MIN_SIZE:
@@ -193,7 +194,56 @@ def _aux_classifier(x: Any, index: int, classes: int, activation: str | None) ->
     x = layers.Dense(1024, name=f"{p}_fc")(x)
     x = layers.ReLU(name=f"{p}_fc_relu")(x)
     x = layers.Dropout(0.7, name=f"{p}_dropout")(x)
-    return classifier(x, classes, activation, name=f"{p}_predictions")
+    return args.classifier(x, name=f"{p}_predictions")
+
+
+def _googlenet(
+    config: Variant, args: BuildArgs, *, aux_logits: bool = False, name: str | None = None
+) -> keras.Model:
+    """Table 1, read row by row, in the variant ``config``; ``name`` renames the model.
+
+    ``aux_logits=True`` adds the two auxiliary classifiers (on 4a and 4d) and returns a model with three
+    outputs ``[main, aux1, aux2]``.
+    """
+    if aux_logits and not args.include_top:
+        raise UsageError(
+            f"{args.name}: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)"
+        )
+    inputs, x = args.input(_DEFAULT_SHAPE, _MIN_SIZE)
+    bn = config.batch_norm
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = _conv(x, 64, 7, "conv1", strides=2, padding="valid", batch_norm=bn)  # 112 x 112 x 64
+    x = _max_pool_ceil(x, "pool1")  # 56 x 56 x 64
+    if config.lrn:
+        x = LocalResponseNormalization(**_LRN, name="norm1")(x)
+    x = _conv(x, 64, 1, "conv2_reduce", batch_norm=bn)
+    x = _conv(x, 192, 3, "conv2", batch_norm=bn)  # 56 x 56 x 192
+    if config.lrn:
+        x = LocalResponseNormalization(**_LRN, name="norm2")(x)
+    x = _max_pool_ceil(x, "pool2")  # 28 x 28 x 192
+
+    aux_inputs = []
+    stage = INCEPTION_TABLE[0].name[0]
+    for row in INCEPTION_TABLE:
+        if row.name[0] != stage:
+            size = config.pool4_size if stage == "4" else 3
+            x = _max_pool_ceil(x, f"pool{stage}", size=size)  # 14 x 14 x 480, then 7 x 7 x 832
+            stage = row.name[0]
+        x = inception_module(x, row, config)
+        if row.name in AUX_SOURCES:
+            aux_inputs.append(x)
+    # 7 x 7 x 1024
+
+    def top(features):
+        y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+        y = layers.Dropout(config.dropout, name="dropout")(y)
+        return args.classifier(y)
+
+    outputs = None
+    if aux_logits:
+        aux = [_aux_classifier(a, i + 1, args) for i, a in enumerate(aux_inputs)]
+        outputs = [top(x), *aux]
+    return args.finish(inputs, x, top, outputs=outputs, name=name)
 
 
 _PAPER = Paper(
@@ -207,7 +257,7 @@ _TABLE1 = "Szegedy et al. 2015 (arXiv 1409.4842), table 1"
 _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
 
 
-@register_model(
+googlenet = register_model(
     display_name="GoogLeNet",
     family="GoogLeNet",
     year=2014,
@@ -298,110 +348,25 @@ _BVLC = "BVLC Caffe models/bvlc_googlenet (readme.md, train_val.prototxt)"
         scale=1.0,
         channels="BGR",
     ),
-)
-def googlenet(
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    *,
-    aux_logits: bool = False,
-    name: str = "googlenet",
-):
-    """GoogLeNet (Szegedy et al., CVPR 2015), table 1 with LRN, biases and no batch norm.
-
-    ``aux_logits=True`` adds the two auxiliary classifiers (on 4a and 4d) and returns a model with three
-    outputs ``[main, aux1, aux2]``; train it with ``loss_weights=LOSS_WEIGHTS``. It needs
-    ``include_top=True`` and at least 5x5 feature maps at 4a, i.e. inputs of 79x79 or more.
-    """
-    return _build(
+)(
+    variant(
+        _googlenet,
         PAPER_VARIANT,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        aux_logits=aux_logits,
-        name=name,
+        name="googlenet",
+        doc=(
+            "GoogLeNet (Szegedy et al., CVPR 2015), table 1 with LRN, biases and no batch norm.\n\n"
+            "``aux_logits=True`` adds the two auxiliary classifiers (on 4a and 4d) and returns a model "
+            "with three outputs ``[main, aux1, aux2]``; train it with ``loss_weights=LOSS_WEIGHTS``. It "
+            "needs ``include_top=True`` and at least 5x5 feature maps at 4a, i.e. inputs of 79x79 or more."
+        ),
+        options=("aux_logits", "name"),
     )
-
-
-def _build(
-    variant: Variant,
-    *,
-    include_top: bool,
-    weights: str | None,
-    input_tensor: Any,
-    input_shape: tuple[int, int, int] | None,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: str | None,
-    aux_logits: bool,
-    name: str,
-):
-    """Table 1, read row by row, in the given variant."""
-    check_head_args(include_top, pooling, classes, weights)
-    if aux_logits and not include_top:
-        raise UsageError(
-            f"{name}: aux_logits=True needs include_top=True (the auxiliary heads are classifiers)"
-        )
-    inputs, x = model_input(
-        input_tensor, input_shape, default_shape=_DEFAULT_SHAPE, min_size=_MIN_SIZE, model_name=name
-    )
-    bn = variant.batch_norm
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = _conv(x, 64, 7, "conv1", strides=2, padding="valid", batch_norm=bn)  # 112 x 112 x 64
-    x = _max_pool_ceil(x, "pool1")  # 56 x 56 x 64
-    if variant.lrn:
-        x = LocalResponseNormalization(**_LRN, name="norm1")(x)
-    x = _conv(x, 64, 1, "conv2_reduce", batch_norm=bn)
-    x = _conv(x, 192, 3, "conv2", batch_norm=bn)  # 56 x 56 x 192
-    if variant.lrn:
-        x = LocalResponseNormalization(**_LRN, name="norm2")(x)
-    x = _max_pool_ceil(x, "pool2")  # 28 x 28 x 192
-
-    aux_inputs = []
-    stage = INCEPTION_TABLE[0].name[0]
-    for row in INCEPTION_TABLE:
-        if row.name[0] != stage:
-            size = variant.pool4_size if stage == "4" else 3
-            x = _max_pool_ceil(x, f"pool{stage}", size=size)  # 14 x 14 x 480, then 7 x 7 x 832
-            stage = row.name[0]
-        x = inception_module(x, row, variant)
-        if row.name in AUX_SOURCES:
-            aux_inputs.append(x)
-    # 7 x 7 x 1024
-
-    def top(features):
-        y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        y = layers.Dropout(variant.dropout, name="dropout")(y)
-        return classifier(y, classes, classifier_activation)
-
-    outputs = None
-    if aux_logits:
-        aux = [_aux_classifier(a, i + 1, classes, classifier_activation) for i, a in enumerate(aux_inputs)]
-        outputs = [top(x), *aux]
-    return finish(
-        inputs,
-        x,
-        name=name,
-        include_top=include_top,
-        pooling=pooling,
-        weights=weights,
-        top=top,
-        outputs=outputs,
-    )
-
+)
 
 _TORCHVISION = "torchvision torchvision/models/googlenet.py"
 
 
-@register_model(
+googlenet_bn = register_model(
     display_name="GoogLeNet (torchvision variant)",
     family="GoogLeNet",
     year=2014,
@@ -461,32 +426,17 @@ _TORCHVISION = "torchvision torchvision/models/googlenet.py"
         ),
     ),
     preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-)
-def googlenet_bn(
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    *,
-    name: str = "googlenet_bn",
-):
-    """torchvision's GoogLeNet: table 1 with batch norm, a 3x3 "5x5" branch, no LRN, no auxiliary heads.
-
-    Its ImageNet weights expect torchvision's ``transform_input`` already applied, i.e. [0, 1] pixels
-    mapped to ``(x - 0.5) / 0.5`` (the spec's preprocessing).
-    """
-    return _build(
+)(
+    variant(
+        _googlenet,
         TORCHVISION_VARIANT,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        aux_logits=False,
-        name=name,
+        name="googlenet_bn",
+        doc=(
+            'torchvision\'s GoogLeNet: table 1 with batch norm, a 3x3 "5x5" branch, no LRN, '
+            "no auxiliary heads.\n\n"
+            "Its ImageNet weights expect torchvision's ``transform_input`` already applied, i.e. [0, 1] "
+            "pixels mapped to ``(x - 0.5) / 0.5`` (the spec's preprocessing)."
+        ),
+        options=("name",),
     )
+)

@@ -37,12 +37,11 @@ import keras
 from keras import layers
 
 from ..registry import AccuracyRef, Deviation, Paper, Preprocessing, Ref, register_model
-from ._common import check_head_args, classifier, finish, model_input
+from ._blocks import Conv, Pool, keras_padding, pool2d
+from ._common import BuildArgs, variant
 from .keras_apps import KERAS_TABLE, wrap_application
 
 __all__ = [
-    "Conv",
-    "Pool",
     "Split",
     "V4_BLOCKS",
     "V4_LAYOUT",
@@ -56,14 +55,13 @@ __all__ = [
 
 _V3_SIZE = 299
 _V3_MIN = 75
-_keras_inception_v3 = wrap_application(keras.applications.InceptionV3, name="inception_v3", min_size=_V3_MIN)
 _V3_KERAS_TOP1, _V3_KERAS_TOP5, _V3_KERAS_PARAMS = KERAS_TABLE["InceptionV3"]
 _INCEPTION_PREPROCESSING = Preprocessing(
     resize=342, crop=299, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), scale=1.0 / 255.0
 )
 
 
-@register_model(
+inception_v3 = register_model(
     display_name="Inception-v3 (keras.applications)",
     family="Inception",
     year=2015,
@@ -144,49 +142,18 @@ _INCEPTION_PREPROCESSING = Preprocessing(
     ),
     depth_paper=None,
     preprocessing=_INCEPTION_PREPROCESSING,
-)
-def inception_v3(
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    **options: Any,
-):
-    """Inception-v3 (Szegedy et al., CVPR 2016) as keras.applications.InceptionV3 (wrapped, weights=None)."""
-    return _keras_inception_v3(
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        **options,
+)(
+    wrap_application(
+        keras.applications.InceptionV3,
+        name="inception_v3",
+        min_size=_V3_MIN,
+        doc="Inception-v3 (Szegedy et al., CVPR 2016) as keras.applications.InceptionV3 "
+        "(wrapped, weights=None).",
     )
+)
 
 
 # --- Inception-v4: the paper's figures as data ------------------------------------------------------
-
-
-class Conv(NamedTuple):
-    """conv + batch norm + ReLU; ``kernel`` is (height, width); "valid" is the figures' "V"."""
-
-    filters: int
-    kernel: tuple[int, int] = (1, 1)
-    strides: int = 1
-    padding: str = "same"
-
-
-class Pool(NamedTuple):
-    """A 3x3 pooling ("max" or "avg")."""
-
-    kind: str
-    strides: int = 1
-    padding: str = "same"
-    size: int = 3
 
 
 class Split(NamedTuple):
@@ -198,8 +165,11 @@ class Split(NamedTuple):
 Branch = tuple[Conv | Pool | Split, ...]
 Block = tuple[Branch, ...]
 
+# The rows are the zoo's Conv (kernel as (height, width); "same" unless the figures' "V") and Pool:
+# Pool("max") is the reductions' 3x3/2 valid max pool, _AVG the modules' 3x3/1 same average pool.
 _3x3 = (3, 3)
-_V = dict(padding="valid")
+_V = dict(pad="valid")
+_AVG = Pool("avg", stride=1, pad="same")
 
 V4_STEM: tuple[Conv, ...] = (
     Conv(32, _3x3, 2, "valid"),  # 149 x 149 x 32
@@ -213,24 +183,24 @@ def _reduction_a(k: int, l: int, m: int, n: int) -> Block:  # noqa: E741  (the p
     return (
         (Conv(n, _3x3, 2, **_V),),
         (Conv(k), Conv(l, _3x3), Conv(m, _3x3, 2, **_V)),
-        (Pool("max", 2, **_V),),
+        (Pool("max"),),
     )
 
 
 V4_BLOCKS: dict[str, Block] = {
     # figure 3: 73 x 73 x 160, 71 x 71 x 192, 35 x 35 x 384
-    "mixed_3a": ((Pool("max", 2, **_V),), (Conv(96, _3x3, 2, **_V),)),
+    "mixed_3a": ((Pool("max"),), (Conv(96, _3x3, 2, **_V),)),
     "mixed_4a": (
         (Conv(64), Conv(96, _3x3, **_V)),
         (Conv(64), Conv(64, (7, 1)), Conv(64, (1, 7)), Conv(96, _3x3, **_V)),
     ),
-    "mixed_5a": ((Conv(192, _3x3, 2, **_V),), (Pool("max", 2, **_V),)),
+    "mixed_5a": ((Conv(192, _3x3, 2, **_V),), (Pool("max"),)),
     # figure 4: 35 x 35 x 384
     "inception_a": (
         (Conv(96),),
         (Conv(64), Conv(96, _3x3)),
         (Conv(64), Conv(96, _3x3), Conv(96, _3x3)),
-        (Pool("avg"), Conv(96)),
+        (_AVG, Conv(96)),
     ),
     # figure 7 with table 1's Inception-v4 row: 17 x 17 x 1024
     "reduction_a": _reduction_a(k=192, l=224, m=256, n=384),
@@ -239,20 +209,20 @@ V4_BLOCKS: dict[str, Block] = {
         (Conv(384),),
         (Conv(192), Conv(224, (1, 7)), Conv(256, (7, 1))),
         (Conv(192), Conv(192, (1, 7)), Conv(224, (7, 1)), Conv(224, (1, 7)), Conv(256, (7, 1))),
-        (Pool("avg"), Conv(128)),
+        (_AVG, Conv(128)),
     ),
     # figure 8: 8 x 8 x 1536
     "reduction_b": (
         (Conv(192), Conv(192, _3x3, 2, **_V)),
         (Conv(256), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, _3x3, 2, **_V)),
-        (Pool("max", 2, **_V),),
+        (Pool("max"),),
     ),
     # figure 6: 8 x 8 x 1536
     "inception_c": (
         (Conv(256),),
         (Conv(384), Split((Conv(256, (1, 3)), Conv(256, (3, 1))))),
         (Conv(384), Conv(448, (1, 3)), Conv(512, (3, 1)), Split((Conv(256, (1, 3)), Conv(256, (3, 1))))),
-        (Pool("avg"), Conv(256)),
+        (_AVG, Conv(256)),
     ),
 }
 """Every module of Inception-v4, branch by branch (see the module docstring for the branch order)."""
@@ -275,11 +245,13 @@ _BN = dict(epsilon=1e-3, momentum=0.9997)
 
 
 def _conv_bn(x: Any, spec: Conv, name: str) -> Any:
+    x, padding = keras_padding(x, spec.pad, spec.kernel, spec.stride, name)
     x = layers.Conv2D(
         spec.filters,
         spec.kernel,
-        strides=spec.strides,
-        padding=spec.padding,
+        strides=spec.stride,
+        padding=padding,
+        groups=spec.groups,
         use_bias=False,
         name=f"{name}_conv",
     )(x)
@@ -291,8 +263,7 @@ def _apply(x: Any, op: Conv | Pool | Split, name: str) -> Any:
     if isinstance(op, Conv):
         return _conv_bn(x, op, name)
     if isinstance(op, Pool):
-        pool = layers.MaxPooling2D if op.kind == "max" else layers.AveragePooling2D
-        return pool(op.size, strides=op.strides, padding=op.padding, name=f"{name}_{op.kind}pool")(x)
+        return pool2d(x, op, f"{name}_{op.kind}pool")
     parts = [_conv_bn(x, conv, f"{name}{chr(ord('a') + i)}") for i, conv in enumerate(op.convs)]
     return layers.Concatenate(axis=-1, name=f"{name}_concat")(parts)
 
@@ -317,7 +288,27 @@ _V4_PAPER = Paper(
 )
 
 
-@register_model(
+def _inception_v4(
+    layout: tuple[tuple[str, int], ...], args: BuildArgs, *, name: str | None = None
+) -> keras.Model:
+    """Figure 9: the stem, then the modules of ``layout``, each repeated; ``name`` renames the model."""
+    inputs, x = args.input((_V4_SIZE, _V4_SIZE, 3), _V4_MIN)
+    for i, conv in enumerate(V4_STEM):
+        x = _conv_bn(x, conv, f"stem_{i}")
+    for block_name, repeat in layout:
+        for r in range(repeat):
+            x = v4_block(x, V4_BLOCKS[block_name], f"{block_name}{r + 1}" if repeat > 1 else block_name)
+    # 8 x 8 x 1536
+
+    def top(features):
+        y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+        y = layers.Dropout(0.2, name="dropout")(y)
+        return args.classifier(y)
+
+    return args.finish(inputs, x, top, name=name)
+
+
+inception_v4 = register_model(
     display_name="Inception-v4",
     family="Inception",
     year=2016,
@@ -377,33 +368,12 @@ _V4_PAPER = Paper(
         scale=1.0 / 255.0,
         interpolation="bicubic",
     ),
-)
-def inception_v4(
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    *,
-    name: str = "inception_v4",
-):
-    """Inception-v4 (Szegedy et al., AAAI 2017), figures 3-9, with batch norm after every convolution."""
-    check_head_args(include_top, pooling, classes, weights)
-    inputs, x = model_input(
-        input_tensor, input_shape, default_shape=(_V4_SIZE, _V4_SIZE, 3), min_size=_V4_MIN, model_name=name
+)(
+    variant(
+        _inception_v4,
+        V4_LAYOUT,
+        name="inception_v4",
+        doc="Inception-v4 (Szegedy et al., AAAI 2017), figures 3-9, with batch norm after every convolution.",
+        options=("name",),
     )
-    for i, conv in enumerate(V4_STEM):
-        x = _conv_bn(x, conv, f"stem_{i}")
-    for block_name, repeat in V4_LAYOUT:
-        for r in range(repeat):
-            x = v4_block(x, V4_BLOCKS[block_name], f"{block_name}{r + 1}" if repeat > 1 else block_name)
-    # 8 x 8 x 1536
-
-    def top(features):
-        y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        y = layers.Dropout(0.2, name="dropout")(y)
-        return classifier(y, classes, classifier_activation)
-
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+)

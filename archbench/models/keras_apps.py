@@ -36,9 +36,9 @@ from typing import Any
 
 import keras
 
-from ..errors import InputTooSmallError, UsageError
+from ..errors import InputTooSmallError
 from ..registry import AccuracyRef, ModelSpec, Paper, Preprocessing, Ref, add_spec
-from ._common import check_head_args, load_local_weights
+from ._common import KERAS_ARGUMENTS, BuildArgs, load_local_weights, variant
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -160,57 +160,35 @@ def _input_hw(input_tensor: Any, input_shape: Any) -> tuple[Any, ...]:
     return ()
 
 
-def wrap_application(fn: Callable[..., Any], *, name: str, min_size: int) -> Callable[..., Any]:
+def _application(config: tuple[Callable[..., Any], int], args: BuildArgs, **options: Any) -> keras.Model:
+    """Build keras.applications function ``config[0]`` with ``weights=None``; then load local weights."""
+    fn, min_size = config
+    for dim in _input_hw(args.input_tensor, args.input_shape):
+        if dim is not None and dim < min_size:
+            raise InputTooSmallError(
+                f"{args.name}: input {dim} is smaller than the minimum {min_size}x{min_size}"
+            )
+    model = fn(**{**args.keras_arguments(), "weights": None}, **options)
+    if args.weights is not None:
+        load_local_weights(model, args.weights)
+    return model
+
+
+def wrap_application(
+    fn: Callable[..., Any], *, name: str, min_size: int, doc: str | None = None
+) -> Callable[..., Any]:
     """The archbench builder for a keras.applications function: weights never downloaded, sizes checked.
 
     keras always gets ``weights=None``; a local weights path is loaded afterwards with
     :func:`archbench.models._common.load_local_weights`. Extra keyword arguments go to keras
     (``alpha``, ``include_preprocessing``, ``name``, ...); unknown ones are a :class:`UsageError`.
     """
-    accepted = set(inspect.signature(fn).parameters)
-
-    def build(
-        include_top: bool = True,
-        weights: str | None = None,
-        input_tensor: Any = None,
-        input_shape: tuple[int, int, int] | None = None,
-        pooling: str | None = None,
-        classes: int = 1000,
-        classifier_activation: str | None = "softmax",
-        **options: Any,
-    ) -> keras.Model:
-        check_head_args(include_top, pooling, classes, weights)
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise UsageError(
-                f"{name}: unknown option(s) {', '.join(unknown)}; keras.applications.{fn.__name__} takes "
-                + ", ".join(p for p in inspect.signature(fn).parameters)
-            )
-        for dim in _input_hw(input_tensor, input_shape):
-            if dim is not None and dim < min_size:
-                raise InputTooSmallError(
-                    f"{name}: input {dim} is smaller than the minimum {min_size}x{min_size}"
-                )
-        model = fn(
-            include_top=include_top,
-            weights=None,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            **options,
-        )
-        if weights is not None:
-            load_local_weights(model, weights)
-        return model
-
-    build.__name__ = build.__qualname__ = fn.__name__
-    build.__doc__ = (
+    options = [p for p in inspect.signature(fn).parameters if p not in KERAS_ARGUMENTS]
+    doc = doc or (
         f"keras.applications.{fn.__name__}, wrapped: never downloads weights (local files only).\n\n"
         "Not an archbench builder; see archbench.models.keras_apps."
     )
-    return build
+    return variant(_application, (fn, min_size), name=name, doc=doc, options=options)
 
 
 def _references(name: str) -> tuple[tuple[Ref, ...], tuple[AccuracyRef, ...]]:

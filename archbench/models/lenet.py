@@ -2,7 +2,7 @@
 
 Proceedings of the IEEE 86(11), 1998, https://doi.org/10.1109/5.726791, section II.B and appendix A.
 Seven layers on a 32x32 grey image, each unit computing a weighted sum ``a`` and then the scaled
-hyperbolic tangent ``f(a) = 1.7159 tanh(2a/3)`` (:func:`lecun_tanh`):
+hyperbolic tangent ``f(a) = 1.7159 tanh(2a/3)`` (:func:`~archbench.layers.lecun_tanh`):
 
     C1  6 maps 5x5 conv       28 x 28     156 parameters
     S2  subsampling 2x2       14 x 14      12   each unit: (sum of its 4 inputs) * coefficient + bias
@@ -13,7 +13,8 @@ hyperbolic tangent ``f(a) = 1.7159 tanh(2a/3)`` (:func:`lecun_tanh`):
     output: 10 Euclidean RBF units with fixed +-1 parameter vectors (84 x 10, not trained)
 
 Exactly 60,000 trainable parameters; the 840 RBF components are non-trainable weights. The paper's
-layers are :class:`TrainableSubsampling2D`, :class:`ConnectionTableConv2D` and :class:`EuclideanRBF`.
+layers are :class:`TrainableSubsampling2D`, :class:`ConnectionTableConv2D` and :class:`EuclideanRBF`, in
+:mod:`archbench.layers.lenet` with their counting rules.
 The RBF layer outputs the *negative* squared distance ``-||x - w_i||^2`` (the paper's output is the
 distance itself, a penalty): the largest output is the closest class, so argmax and a softmax on top
 behave as with a dense classifier. ``classifier_activation`` (default softmax) is applied to these
@@ -42,23 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
-from keras import layers, ops
+from keras import layers
 
-from ..counting import LayerCost, register_rule
-from ..errors import UsageError
+from ..layers import ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling2D, lecun_tanh
 from ..registry import AccuracyRef, Deviation, Paper, Preprocessing, Ref, register_model
-from ._blocks import keras_builder
-from ._common import check_head_args, classifier, finish, model_input
+from ._common import BuildArgs, variant
 
-__all__ = [
-    "C3_CONNECTIONS",
-    "ConnectionTableConv2D",
-    "EuclideanRBF",
-    "LeNetConfig",
-    "TrainableSubsampling2D",
-    "lecun_tanh",
-]
+__all__ = ["C3_CONNECTIONS", "LENET5", "LENET5_MODERN", "LeNetConfig", "lenet5", "lenet5_modern"]
 
 PAPER = Paper(
     title="Gradient-Based Learning Applied to Document Recognition",
@@ -76,227 +67,6 @@ C3_CONNECTIONS: tuple[tuple[int, ...], ...] = (
     (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )  # fmt: skip
-
-
-@keras.saving.register_keras_serializable(package="archbench")
-def lecun_tanh(x):
-    """LeCun's squashing function ``1.7159 tanh(2x/3)`` (section II.B, appendix A): f(1) = 1, f(-1) = -1."""
-    return 1.7159 * ops.tanh(x * (2.0 / 3.0))
-
-
-def _n_elements(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-@keras.saving.register_keras_serializable(package="archbench")
-class TrainableSubsampling2D(keras.layers.Layer):
-    """LeNet's S2/S4: per map, (sum of a ``pool_size`` x ``pool_size`` window) * coefficient + bias.
-
-    Non-overlapping windows (stride = ``pool_size``), one trainable coefficient and one bias per map
-    (2 parameters per map). The squashing function is a separate layer. A weight layer of the paper's
-    depth, which counts S2 and S4 among LeNet-5's seven layers.
-    """
-
-    archbench_weight_layer = True
-
-    def __init__(self, pool_size=2, coefficient_initializer=None, bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
-        if int(pool_size) != pool_size or pool_size < 1:
-            raise UsageError(f"pool_size must be a positive integer, got {pool_size!r}")
-        self.pool_size = int(pool_size)
-        if coefficient_initializer is None:
-            coefficient_initializer = keras.initializers.Constant(1.0 / self.pool_size**2)
-        self.coefficient_initializer = keras.initializers.get(coefficient_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        self.coefficient = self.add_weight(
-            shape=(channels,), initializer=self.coefficient_initializer, name="coefficient"
-        )
-        self.bias = self.add_weight(shape=(channels,), initializer=self.bias_initializer, name="bias")
-
-    def call(self, inputs):
-        p = self.pool_size
-        window_sum = ops.average_pool(inputs, p, strides=p, padding="valid") * float(p * p)
-        return window_sum * self.coefficient + self.bias
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        p = self.pool_size
-        return (b, None if h is None else h // p, None if w is None else w // p, c)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            pool_size=self.pool_size,
-            coefficient_initializer=keras.initializers.serialize(self.coefficient_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config
-
-
-@keras.saving.register_keras_serializable(package="archbench")
-class ConnectionTableConv2D(keras.layers.Layer):
-    """A stride-1 valid convolution in which output map ``j`` sees only input maps ``connections[j]``.
-
-    Only the connected kernels exist as weights: ``kernel`` has shape ``(k, k, total connections)``
-    (output maps in order, each one's inputs in table order), so ``count_params`` counts exactly
-    ``k*k*connections + filters``. The dense ``(k, k, in, out)`` kernel, zero where not connected, is
-    assembled in each call by a fixed gather (:meth:`dense_kernel`), and the gradient reaches only the
-    connected weights.
-    """
-
-    archbench_weight_layer = True
-
-    def __init__(
-        self,
-        connections,
-        kernel_size,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.connections = tuple(tuple(int(i) for i in maps) for maps in connections)
-        if not self.connections or any(len(m) == 0 or len(set(m)) != len(m) for m in self.connections):
-            raise UsageError("connections must list, for every output map, distinct input maps")
-        if int(kernel_size) != kernel_size or kernel_size < 1:
-            raise UsageError(f"kernel_size must be a positive integer, got {kernel_size!r}")
-        self.kernel_size = int(kernel_size)
-        self.filters = len(self.connections)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    @property
-    def n_connections(self) -> int:
-        return sum(len(m) for m in self.connections)
-
-    def _gather_index(self, in_channels: int) -> np.ndarray:
-        """For each (input, output) pair of the dense kernel, its place in ``kernel`` (or the zero slot)."""
-        index = np.full((in_channels, self.filters), self.n_connections, dtype="int32")
-        position = 0
-        for out, maps in enumerate(self.connections):
-            for i in maps:
-                index[i, out] = position
-                position += 1
-        return index.reshape(-1)
-
-    def build(self, input_shape):
-        in_channels = int(input_shape[-1])
-        highest = max(max(m) for m in self.connections)
-        if highest >= in_channels:
-            raise UsageError(
-                f"{self.name}: connections name input map {highest}, but the input has {in_channels}"
-            )
-        self._index = self._gather_index(in_channels)
-        k = self.kernel_size
-        packed = np.argsort(self._index, kind="stable")[: self.n_connections]
-
-        def init_connected(shape, dtype=None):
-            dense = self.kernel_initializer((k, k, in_channels, self.filters), dtype=dtype)
-            return ops.take(ops.reshape(dense, (k, k, -1)), packed, axis=-1)
-
-        self.kernel = self.add_weight(
-            shape=(k, k, self.n_connections), initializer=init_connected, name="kernel"
-        )
-        self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
-
-    def dense_kernel(self):
-        """The ``(k, k, in, out)`` kernel with zeros where the table has no connection."""
-        k = self.kernel_size
-        zero = ops.zeros((k, k, 1), dtype=self.kernel.dtype)
-        flat = ops.take(ops.concatenate([self.kernel, zero], axis=-1), self._index, axis=-1)
-        return ops.reshape(flat, (k, k, -1, self.filters))
-
-    def call(self, inputs):
-        return ops.conv(inputs, self.dense_kernel(), strides=1, padding="valid") + self.bias
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        k = self.kernel_size
-        return (b, None if h is None else h - k + 1, None if w is None else w - k + 1, self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            connections=[list(m) for m in self.connections],
-            kernel_size=self.kernel_size,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config
-
-
-@keras.saving.register_keras_serializable(package="archbench")
-class EuclideanRBF(keras.layers.Layer):
-    """LeNet-5's output: ``units`` Euclidean RBF units with fixed +-1 parameter vectors.
-
-    Returns ``activation(-sum_j (x_j - w_ji)^2)``: the *negative* squared distance of the input to each
-    unit's vector, so that the best class has the largest score (the paper's RBF output is the distance
-    itself, a penalty). The vectors ``centers`` (``(input_dim, units)``) are a non-trainable weight,
-    drawn once as a pseudo-random +-1 code from ``seed``.
-    """
-
-    archbench_weight_layer = True
-
-    def __init__(self, units, activation=None, seed=1998, **kwargs):
-        super().__init__(**kwargs)
-        if int(units) != units or units < 1:
-            raise UsageError(f"units must be a positive integer, got {units!r}")
-        self.units = int(units)
-        self.activation = keras.activations.get(activation)
-        self.seed = int(seed)
-
-    def build(self, input_shape):
-        def sign_code(shape, dtype=None):
-            code = np.random.default_rng(self.seed).choice(np.array([-1.0, 1.0]), size=shape)
-            return ops.convert_to_tensor(code, dtype=dtype)
-
-        self.centers = self.add_weight(
-            shape=(int(input_shape[-1]), self.units), initializer=sign_code, trainable=False, name="centers"
-        )
-
-    def call(self, inputs):
-        diff = ops.expand_dims(inputs, -1) - self.centers
-        return self.activation(-ops.sum(ops.square(diff), axis=-2))
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units, activation=keras.activations.serialize(self.activation), seed=self.seed
-        )
-        return config
-
-
-@register_rule(TrainableSubsampling2D)
-def _subsampling_cost(layer, input_shapes, output_shapes) -> LayerCost:
-    """Per output, like an average pool: ``pool_size**2 - 1`` adds and a multiply; then the bias add."""
-    n = _n_elements(output_shapes[0])
-    return LayerCost(macs=0, other={"pooling": n * layer.pool_size**2, "bias": n})
-
-
-@register_rule(ConnectionTableConv2D)
-def _connection_table_cost(layer, input_shapes, output_shapes) -> LayerCost:
-    """Multiply-adds of the connected kernels only (the paper's "connections" less the biases)."""
-    h, w, c = (int(d) for d in output_shapes[0])
-    return LayerCost(macs=h * w * layer.kernel_size**2 * layer.n_connections, other={"bias": h * w * c})
-
-
-@register_rule(EuclideanRBF)
-def _rbf_cost(layer, input_shapes, output_shapes) -> LayerCost:
-    """One multiply-add per (input, unit) pair for the squared difference, plus the subtraction."""
-    n = int(input_shapes[0][-1]) * layer.units
-    other = {"elementwise": n}
-    if layer.activation is not keras.activations.linear:
-        other["activation"] = layer.units
-    return LayerCost(macs=n, other=other)
 
 
 @dataclass(frozen=True)
@@ -324,27 +94,8 @@ LENET5_MODERN = LeNetConfig(
 )
 
 
-def _build(
-    config: LeNetConfig,
-    *,
-    name: str,
-    include_top: bool,
-    weights: str | None,
-    input_tensor: Any,
-    input_shape: tuple[int, int, int] | None,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: str | None,
-) -> keras.Model:
-    check_head_args(include_top, pooling, classes, weights)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default_shape=config.input_shape,
-        min_size=config.min_input_size,
-        model_name=name,
-        fixed_size=include_top,
-    )
+def _build(config: LeNetConfig, args: BuildArgs) -> keras.Model:
+    inputs, x = args.input(config.input_shape, config.min_input_size, fixed_size=args.include_top)
     act = config.activation
 
     def squash(y: Any, layer_name: str) -> Any:
@@ -369,10 +120,10 @@ def _build(
         y = layers.Flatten(name="flatten")(features)
         y = squash(layers.Dense(84, name="f6")(y), "f6")
         if config.rbf_output:
-            return EuclideanRBF(classes, activation=classifier_activation, name="predictions")(y)
-        return classifier(y, classes, classifier_activation)
+            return EuclideanRBF(args.classes, activation=args.classifier_activation, name="predictions")(y)
+        return args.classifier(y)
 
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+    return args.finish(inputs, x, top)
 
 
 _INIT = Deviation(
@@ -428,7 +179,7 @@ lenet5 = register_model(
     preprocessing=_PAPER_PIXELS,
     tags=("mnist",),
 )(
-    keras_builder(
+    variant(
         _build,
         LENET5,
         name="lenet5",
@@ -457,7 +208,7 @@ lenet5_modern = register_model(
     preprocessing=_PAPER_PIXELS,
     tags=("mnist",),
 )(
-    keras_builder(
+    variant(
         _build,
         LENET5_MODERN,
         name="lenet5_modern",

@@ -32,7 +32,7 @@ Deliberate deviations (also in each spec's ``deviations``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -40,10 +40,10 @@ from keras import layers
 
 from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, Paper, register_model
-from ._blocks import BatchNorm, Conv, conv_unit, keras_builder, max_pool
-from ._common import check_head_args, classifier, finish, model_input
+from ._blocks import BatchNorm, Conv, Pool, conv_unit, pool2d
+from ._common import BuildArgs, variant
 
-__all__ = ["BN_NIN", "NIN", "MlpConv", "NinConfig"]
+__all__ = ["BN_NIN", "NIN", "MlpConv", "NinConfig", "bn_nin", "nin"]
 
 PAPER = Paper(
     title="Network In Network",
@@ -63,18 +63,15 @@ CANZIANI = Paper(
 
 @dataclass(frozen=True)
 class MlpConv:
-    """One mlpconv layer: a ``kernel`` x ``kernel`` convolution, then 1x1 convolutions of widths ``cccp``."""
+    """One mlpconv layer: the convolution ``conv`` (named by its place), then 1x1 convolutions, ``cccp``."""
 
-    filters: int
-    kernel: int
-    stride: int = 1
-    pad: int = 0
+    conv: Conv
     cccp: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class NinConfig:
-    """A NiN: mlpconv ``blocks`` with a max pool between consecutive ones, then the classifier.
+    """A NiN: mlpconv ``blocks`` with the max pool ``pool`` between consecutive ones, then the classifier.
 
     ``class_maps=True`` is the paper's head: one more cccp with ``classes`` maps (and ReLU), then the
     global average. ``False`` is BN-NIN's: global average, then a fully connected layer.
@@ -84,8 +81,7 @@ class NinConfig:
     blocks: tuple[MlpConv, ...]
     input_shape: tuple[int, int, int]
     min_input_size: int
-    pool_pad: int = 0
-    pool_ceil_mode: bool = True
+    pool: Pool = Pool(ceil_mode=True)
     dropout_before: int | None = None
     batch_norm: BatchNorm | None = None
     class_maps: bool = True
@@ -97,10 +93,10 @@ class NinConfig:
 
 NIN = NinConfig(
     blocks=(
-        MlpConv(96, 11, stride=4, cccp=(96, 96)),  # 54 x 54 x 96, pooled to 27
-        MlpConv(256, 5, pad=2, cccp=(256, 256)),  # 27 x 27 x 256, pooled to 13
-        MlpConv(384, 3, pad=1, cccp=(384, 384)),  # 13 x 13 x 384, pooled to 6
-        MlpConv(1024, 3, pad=1, cccp=(1024,)),  # 6 x 6 x 1024, then cccp8 (classes)
+        MlpConv(Conv(96, 11, stride=4, pad=0), cccp=(96, 96)),  # 54 x 54 x 96, pooled to 27
+        MlpConv(Conv(256, 5, pad=2), cccp=(256, 256)),  # 27 x 27 x 256, pooled to 13
+        MlpConv(Conv(384, 3, pad=1), cccp=(384, 384)),  # 13 x 13 x 384, pooled to 6
+        MlpConv(Conv(1024, 3, pad=1), cccp=(1024,)),  # 6 x 6 x 1024, then cccp8 (classes)
     ),
     input_shape=(224, 224, 3),
     min_input_size=55,
@@ -108,67 +104,47 @@ NIN = NinConfig(
 )
 BN_NIN = NinConfig(
     blocks=(
-        MlpConv(96, 11, stride=4, pad=5, cccp=(96, 96)),  # 56 x 56 x 96, pooled to 28
-        MlpConv(256, 5, pad=2, cccp=(256, 256)),  # 28 x 28 x 256, pooled to 14
-        MlpConv(384, 3, pad=1, cccp=(384, 384)),  # 14 x 14 x 384, pooled to 7
-        MlpConv(1024, 3, pad=1, cccp=(1024, 1024)),  # 7 x 7 x 1024
+        MlpConv(Conv(96, 11, stride=4, pad=5), cccp=(96, 96)),  # 56 x 56 x 96, pooled to 28
+        MlpConv(Conv(256, 5, pad=2), cccp=(256, 256)),  # 28 x 28 x 256, pooled to 14
+        MlpConv(Conv(384, 3, pad=1), cccp=(384, 384)),  # 14 x 14 x 384, pooled to 7
+        MlpConv(Conv(1024, 3, pad=1), cccp=(1024, 1024)),  # 7 x 7 x 1024
     ),
     input_shape=(224, 224, 3),
     min_input_size=1,
-    pool_pad=1,
-    pool_ceil_mode=False,
+    pool=Pool(pad=1),
     batch_norm=BatchNorm(epsilon=1e-3, momentum=0.9),
     class_maps=False,
 )
 
 
-def _build(
-    config: NinConfig,
-    *,
-    name: str,
-    include_top: bool,
-    weights: str | None,
-    input_tensor: Any,
-    input_shape: tuple[int, int, int] | None,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: str | None,
-    dropout: float = 0.5,
-) -> keras.Model:
+def _build(config: NinConfig, args: BuildArgs, *, dropout: float = 0.5) -> keras.Model:
     if not 0.0 <= dropout < 1.0:
-        raise UsageError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
-    check_head_args(include_top, pooling, classes, weights)
-    if classifier_activation is not None:
-        keras.activations.get(classifier_activation)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default_shape=config.input_shape,
-        min_size=config.min_input_size,
-        model_name=name,
-    )
+        raise UsageError(f"{args.name}: dropout must be in [0, 1), got {dropout!r}")
+    if args.classifier_activation is not None:
+        keras.activations.get(args.classifier_activation)
+    inputs, x = args.input(config.input_shape, config.min_input_size)
     bn = config.batch_norm
     n_cccp = 0
     for i, block in enumerate(config.blocks, start=1):
         if config.dropout_before == i - 1:
             x = layers.Dropout(dropout, name="dropout")(x)
-        x = conv_unit(x, Conv(f"conv{i}", block.filters, block.kernel, block.stride, block.pad), bn)
+        x = conv_unit(x, replace(block.conv, name=f"conv{i}"), bn)
         for width in block.cccp:
             n_cccp += 1
-            x = conv_unit(x, Conv(f"cccp{n_cccp}", width, 1), bn)
+            x = conv_unit(x, Conv(width, 1, pad=0, name=f"cccp{n_cccp}"), bn)
         if i < len(config.blocks):
-            x = max_pool(x, 3, 2, pad=config.pool_pad, ceil_mode=config.pool_ceil_mode, name=f"pool{i}")
+            x = pool2d(x, config.pool, f"pool{i}")
     gap_name = f"pool{len(config.blocks)}"
 
     def top(features: Any) -> Any:
         if not config.class_maps:
             y = layers.GlobalAveragePooling2D(name=gap_name)(features)
-            return classifier(y, classes, classifier_activation)
-        y = conv_unit(features, Conv(f"cccp{n_cccp + 1}", classes, 1), bn)
+            return args.classifier(y)
+        y = conv_unit(features, Conv(args.classes, 1, pad=0, name=f"cccp{n_cccp + 1}"), bn)
         y = layers.GlobalAveragePooling2D(name=gap_name)(y)
-        return layers.Activation(classifier_activation, name="predictions")(y)
+        return layers.Activation(args.classifier_activation, name="predictions")(y)
 
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+    return args.finish(inputs, x, top)
 
 
 _GAP = Deviation(
@@ -207,7 +183,7 @@ nin = register_model(
     depth_paper=NIN.weight_layers,
     tags=("global_average_pooling",),
 )(
-    keras_builder(
+    variant(
         _build,
         NIN,
         name="nin",
@@ -255,7 +231,7 @@ bn_nin = register_model(
     depth_paper=BN_NIN.weight_layers,
     tags=("batch_norm", "global_average_pooling"),
 )(
-    keras_builder(
+    variant(
         _build,
         BN_NIN,
         name="bn_nin",

@@ -41,6 +41,7 @@ Deliberate deviations (also in each spec's ``deviations``):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import keras
@@ -48,7 +49,7 @@ from keras import layers
 
 from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
-from ._common import check_head_args, classifier, finish, model_input
+from ._common import BuildArgs, variant
 
 __all__ = [
     "STAGES",
@@ -148,35 +149,18 @@ BLOCKS = {"basic": basic_block, "bottleneck": bottleneck_block}
 
 
 def _resnet(
-    depth: int,
-    *,
-    stride_in_3x3: bool = False,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    name: str | None = None,
-):
+    depth: int, args: BuildArgs, *, stride_in_3x3: bool = False, name: str | None = None
+) -> keras.Model:
     """Build the ResNet of table 1 with ``depth`` weight layers (18, 34, 50, 101 or 152).
 
-    ``stride_in_3x3=True`` gives v1.5 (no effect on the basic-block networks 18 and 34). The head is
-    global average pooling and the classifier, so any input from 32x32 works, with or without it.
+    ``stride_in_3x3=True`` gives v1.5 (no effect on the basic-block networks 18 and 34); ``name``
+    renames the model. The head is global average pooling and the classifier, so any input from
+    32x32 works, with or without it.
     """
     if depth not in STAGES:
         raise UsageError(f"unknown ResNet depth {depth!r}; choose from {', '.join(map(str, STAGES))}")
     kind, blocks = STAGES[depth]
-    name = name or f"resnet{depth}{'_v1_5' if stride_in_3x3 and kind == 'bottleneck' else ''}"
-    check_head_args(include_top, pooling, classes, weights)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default_shape=(INPUT_SIZE, INPUT_SIZE, 3),
-        min_size=MIN_INPUT_SIZE,
-        model_name=name,
-    )
+    inputs, x = args.input((INPUT_SIZE, INPUT_SIZE, 3), MIN_INPUT_SIZE)
 
     x = conv_bn(x, STEM_WIDTH, 7, stride=2, name="conv1")  # 112 x 112 x 64
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -190,9 +174,9 @@ def _resnet(
 
     def top(features):
         y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        return classifier(y, classes, classifier_activation)
+        return args.classifier(y)
 
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+    return args.finish(inputs, x, top, name=name)
 
 
 # Reference figures, keyed by depth. torchvision: pytorch/vision torchvision/models/resnet.py, the meta
@@ -323,45 +307,12 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
     )
 
 
-_OPTIONS = ("name",)
-
-
-def _variant(depth: int, *, v1_5: bool = False):
-    """Register the builder of one depth with the keras.applications signature."""
+def _register(depth: int, *, v1_5: bool = False):
+    """Register the builder of one depth (option: ``name``)."""
     if v1_5 and STAGES[depth][0] != "bottleneck":
         raise UsageError(f"ResNet-{depth} has basic blocks: v1.5 is the same network as v1")
-    model_name = f"resnet{depth}{'_v1_5' if v1_5 else ''}"
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        **options,
-    ):
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            raise UsageError(
-                f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}"
-            )
-        return _resnet(
-            depth,
-            stride_in_3x3=v1_5,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=options.get("name", model_name),
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name
-    builder.__doc__ = (
+    name = f"resnet{depth}{'_v1_5' if v1_5 else ''}"
+    doc = (
         f"ResNet-{depth}"
         + (
             " v1.5 (stride in the 3x3 of a downsampling bottleneck)."
@@ -370,14 +321,15 @@ def _variant(depth: int, *, v1_5: bool = False):
         )
         + "\n\nOption: ``name``; see :func:`_resnet`."
     )
-    return register_model(name=model_name, **_spec(depth, v1_5))(builder)
+    builder = variant(partial(_resnet, stride_in_3x3=v1_5), depth, name=name, doc=doc, options=("name",))
+    return register_model(name=name, **_spec(depth, v1_5))(builder)
 
 
-resnet18 = _variant(18)
-resnet34 = _variant(34)
-resnet50 = _variant(50)
-resnet101 = _variant(101)
-resnet152 = _variant(152)
-resnet50_v1_5 = _variant(50, v1_5=True)
-resnet101_v1_5 = _variant(101, v1_5=True)
-resnet152_v1_5 = _variant(152, v1_5=True)
+resnet18 = _register(18)
+resnet34 = _register(34)
+resnet50 = _register(50)
+resnet101 = _register(101)
+resnet152 = _register(152)
+resnet50_v1_5 = _register(50, v1_5=True)
+resnet101_v1_5 = _register(101, v1_5=True)
+resnet152_v1_5 = _register(152, v1_5=True)

@@ -31,13 +31,15 @@ Deliberate deviations (also in each spec's ``deviations``):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import keras
 from keras import layers
 
 from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
-from ._common import check_head_args, classifier, finish, model_input
+from ._common import BuildArgs, variant
 
 __all__ = [
     "CONFIGS",
@@ -80,39 +82,19 @@ def weight_layers(config: str) -> int:
 
 
 def _vgg(
-    config: str,
-    *,
-    batch_norm: bool = False,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: tuple[int, int, int] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.5,
-    name: str | None = None,
-):
+    config: str, args: BuildArgs, *, batch_norm: bool = False, dropout: float = 0.5, name: str | None = None
+) -> keras.Model:
     """Build VGG configuration ``config`` ("A", "B", "D" or "E") of the paper's table 1.
 
     ``batch_norm`` adds batch norm after every convolution (torchvision's ``vgg*_bn``); ``dropout`` is
-    the rate after fc6 and fc7. With ``include_top=True`` the input must be 224x224 (the flattened
-    7x7x512 map feeds fc6); without it any size from 32x32 works.
+    the rate after fc6 and fc7; ``name`` renames the model. With ``include_top=True`` the input must
+    be 224x224 (the flattened 7x7x512 map feeds fc6); without it any size from 32x32 works.
     """
     if config not in CONFIGS:
         raise UsageError(f"unknown VGG configuration {config!r}; choose from {', '.join(CONFIGS)}")
     if not 0.0 <= dropout < 1.0:
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}")
-    name = name or f"vgg{weight_layers(config)}{'_bn' if batch_norm else ''}"
-    check_head_args(include_top, pooling, classes, weights)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default_shape=(INPUT_SIZE, INPUT_SIZE, 3),
-        min_size=MIN_INPUT_SIZE,
-        model_name=name,
-        fixed_size=include_top,
-    )
+    inputs, x = args.input((INPUT_SIZE, INPUT_SIZE, 3), MIN_INPUT_SIZE, fixed_size=args.include_top)
 
     for b, block in enumerate(CONFIGS[config], start=1):
         for c, width in enumerate(block, start=1):
@@ -132,9 +114,9 @@ def _vgg(
         y = layers.Dropout(dropout, name="fc1_dropout")(y)
         y = layers.Dense(FC_UNITS, activation="relu", name="fc2")(y)
         y = layers.Dropout(dropout, name="fc2_dropout")(y)
-        return classifier(y, classes, classifier_activation)
+        return args.classifier(y)
 
-    return finish(inputs, x, name=name, include_top=include_top, pooling=pooling, weights=weights, top=top)
+    return args.finish(inputs, x, top, name=name)
 
 
 # Reference figures, keyed by configuration. torchvision: pytorch/vision torchvision/models/vgg.py,
@@ -244,60 +226,25 @@ def _spec(config: str, batch_norm: bool) -> dict[str, Any]:
     )
 
 
-_OPTIONS = ("dropout", "name")
-
-
-def _check_options(model_name: str, options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise UsageError(
-            f"{model_name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_OPTIONS)}"
-        )
-
-
-def _variant(config: str, *, batch_norm: bool = False):
-    """Register the builder of one configuration with the keras.applications signature."""
+def _register(config: str, *, batch_norm: bool = False):
+    """Register the builder of one configuration (options: ``dropout``, ``name``)."""
     depth = weight_layers(config)
-    model_name = f"vgg{depth}{'_bn' if batch_norm else ''}"
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        **options,
-    ):
-        _check_options(model_name, options)
-        return _vgg(
-            config,
-            batch_norm=batch_norm,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            **{"name": model_name, **options},
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name
-    builder.__doc__ = (
+    name = f"vgg{depth}{'_bn' if batch_norm else ''}"
+    doc = (
         f"VGG-{depth}, configuration {config} of table 1"
         + (", with batch norm after every convolution." if batch_norm else ".")
         + "\n\nOptions: ``dropout`` (0.5), ``name``; see :func:`_vgg`."
     )
-    return register_model(name=model_name, **_spec(config, batch_norm))(builder)
+    build = partial(_vgg, batch_norm=batch_norm)
+    builder = variant(build, config, name=name, doc=doc, options=("dropout", "name"))
+    return register_model(name=name, **_spec(config, batch_norm))(builder)
 
 
-vgg11 = _variant("A")
-vgg13 = _variant("B")
-vgg16 = _variant("D")
-vgg19 = _variant("E")
-vgg11_bn = _variant("A", batch_norm=True)
-vgg13_bn = _variant("B", batch_norm=True)
-vgg16_bn = _variant("D", batch_norm=True)
-vgg19_bn = _variant("E", batch_norm=True)
+vgg11 = _register("A")
+vgg13 = _register("B")
+vgg16 = _register("D")
+vgg19 = _register("E")
+vgg11_bn = _register("A", batch_norm=True)
+vgg13_bn = _register("B", batch_norm=True)
+vgg16_bn = _register("D", batch_norm=True)
+vgg19_bn = _register("E", batch_norm=True)

@@ -31,9 +31,10 @@ Deliberate deviations and readings of ambiguities (also in the spec's ``deviatio
 from __future__ import annotations
 
 from ..registry import Deviation, ILSVRCEntry, Paper, register_model
-from ._blocks import LRN, Conv, ConvNet, MaxPool, build_convnet, keras_builder
+from ._blocks import LRN, Conv, ConvNet, Pool, build_convnet
+from ._common import variant
 
-__all__ = ["ZFNET"]
+__all__ = ["ZFNET", "zfnet"]
 
 PAPER = Paper(
     title="Visualizing and Understanding Convolutional Networks",
@@ -45,16 +46,16 @@ PAPER = Paper(
 
 ZFNET = ConvNet(
     features=(
-        Conv("conv1", 96, 7, stride=2, pad=1),  # 110 x 110 x 96
-        MaxPool("pool1", ceil_mode=True),  # 55 x 55 x 96
+        Conv(96, 7, stride=2, pad=1, name="conv1"),  # 110 x 110 x 96
+        Pool(ceil_mode=True, name="pool1"),  # 55 x 55 x 96
         LRN("lrn1"),
-        Conv("conv2", 256, 5, stride=2),  # 26 x 26 x 256
-        MaxPool("pool2", ceil_mode=True),  # 13 x 13 x 256
+        Conv(256, 5, stride=2, pad=0, name="conv2"),  # 26 x 26 x 256
+        Pool(ceil_mode=True, name="pool2"),  # 13 x 13 x 256
         LRN("lrn2"),
-        Conv("conv3", 384, 3, pad=1),
-        Conv("conv4", 384, 3, pad=1),
-        Conv("conv5", 256, 3, pad=1),  # 13 x 13 x 256
-        MaxPool("pool5", ceil_mode=True),  # 6 x 6 x 256
+        Conv(384, 3, pad=1, name="conv3"),
+        Conv(384, 3, pad=1, name="conv4"),
+        Conv(256, 3, pad=1, name="conv5"),  # 13 x 13 x 256
+        Pool(ceil_mode=True, name="pool5"),  # 6 x 6 x 256
     ),
     input_shape=(224, 224, 3),
     min_input_size=63,
@@ -94,7 +95,7 @@ zfnet = register_model(
     depth_paper=ZFNET.weight_layers,
     tags=("lrn",),
 )(
-    keras_builder(
+    variant(
         build_convnet,
         ZFNET,
         name="zfnet",

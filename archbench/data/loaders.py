@@ -1,57 +1,21 @@
-"""Datasets for measuring top-1 accuracy: streamed, seeded, and explicit about their preprocessing.
-
-Four sources, each loaded *for one model* (its input size, channels and normalisation):
-
-- ``digits``: scikit-learn's bundled handwritten digits (1,797 images of 8x8, 10 classes; offline),
-  pixel values 0..16 rescaled to 0..255, then resized to the model's input.
-- ``shapes``: procedurally generated shapes (circle, square, triangle, ...), any number of images,
-  classes and resolution; image ``i`` is rendered from ``(seed, i)`` when it is read, so nothing is held
-  in memory and two runs with the same options see the same pixels.
-- ``imagefolder``: a local folder in ImageNet layout (``<root>/<wnid>/*.JPEG``, or ``<root>/train`` and
-  ``<root>/val`` holding such folders), or a flat folder of images with a labels file; evaluated with
-  the standard recipe: resize the shorter side to ``Preprocessing.resize``, centre crop
-  ``Preprocessing.crop``. ``imagenet`` is the same loader with the whole folder held out (the ILSVRC-2012
-  validation set). Class indices are the sorted folder names, which is ImageNet's class order.
-- ``npz``: a local ``.npz`` file in the MNIST/CIFAR layout (``x_train, y_train, x_test, y_test``), read
-  with ``allow_pickle=False``; its test part is the held-out split.
-
-Images stay ``uint8`` until they are read: a ``tf.data`` pipeline (which feeds Keras on every backend)
-decodes or renders them batch by batch, adapts the channels (grey replicated to RGB, RGB to luminance),
-resizes with ``tf.image.resize`` and normalises with the model's
-:class:`~archbench.registry.Preprocessing`. Every :class:`Dataset` states what it did in
-:meth:`Dataset.fingerprint`, which accuracy results carry column by column.
-
-Splits are deterministic: ``digits`` and folders without a ``train``/``val`` layout are split per class
-with a seeded permutation (``heldout_fraction`` of each class held out); ``shapes`` holds out the last
-images; ``npz`` and ``train``/``val`` folders keep their own split.
-"""
+"""Loaders: each source read into splits for one model, and :func:`load_dataset`, the one entry point."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .errors import InputTooSmallError, UsageError
-from .registry import ModelSpec, Preprocessing, get_spec
+from ..errors import InputTooSmallError, UsageError
+from ..registry import ModelSpec, Preprocessing, get_spec
+from .datasets import Dataset, Recipe, Split, _tf
+from .synthetic import SHAPES, _shape_source
 
-__all__ = [
-    "DATASETS",
-    "SHAPES",
-    "Dataset",
-    "Recipe",
-    "Split",
-    "load_dataset",
-    "parse_dataset",
-    "render_shape",
-    "stratified_split",
-]
+__all__ = ["DATASETS", "IMAGENET_HINT", "load_dataset", "parse_dataset", "stratified_split"]
 
 DATASETS = ("digits", "shapes", "imagefolder", "imagenet", "npz")
-SHAPES = ("circle", "square", "triangle", "diamond", "plus", "ring", "star", "hexagon", "crescent", "cross")
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 INTERPOLATIONS = (
     "bilinear",
@@ -63,305 +27,12 @@ INTERPOLATIONS = (
     "gaussian",
     "mitchellcubic",
 )
-AUGMENTATIONS = ("flip", "shift")
 
 IMAGENET_HINT = (
     "archbench cannot download ImageNet; point it at a local copy of the validation set: "
     "--dataset imagefolder --data-dir /path/to/imagenet/val "
     "(one folder per class, <wnid>/*.JPEG; or a flat folder with --dataset imagefolder:labels=FILE)"
 )
-
-
-def _tf():
-    import tensorflow as tf
-
-    return tf
-
-
-@dataclass(frozen=True)
-class Split:
-    """One part of a dataset: its size, labels and a way to stream ``(uint8 image, label)`` pairs."""
-
-    name: str
-    labels: np.ndarray = field(repr=False)
-    make: Callable[[np.ndarray], Any] = field(repr=False, compare=False)
-
-    @property
-    def size(self) -> int:
-        return int(len(self.labels))
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How raw images become model inputs (the model's preprocessing, resolved for one dataset)."""
-
-    input_size: int
-    channels_in: int
-    channels_out: int
-    mode: str  # "none", "stretch" or "shorter_side+centre_crop"
-    resize: int | None
-    crop: int | None
-    interpolation: str
-    antialias: bool
-    scale: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channel_order: str
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset loaded for one model: splits, class count and the preprocessing recipe.
-
-    ``train_split`` is ``None`` when there is nothing to train on (``imagenet``, or a folder held out
-    entirely). :meth:`batches` streams normalised ``float32`` batches; :meth:`fingerprint` describes them.
-    """
-
-    name: str
-    source: str
-    num_classes: int
-    class_names: tuple[str, ...]
-    splits: Mapping[str, Split]
-    train_split: str | None
-    heldout_split: str
-    recipe: Recipe
-    native_size: tuple[int, int] | None
-    seed: int
-    options: Mapping[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        r = self.recipe
-        return (r.input_size, r.input_size, r.channels_out)
-
-    def split(self, name: str | None = None) -> Split:
-        """A split by name; ``None`` is the held-out split."""
-        name = self.heldout_split if name is None else name
-        if name not in self.splits:
-            raise UsageError(f"dataset {self.name!r} has no split {name!r}; it has {', '.join(self.splits)}")
-        return self.splits[name]
-
-    def batches(
-        self,
-        split: str | None = None,
-        batch_size: int = 32,
-        *,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        augment: tuple[str, ...] = (),
-    ):
-        """A ``tf.data.Dataset`` of ``(float32 images, int32 labels)`` batches of one split.
-
-        With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``, so a resumed training
-        sees the same order as an uninterrupted one. ``augment`` (training only) may hold ``"flip"``
-        (random horizontal flip) and ``"shift"`` (random translation by up to 1/16 of the side, the
-        uncovered border filled with the image's lowest value), also seeded per image.
-        """
-        tf = _tf()
-        part = self.split(split)
-        if batch_size < 1:
-            raise UsageError(f"batch size must be positive, got {batch_size}")
-        unknown = [a for a in augment if a not in AUGMENTATIONS]
-        if unknown:
-            raise UsageError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
-        index = np.arange(part.size)
-        if shuffle:
-            index = np.random.default_rng((seed, epoch)).permutation(part.size)
-        ds = part.make(index).map(self._preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-        if augment:
-            aug = _augmenter(tuple(augment), self.recipe.input_size, (seed, epoch))
-            ds = ds.enumerate().map(aug, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-    def _preprocess(self, image, label):
-        tf = _tf()
-        r = self.recipe
-        x = tf.cast(image, tf.float32)
-        if r.mode == "stretch":
-            x = tf.image.resize(
-                x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias
-            )
-        elif r.mode == "shorter_side+centre_crop":
-            x = _resize_shorter_and_crop(x, r)
-        if r.mode != "none" and r.interpolation not in ("bilinear", "nearest", "area"):
-            x = tf.clip_by_value(x, 0.0, 255.0)
-        if r.channels_in == 1 and r.channels_out == 3:
-            x = tf.tile(x, (1, 1, 3))
-        elif r.channels_in == 3 and r.channels_out == 1:
-            x = tf.image.rgb_to_grayscale(x)
-        x = tf.ensure_shape(x, (r.input_size, r.input_size, r.channels_out))
-        x = x * r.scale
-        if r.channel_order == "BGR":
-            x = x[..., ::-1]
-        x = (x - tf.constant(r.mean, tf.float32)) / tf.constant(r.std, tf.float32)
-        return x, tf.cast(label, tf.int32)
-
-    def fingerprint(self, split: str | None = None) -> dict[str, Any]:
-        """What was read and how it was prepared: stamped into every accuracy row."""
-        part = self.split(split)
-        r = self.recipe
-        if r.channels_in == r.channels_out:
-            channels = f"{r.channels_out}"
-        elif r.channels_out == 3:
-            channels = "1->3 (replicated)"
-        else:
-            channels = "3->1 (ITU-R 601 luminance)"
-        native = f"{self.native_size[0]}x{self.native_size[1]}" if self.native_size else "variable"
-        upsampled = bool(self.native_size and min(self.native_size) < r.input_size)
-        return {
-            "dataset": self.name,
-            "data_source": self.source,
-            "split": part.name,
-            "n": part.size,
-            "num_classes": self.num_classes,
-            "data_seed": self.seed,
-            "native_size": native,
-            "input_size": r.input_size,
-            "resize_mode": r.mode,
-            "resize": r.resize,
-            "crop": r.crop,
-            "interpolation": r.interpolation if r.mode != "none" else None,
-            "antialias": r.antialias if r.mode != "none" else None,
-            "resize_impl": "tf.image.resize" if r.mode != "none" else None,
-            "upsampled": upsampled,
-            "scale": r.scale,
-            "mean": list(r.mean),
-            "std": list(r.std),
-            "channel_order": r.channel_order,
-            "channels": channels,
-            **{f"data_{k}": v for k, v in sorted(self.options.items())},
-            **({"data_notes": "; ".join(self.notes)} if self.notes else {}),
-        }
-
-
-def _resize_shorter_and_crop(x, r: Recipe):
-    tf = _tf()
-    shape = tf.shape(x)
-    h = tf.cast(shape[0], tf.float32)
-    w = tf.cast(shape[1], tf.float32)
-    short = tf.minimum(h, w)
-    # torchvision's Resize(int): the longer side is truncated, not rounded
-    new_h = tf.cast(tf.math.floor(r.resize * h / short), tf.int32)
-    new_w = tf.cast(tf.math.floor(r.resize * w / short), tf.int32)
-    new_h = tf.where(h <= w, r.resize, new_h)
-    new_w = tf.where(w <= h, r.resize, new_w)
-    x = tf.image.resize(x, tf.stack([new_h, new_w]), method=r.interpolation, antialias=r.antialias)
-    top = tf.cast(tf.math.round(tf.cast(new_h - r.crop, tf.float32) / 2.0), tf.int32)
-    left = tf.cast(tf.math.round(tf.cast(new_w - r.crop, tf.float32) / 2.0), tf.int32)
-    x = x[top : top + r.crop, left : left + r.crop]
-    if r.crop != r.input_size:
-        x = tf.image.resize(x, (r.input_size, r.input_size), method=r.interpolation, antialias=r.antialias)
-    return x
-
-
-def _augmenter(augment: tuple[str, ...], size: int, seed: tuple[int, int]):
-    tf = _tf()
-    base = int(np.random.default_rng(seed).integers(2**31 - 1))
-    pad = max(1, size // 16)
-
-    def aug(i, item):
-        x, y = item
-        s = tf.stack([tf.constant(base, tf.int64), i])
-        if "flip" in augment:
-            x = tf.image.stateless_random_flip_left_right(x, seed=s)
-        if "shift" in augment:
-            padded = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], constant_values=tf.reduce_min(x))
-            x = tf.image.stateless_random_crop(padded, tf.shape(x), seed=s + 1)
-        return x, y
-
-    return aug
-
-
-# --------------------------------------------------------------------------------------- shapes
-
-
-def render_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw one shape of class ``kind`` as a ``size x size x 3`` uint8 image.
-
-    Position, scale, rotation (within +-20 degrees, so a square never becomes a diamond), colours and
-    noise are drawn from ``rng``; edges are anti-aliased by 2x supersampling.
-    """
-    if kind not in SHAPES:
-        raise UsageError(f"unknown shape {kind!r}; shapes are {', '.join(SHAPES)}")
-    n = 2 * size
-    grid = (np.arange(n) + 0.5) / n * 2.0 - 1.0
-    yy, xx = np.meshgrid(-grid, grid, indexing="ij")
-    cx, cy = rng.uniform(-0.3, 0.3, size=2)
-    radius = rng.uniform(0.4, 0.65)
-    theta = np.deg2rad(rng.uniform(-20.0, 20.0))
-    px, py = (xx - cx) / radius, (yy - cy) / radius
-    u = np.cos(theta) * px + np.sin(theta) * py
-    v = -np.sin(theta) * px + np.cos(theta) * py
-    mask = _shape_mask(kind, u, v)
-    background = rng.uniform(0.0, 1.0, size=3)
-    foreground = rng.uniform(0.0, 1.0, size=3)
-    while abs(float((foreground - background) @ (0.299, 0.587, 0.114))) < 0.3:
-        foreground = rng.uniform(0.0, 1.0, size=3)
-    image = np.where(mask[..., None], foreground, background)
-    image = image.reshape(size, 2, size, 2, 3).mean(axis=(1, 3))
-    image = image + rng.normal(0.0, 0.03, size=image.shape)
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
-def _polygon(u: np.ndarray, v: np.ndarray, sides: int, first_vertex_deg: float) -> np.ndarray:
-    inside = np.ones(u.shape, dtype=bool)
-    apothem = np.cos(np.pi / sides)
-    for i in range(sides):
-        normal = np.deg2rad(first_vertex_deg) + np.pi / sides + 2.0 * np.pi * i / sides
-        inside &= u * np.cos(normal) + v * np.sin(normal) <= apothem
-    return inside
-
-
-def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    r2 = u * u + v * v
-    if kind == "circle":
-        return r2 <= 1.0
-    if kind == "ring":
-        return (r2 <= 1.0) & (r2 >= 0.36)
-    if kind == "square":
-        return _polygon(u, v, 4, 45.0)
-    if kind == "diamond":
-        return _polygon(u, v, 4, 90.0)
-    if kind == "triangle":
-        return _polygon(u * 1.1, v * 1.1 + 0.2, 3, 90.0)
-    if kind == "hexagon":
-        return _polygon(u, v, 6, 0.0)
-    if kind == "plus":
-        return ((np.abs(u) <= 0.28) & (np.abs(v) <= 0.95)) | ((np.abs(v) <= 0.28) & (np.abs(u) <= 0.95))
-    if kind == "cross":
-        a, b = (u + v) / np.sqrt(2.0), (u - v) / np.sqrt(2.0)
-        return ((np.abs(a) <= 0.28) & (np.abs(b) <= 0.95)) | ((np.abs(b) <= 0.28) & (np.abs(a) <= 0.95))
-    if kind == "star":
-        phi = np.arctan2(v, u) - np.pi / 2.0
-        frac = np.abs(((phi / (2.0 * np.pi / 5.0)) % 1.0) - 0.5) * 2.0  # 1 at a point, 0 between points
-        return np.sqrt(r2) <= 0.42 + 0.58 * frac**1.5
-    # crescent
-    return (r2 <= 1.0) & ((u - 0.45) ** 2 + v * v >= 0.72)
-
-
-def _shape_source(classes: int, resolution: int, seed: int, offset: int):
-    tf = _tf()
-
-    def render(i):
-        i = int(i)
-        label = i % classes
-        image = render_shape(SHAPES[label], resolution, np.random.default_rng((seed, i)))
-        return image, np.int64(label)
-
-    def make(index: np.ndarray):
-        def read(i):
-            image, label = tf.numpy_function(render, [i], [tf.uint8, tf.int64], stateful=False)
-            return tf.ensure_shape(image, (resolution, resolution, 3)), tf.ensure_shape(label, ())
-
-        ds = tf.data.Dataset.from_tensor_slices(np.asarray(index, np.int64) + offset)
-        return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
-
-    return make
-
-
-# --------------------------------------------------------------------------------------- sources
 
 
 def _array_source(x: np.ndarray, y: np.ndarray):
@@ -418,9 +89,6 @@ def _splits_from_arrays(name, x, y, heldout_fraction, seed, limit) -> tuple[dict
         "train": Split("train", y[train], _array_source(x[train], y[train])),
         "heldout": Split("heldout", y[held], _array_source(x[held], y[held])),
     }, "train"
-
-
-# --------------------------------------------------------------------------------------- loaders
 
 
 def _load_digits(options, data_dir, heldout_fraction, seed, limit):
@@ -657,9 +325,6 @@ def _existing(path: str | os.PathLike) -> str:
 def _no_options(name: str, options: Mapping[str, Any]) -> None:
     if options:
         raise UsageError(f"dataset {name!r} takes no options, got {', '.join(options)}")
-
-
-# --------------------------------------------------------------------------------------- public
 
 
 def parse_dataset(text: str) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,138 @@
+"""``archbench run``: measure models x tasks into a results folder, resuming what is already there."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..benchmark import BACKENDS, DEVICES, DTYPES, normalize_backend
+from ..errors import ArchbenchError, InputTooSmallError, UsageError
+from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
+
+
+@click.command("run")
+@click.option("--models", "-m", default="all", show_default=True,
+              help="'all', names or globs, comma-separated (e.g. 'vgg*,resnet50').")
+@click.option("--tasks", "-t", default=DEFAULT_TASKS, show_default=True, help="Comma-separated tasks.")
+@click.option("--out", "-o", default=DEFAULT_OUT, show_default=True, help="Output folder (resumed if it exists).")
+@click.option("--input-size", type=click.IntRange(min=1), default=None, help="Square input size (default: each model's).")
+@click.option("--backend", "backends", default="tensorflow", show_default=True,
+              help=f"Latency backends, comma-separated: {','.join(BACKENDS)}.")
+@click.option("--batch", "batches", default="1", show_default=True, help="Latency batch sizes, e.g. 1,8,32.")
+@click.option("--device", type=click.Choice(list(DEVICES)), default="auto", show_default=True)
+@click.option("--dtype", default="float32", show_default=True,
+              help=f"{', '.join(DTYPES[:-1])} or {DTYPES[-1]}.")
+@click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Minimum measuring time per latency unit, seconds.")
+@click.option("--dataset", default="digits", show_default=True, help="Accuracy dataset.")
+@click.option("--data-dir", default=None, help="Local data path for imagefolder/npz datasets.")
+@click.option("--weights", default=None, help="Local weights file for the accuracy task.")
+@click.option("--train-epochs", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=None,
+              help="Per-measurement time limit in seconds (recorded as status 'timeout').")
+@click.option("--force", is_flag=True, help="Re-measure units already in the output folder.")
+@click.option("--shard", default=None, help="Measure the I-th of N deterministic parts of the grid, e.g. 1/4.")
+@click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the report at the end.")
+def command(models, tasks, out, input_size, backends, batches, device, dtype, min_time_s, dataset, data_dir,
+            weights, train_epochs, timeout_s, force, shard, model_files, report) -> None:
+    """Measure models x tasks into OUT (a tidy results.csv), resuming what is already there."""
+    from .. import registry, runner
+    from ..tasks import RunSettings, resolve_tasks
+
+    for path in model_files:
+        registry.load_model_file(path)
+    names = registry.resolve(models)
+    task_list = resolve_tasks(tasks)
+    if input_size is not None:
+        for name in names:
+            minimum = registry.get_spec(name).min_input_size
+            if input_size < minimum:
+                raise InputTooSmallError(
+                    f"--input-size {input_size} is smaller than {name}'s minimum {minimum}x{minimum}"
+                )
+    settings = RunSettings(
+        input_size=input_size,
+        backends=tuple(normalize_backend(b) for b in csv_list(backends, str, "backend list")),
+        batches=_validate_batches(csv_list(batches, int, "batch list")),
+        device=device,
+        dtype=_validate_dtype(dtype),
+        min_time_s=min_time_s,
+        dataset=dataset,
+        data_dir=data_dir,
+        weights=weights,
+        train_epochs=train_epochs,
+    )
+    if weights is not None and not os.path.isfile(weights):
+        raise UsageError(f"weights file not found: {weights}")
+    if "accuracy" in [t.name for t in task_list]:
+        _validate_dataset(dataset, data_dir)
+    shard_t = runner.parse_shard(shard)
+    units = runner.plan(names, task_list, settings, shard_t)
+    click.echo(f"archbench run: {len(names)} models x {len(task_list)} tasks = {len(units)} measurements -> {out}")
+    failures: list[str] = []
+    with click.progressbar(length=len(units), label="measuring", show_pos=True,
+                           item_show_func=lambda s: s, file=sys.stderr) as bar:
+
+        def progress(unit, status):
+            if status not in ("ok", "skipped"):
+                failures.append(f"{unit.label}: {status}")
+            bar.update(1, unit.label)
+
+        summary = runner.run(names, task_list, settings, out, force=force, timeout_s=timeout_s,
+                             shard=shard_t, progress=progress, notify=lambda m: click.echo(m, err=True))
+    from ..catalog import results_table
+
+    click.echo(results_table(summary.csv_path))
+    click.echo(f"\n{summary.measured} measured, {summary.skipped} already there, {len(summary.failed)} failed"
+               f" -> {summary.csv_path}")
+    for f in failures:
+        click.echo(f"  failed: {f}", err=True)
+    if report and not summary.interrupted:
+        _maybe_report(out)
+    if summary.interrupted:
+        click.echo(f"stopped early: {summary.remaining} measurements left; rerun the same command to resume",
+                   err=True)
+        sys.exit(130)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _maybe_report(out: str) -> None:
+    """Write the report of a finished run; a report problem never hides what was measured."""
+    from ..report import write_report
+
+    try:
+        paths = write_report(out, os.path.join(out, "report"))
+    except ArchbenchError as exc:
+        click.echo(f"report: not written ({exc}); the results are in {out}", err=True)
+        return
+    click.echo(f"report: {paths.get('html', paths)}")
+
+
+def _validate_dataset(dataset: str, data_dir: str | None) -> None:
+    """Fail before the sweep, not once per model, on a dataset that cannot be read."""
+    from ..data import IMAGENET_HINT, parse_dataset
+
+    name, _ = parse_dataset(dataset)
+    if data_dir is not None and not os.path.exists(data_dir):
+        raise UsageError(f"dataset path not found: {data_dir}")
+    if name in ("imagenet", "imagefolder") and data_dir is None:
+        raise UsageError(IMAGENET_HINT)
+    if name == "npz" and data_dir is None:
+        raise UsageError("the npz dataset needs a file: --data-dir /path/to/data.npz")
+
+
+def _validate_batches(values: tuple[int, ...]) -> tuple[int, ...]:
+    for v in values:
+        if v < 1:
+            raise UsageError(f"batch size must be a positive integer, got {v}")
+    return values
+
+
+def _validate_dtype(value: str) -> str:
+    if value not in DTYPES:
+        raise UsageError(f"unknown dtype {value!r}; choose from {', '.join(DTYPES)}")
+    return value

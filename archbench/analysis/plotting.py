@@ -1,0 +1,241 @@
+"""Figure plumbing shared by the figure families: the style, an Agg figure of its own, the caption, family
+colours, point labels (placed by adjustText, with leader lines), stacked legends, plain log ticks and the
+Pareto frontier.
+
+pyplot's global state is never touched and no backend is set at import: each figure is drawn on its own
+Agg canvas inside ``matplotlib.rc_context(STYLE)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 11,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "archbench",
+}
+
+
+def _styled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _figure(width: float, height: float) -> Any:
+    """A figure on its own Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Any, caption: str, notes: Iterable[str] = ()) -> Any:
+    """Attach the caption (drawn under the axes), lay the figure out, then place the point labels on
+    the final layout (which is frozen, so saving at another resolution keeps them where they are)."""
+    notes = [n.rstrip(".") for n in notes if n]
+    text = caption + (" Notes: " + "; ".join(notes) + "." if notes else "")
+    fig.caption = text
+    chars = int(fig.get_figwidth() * 16)
+    fig.supxlabel(
+        textwrap.fill(text, chars), fontsize=7.5, x=0.01, ha="left", multialignment="left", color="0.25"
+    )
+    _place_point_labels(fig)
+    return fig
+
+
+def caption_of(fig: Any) -> str:
+    """The caption a figure function attached (sources, what is plotted, what is missing)."""
+    return getattr(fig, "caption", "")
+
+
+def _family_colours(families: Iterable[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    names = sorted({str(f) for f in families}, key=str.lower)
+    # tab10 without its grey (grey marks the shallow entries), then Dark2 for more families
+    palette = [colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]
+    palette += [colormaps["Dark2"](i) for i in range(8)]
+    return {f: palette[i % len(palette)] for i, f in enumerate(names)}
+
+
+LEADER = {"arrowstyle": "-|>", "mutation_scale": 7, "color": "0.25", "lw": 0.7, "shrinkA": 1, "shrinkB": 2}
+"""The leader line drawn from a label to its point when the label sits away from it."""
+
+LEADER_GAP_PT = 4.0
+"""A label whose box is farther than this from its own marker's edge gets a leader line."""
+
+
+def _label_points(
+    ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str], fontsize: float = 8
+) -> list[Any]:
+    """Label points of ``ax`` (in data coordinates); :func:`_finish` places the labels.
+
+    Each label is an :class:`~matplotlib.text.Annotation` whose ``xy`` is its point: adjustText moves
+    the text off the markers and the other labels, and a leader line (:data:`LEADER`) is shown when
+    the text ends up away from its marker or nearer another marker than its own.
+    """
+    labels = [
+        ax.annotate(text, (x, y), xytext=(x, y), textcoords="data", fontsize=fontsize, zorder=6,
+                    ha="center", va="center", arrowprops=dict(LEADER))
+        for x, y, text in zip(xs, ys, texts, strict=True)
+    ]  # fmt: skip
+    for label in labels:
+        label.set_in_layout(False)
+    ax.figure.__dict__.setdefault("_point_labels", []).append((ax, labels))
+    return labels
+
+
+def marker_discs(ax: Any) -> np.ndarray:
+    """``(x, y, radius)`` in display pixels of every scatter marker drawn in ``ax``."""
+    from matplotlib.collections import PathCollection
+
+    discs = []
+    px = ax.figure.dpi / 72.0
+    for coll in ax.collections:
+        if not isinstance(coll, PathCollection) or not coll.get_visible():
+            continue
+        offsets = np.asarray(coll.get_offsets(), dtype=float)
+        if offsets.size == 0:
+            continue
+        centres = coll.get_offset_transform().transform(offsets)
+        sizes = np.asarray(coll.get_sizes(), dtype=float)
+        sizes = np.resize(sizes if sizes.size else np.array([36.0]), len(centres))
+        for (cx, cy), s in zip(centres, sizes, strict=True):
+            if np.isfinite(cx) and np.isfinite(cy):
+                discs.append((cx, cy, math.sqrt(max(s, 0.0)) / 2 * px))
+    return np.array(discs, dtype=float).reshape(-1, 3)
+
+
+def box_distance(box: Any, x: float, y: float) -> float:
+    """Distance in pixels from the point ``(x, y)`` to the box (0 inside it)."""
+    dx = max(box.x0 - x, 0.0, x - box.x1)
+    dy = max(box.y0 - y, 0.0, y - box.y1)
+    return math.hypot(dx, dy)
+
+
+def _text_box(label: Any, renderer: Any) -> Any:
+    from matplotlib.text import Text
+
+    return Text.get_window_extent(label, renderer)
+
+
+def _needs_leader(label: Any, discs: np.ndarray, renderer: Any) -> bool:
+    box = _text_box(label, renderer)
+    ox, oy = label.axes.transData.transform(label.xy)
+    own = np.hypot(discs[:, 0] - ox, discs[:, 1] - oy) < 0.5 if len(discs) else np.array([], bool)
+    own_radius = float(discs[own, 2].max()) if own.any() else 0.0
+    d_own = box_distance(box, ox, oy)
+    if d_own - own_radius > LEADER_GAP_PT * label.figure.dpi / 72.0:
+        return True
+    return any(box_distance(box, cx, cy) <= d_own for cx, cy, _r in discs[~own])
+
+
+def _place_point_labels(fig: Any) -> None:
+    """Place every label of :func:`_label_points` with adjustText, then show the leader lines needed."""
+    from adjustText import adjust_text
+    from matplotlib.transforms import Bbox
+
+    jobs = fig.__dict__.pop("_point_labels", [])
+    if not jobs:
+        return
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax, labels in jobs:
+        discs = marker_discs(ax)
+        inverse = ax.transData.inverted()
+        pad = 2.0 * fig.dpi / 72.0
+        boxes = [Bbox(inverse.transform([(x - r - pad, y - r - pad), (x + r + pad, y + r + pad)]))
+                 for x, y, r in discs]  # fmt: skip
+        xs = [label.xy[0] for label in labels]
+        ys = [label.xy[1] for label in labels]
+        adjust_text(labels, x=xs, y=ys, objects=boxes or None, ax=ax, iter_lim=400, min_arrow_len=np.inf,
+                    expand=(1.1, 1.3), force_text=(0.2, 0.4), force_static=(0.15, 0.3))  # fmt: skip
+    fig.draw_without_rendering()
+    for ax, labels in jobs:
+        discs = marker_discs(ax)
+        for label in labels:
+            label.arrow_patch.set_visible(_needs_leader(label, discs, renderer))
+    fig.set_layout_engine("none")
+
+
+def _legend_column(
+    lax: Any, legends: Sequence[tuple[list[Any], str, dict[str, Any]]], gap_pt: float = 10
+) -> None:
+    """Stack legends top-down in an axes of their own (placed in points, so layout changes keep them apart)."""
+    from matplotlib.transforms import offset_copy
+
+    lax.set_axis_off()
+    fig = lax.figure
+    renderer = fig.canvas.get_renderer()
+    offset = 0.0
+    for handles, title, kwargs in legends:
+        if not handles:
+            continue
+        transform = offset_copy(lax.transAxes, fig=fig, x=0, y=-offset, units="points")
+        leg = lax.legend(handles=handles, title=title, loc="upper left", bbox_to_anchor=(0, 1),
+                         bbox_transform=transform, alignment="left", **kwargs)  # fmt: skip
+        lax.add_artist(leg)
+        offset += leg.get_window_extent(renderer).height * 72 / fig.dpi + gap_pt
+
+
+def _plain_log_ticks(axis: Any, lo: float, hi: float) -> None:
+    """Major ticks 1-2-5 per decade labelled as plain numbers (0.5, 1, 2, 5, 10 ...)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]  # fmt: skip
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _plain_log_labels(*axes: Any) -> None:
+    """Label the decades of log axes as plain numbers (0.01, 1, 100) rather than powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in axes:
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+
+
+def _nice_sizes(values: Sequence[float], count: int = 3) -> list[float]:
+    """Round parameter counts spanning ``values`` for a bubble-size legend."""
+    lo, hi = min(values), max(values)
+    ladder = [m * 10**e for e in range(3, 10) for m in (1, 2, 5)]
+    inside = [v for v in ladder if lo * 0.8 <= v <= hi * 1.05] or [hi]
+    if len(inside) <= count:
+        return inside
+    idx = np.linspace(0, len(inside) - 1, count).round().astype(int)
+    return [inside[i] for i in dict.fromkeys(idx)]
+
+
+def pareto_frontier(points: pd.DataFrame, x: str = "macs", y: str = "top1") -> pd.DataFrame:
+    """Points no other point beats with fewer-or-equal ``x`` and higher ``y`` (sorted by ``x``)."""
+    best = -math.inf
+    keep = []
+    for idx, row in points.sort_values([x, y], ascending=[True, False], kind="stable").iterrows():
+        if row[y] > best:
+            keep.append(idx)
+            best = row[y]
+    return points.loc[keep]

@@ -1,0 +1,109 @@
+"""Latency and throughput of compiled inference, measured the same way on every Keras backend.
+
+The timer's contract
+--------------------
+- What is timed is compiled inference, never ``model.predict`` (about 60 ms of overhead per call on a
+  2-core CPU) and never op-by-op eager execution: TensorFlow runs ``tf.function(jit_compile=...)``,
+  JAX ``jax.jit`` of ``model.stateless_call(..., training=False)``, torch ``torch.compile`` (or eager
+  when asked, or when compiling fails; the row's ``path`` says which ran).
+- The input is one batch of uniform random numbers in [0, 1), generated on the device before timing
+  and reused (never zeros: some kernels take shortcuts on zeros).
+- The first call (tracing + compilation + one run) is timed on its own (``first_call_ms``) and kept out
+  of the statistics, as are ``warmup`` more calls (and more until ``warmup_s`` seconds have passed).
+- One timed iteration is ``t0 = clock(); out = fn(); sync(out); t1 = clock()``: the device is
+  synchronised *inside* the timed region (TF: ``.numpy()`` of the output; JAX: ``block_until_ready``;
+  torch on GPU: ``torch.cuda.synchronize()``), so asynchronous dispatch cannot hide work.
+- Iterations go on until both ``min_iterations`` and ``min_time_s`` of measuring are reached (the
+  MLPerf rule of a minimum duration rather than only a count), or ``max_iterations``.
+- Every per-iteration sample is kept; ``median_ms`` is the headline, with p90, p99, min, mean and IQR.
+  Percentiles interpolate linearly (numpy's default).
+- ``images_per_s = batch_size / median``. ``gflops_per_s = 2 * macs * batch_size / median / 1e9``:
+  FLOPs are counted as 2 × MACs, with MACs per image from :mod:`archbench.counting` (convolutions and
+  dense layers). ``mfu`` is that rate over the device's peak for the compute dtype, on GPU only, with
+  the peak's source in ``peak_source``; on CPU both are ``None``.
+- The device recorded is the one the output was computed on, as the framework reports it. A run that
+  asks for a GPU where none is visible runs on the CPU, says ``cpu`` and notes it; CPU numbers are never
+  labelled GPU.
+- Out of memory (TF ``ResourceExhaustedError``, XLA ``RESOURCE_EXHAUSTED``, torch OOM) gives a result
+  with ``status="oom"`` and the message instead of an exception, so a batch sweep goes on.
+
+Keras fixes its backend at import, so comparing backends means one process per backend:
+:func:`measure_in_subprocess` runs ``python -m archbench.benchmark`` with ``KERAS_BACKEND`` set and
+reads its rows back; :func:`latency_rows` does that for several backends and batch sizes.
+
+The package, one job per module: :mod:`~archbench.benchmark.config` (the one list of backends,
+aliases, devices and dtypes; :class:`LatencyConfig`), :mod:`~archbench.benchmark.timing` (the loop and
+its statistics), :mod:`~archbench.benchmark.oom` (the one out-of-memory classifier),
+:mod:`~archbench.benchmark.compilers` (compiled inference per backend, thread settings),
+:mod:`~archbench.benchmark.peaks` (device peaks for MFU), :mod:`~archbench.benchmark.result`
+(:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.measure` (timing in this process),
+:mod:`~archbench.benchmark.protocol` (what crosses the process boundary: rows and typed failures) and
+:mod:`~archbench.benchmark.processes` (one process per backend). The terminal report of ``archbench
+bench`` lives with the command line (:mod:`archbench._cli._render_bench`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .compilers import default_freeze, default_jit
+from .config import (
+    BACKEND_ALIASES,
+    BACKENDS,
+    DEVICES,
+    DTYPES,
+    LatencyConfig,
+    backend_installed,
+    normalize_backend,
+    not_installed_message,
+)
+from .measure import PreparedInference, build_model, measure, measure_function, model_macs, prepare, sweep
+from .oom import is_oom
+from .peaks import PEAKS, DevicePeak, peak_for
+from .processes import bench, latency_rows, measure_in_subprocess
+from .result import LatencyResult
+from .timing import Timing, summarize, time_function
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_ALIASES",
+    "DEVICES",
+    "DTYPES",
+    "PEAKS",
+    "DevicePeak",
+    "LatencyConfig",
+    "LatencyResult",
+    "PreparedInference",
+    "Timing",
+    "backend_installed",
+    "bench",
+    "build_model",
+    "default_freeze",
+    "default_jit",
+    "format_report",
+    "is_oom",
+    "latency_rows",
+    "measure",
+    "measure_function",
+    "measure_in_subprocess",
+    "model_macs",
+    "normalize_backend",
+    "not_installed_message",
+    "peak_for",
+    "prepare",
+    "summarize",
+    "sweep",
+    "text_histogram",
+    "time_function",
+]
+
+_RENDERING = {"format_report", "text_histogram"}
+
+
+def __getattr__(name: str) -> Any:
+    """``format_report`` and ``text_histogram`` stay importable from here for existing callers; they
+    are terminal output and live with the command line, imported only when asked for."""
+    if name in _RENDERING:
+        return getattr(import_module("archbench._cli._render_bench"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

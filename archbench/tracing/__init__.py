@@ -1,0 +1,230 @@
+"""Traced operation counts: the model's inference program as the backend builds it, counted with the
+conventions of :mod:`archbench.counting`.
+
+The layer walker (:func:`archbench.counting.count`) reads a functional graph; a subclassed model, a
+custom layer holding sublayers or one calling ``keras.ops`` in ``call`` is outside it. The tracer
+counts what runs instead: on JAX the jaxpr of ``model.stateless_call(..., training=False)`` (abstract
+shapes, nothing is computed, see :mod:`._jax`), on TensorFlow the graph of the concrete function of
+``model(x, training=False)`` (see :mod:`._tf`).
+
+Conventions (numbers per sample: the program is traced at ``batch_size`` and divided by it):
+
+- **1 MAC = one multiply-add.** ``macs`` counts convolutions and matrix products only, by closed
+  forms from static shapes and attributes: a convolution costs ``prod(output spatial) x prod(window)
+  x C_in / groups x C_out`` (padding taps included, dilation changing which inputs are read, not how
+  many; groups and depthwise convolutions from the kernel's input channels); a transposed convolution
+  (``Conv2DBackpropInput``; on JAX an input-dilated convolution or one with a spatially reversed
+  kernel, as ``lax.conv_transpose`` makes it) ``prod(input spatial) x prod(window) x C_in x C_out /
+  groups``, the real multiply-adds and not the inserted zeros; a matrix product (``dot_general``,
+  ``MatMul``, ``BatchMatMul``, ``Einsum``) batch x contracted x free sizes. TensorFlow runs a dilated
+  convolution as ``SpaceToBatchND -> conv -> BatchToSpaceND``: it is counted at the real output
+  positions. These are :mod:`archbench.counting`'s formulas (``tests/test_tracing.py`` checks them).
+- **Structural zeros of kernels.** A kernel assembled in ``call`` from weights and constants (LeNet-5's
+  C3 connection table gathers its weights into a dense kernel with zeros; a pruning mask multiplies a
+  kernel) is counted at its structural non-zeros, found by logic on the program (see
+  :mod:`._common`), never from the weights' values: a multiply by a structural zero is not a
+  multiply-add of the layer. Zeros in activations (padding) are counted, as in the walker.
+- **Weighted sums.** A sum reduction of products of which one factor depends on the input and the
+  product on a weight (``sum((x - w) ** 2)``, ``sum(x[..., None] * w)``: a matrix product written
+  element-wise, LeNet-5's Euclidean RBF output) is ``weighted_sum``: one MAC per product.
+- Everything else goes to ``ops_other`` by category, one operation per scalar result:
+  ``elementwise`` (arithmetic, comparisons, selections, max/min: ReLU is ``max(x, 0)``, bias adds),
+  ``transcendental`` (exp, log, tanh, sigmoid, sqrt, rsqrt, pow, erf; TensorFlow's fused Softmax/Elu
+  one per element), ``reduction`` (``inputs - outputs`` adds or comparisons; a mean ``inputs``),
+  ``pooling`` (max: ``window - 1`` comparisons per output; average: ``window``, adds and divide).
+  Data movement (reshape, transpose, concatenate, slice, gather, pad, casts) costs nothing, by an
+  explicit zero rule.
+- ``static`` holds the work done on weights and constants alone (folding batch-norm statistics,
+  assembling a kernel), once per call whatever the batch: it is not in the per-sample figures.
+- An operation with no rule is listed in :attr:`TracedCount.untraced`, never silently zero; so is a
+  ``while`` loop (unknown trip count). ``scan`` bodies count ``length`` times; of a ``cond`` the
+  costliest branch counts, with a note in :attr:`TracedCount.notes` when branches differ.
+- **Depth** is the number of convolutions, matrix products and weighted sums on the longest path from
+  the input to an output; ``None`` when weight operations run inside a loop (``depth_note`` says
+  where). It counts operations, not layers: a separable convolution is two, and a layer with weights
+  but no multiply-adds (LeNet-5's trainable subsampling) none.
+
+Walker and tracer agree exactly on the MACs and params of every zoo model (``tests/test_tracing.py``:
+all 28 on TensorFlow, four of them under JAX). Where they differ by design:
+
+====================================  =================================================================
+what                                  why
+====================================  =================================================================
+depth of ``lenet5``: 5 (walker 7)     S2 and S4 (:class:`TrainableSubsampling2D`) are weight layers of
+                                      the paper's seven, but compute an average pool, a scale and a
+                                      bias: no convolution or matrix product to trace.
+depth with separable convolutions     the walker counts ``SeparableConv2D`` as one weight layer, the
+                                      trace as its two convolutions.
+``LpPooling2D``,                      their window sums run as a depthwise convolution with a constant
+``StochasticPooling2D`` MACs          kernel of ones: the trace counts its multiply-adds, the layer
+                                      rules count pooling operations (0 MACs).
+``ops_other``                         the walker counts by layer (bias, activation, batchnorm...), the
+                                      trace by operation kind; the totals differ in definition.
+====================================  =================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+from ..params import ParamCounts, count_params
+from ._common import OpRecord, Shape
+
+__all__ = ["OpRecord", "TracedCount", "trace_count"]
+
+
+@dataclass(frozen=True)
+class TracedCount:
+    """What :func:`trace_count` measured: per-sample MACs and operations, exact params, per-op records."""
+
+    model_name: str
+    backend: str
+    input_shapes: tuple[Shape, ...]
+    batch_size: int
+    dtype: str
+    macs: int
+    ops_other: Mapping[str, int]
+    static: Mapping[str, int]
+    params: ParamCounts
+    depth: int | None
+    depth_note: str | None
+    ops: tuple[OpRecord, ...]
+    untraced: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def flops(self) -> int:
+        """``2 * macs``."""
+        return 2 * self.macs
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0]
+
+    @property
+    def ops_other_total(self) -> int:
+        return sum(self.ops_other.values())
+
+    @property
+    def complete(self) -> bool:
+        """Whether every operation of the program had a rule (nothing in :attr:`untraced`)."""
+        return not self.untraced
+
+    def macs_by_scope(self) -> dict[str, int]:
+        """Per-sample MACs by name scope (the layer path the operations ran in), in program order."""
+        out: dict[str, int] = {}
+        for r in self.ops:
+            if r.per_sample and r.macs:
+                out[r.scope] = out.get(r.scope, 0) + r.macs
+        return out
+
+    def totals(self) -> dict[str, Any]:
+        """The model-level figures as a flat, JSON-friendly dict."""
+        row: dict[str, Any] = {
+            "input_shape": ";".join("x".join(str(d) for d in s) for s in self.input_shapes),
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "macs": self.macs,
+            "flops": self.flops,
+            "ops_other": self.ops_other_total,
+            "depth": self.depth,
+        }
+        row.update({f"params_{k}": v for k, v in self.params.as_dict().items()})
+        row["untraced"] = ";".join(self.untraced)
+        return row
+
+
+def trace_count(
+    model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str = "float32"
+) -> TracedCount:
+    """Trace ``model``'s inference program on the active Keras backend and count it.
+
+    ``input_shape`` is one per-sample shape (no batch axis) or a list of them for several inputs;
+    without it the shapes of a functional or Sequential model's inputs are used. The model must be
+    built (called once, or ``build()``); it is traced, never run, and not changed.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"trace_count() needs a built keras.Model, got {type(model).__name__}")
+    if not model.built:
+        raise UsageError(f"{model.name!r} is not built: call it on a batch or build() it before counting")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+    try:
+        dtype = keras.backend.standardize_dtype(dtype)
+    except ValueError as exc:
+        raise UsageError(f"unknown dtype {dtype!r}") from exc
+    shapes = _input_shapes(model, input_shape)
+    backend = keras.backend.backend()
+    if backend == "jax":
+        from ._jax import trace
+    elif backend == "tensorflow":
+        from ._tf import trace
+    else:
+        raise UsageError(f"tracing needs the jax or tensorflow backend, not {backend!r} (set KERAS_BACKEND)")
+    tally, outputs, loops = trace(model, shapes, batch_size, dtype)
+    if loops:
+        depth, depth_note = None, "; ".join(loops)
+    else:
+        depth, depth_note = max((v.depth for v in outputs), default=0), None
+    return TracedCount(
+        model_name=model.name,
+        backend=backend,
+        input_shapes=tuple(shapes),
+        batch_size=batch_size,
+        dtype=dtype,
+        macs=tally.macs,
+        ops_other=tally.totals(per_sample=True),
+        static=tally.totals(per_sample=False),
+        params=count_params(model),
+        depth=depth,
+        depth_note=depth_note,
+        ops=tuple(tally.records),
+        untraced=tuple(f"{key} ({why})" for key, why in tally.untraced.items()),
+        notes=tuple(tally.notes),
+    )
+
+
+def _input_shapes(model: Any, input_shape: Any) -> list[Shape]:
+    """The per-sample input shapes: given, or those of a functional model's inputs."""
+    if input_shape is not None:
+        given = (
+            [input_shape]
+            if isinstance(input_shape, Sequence) and input_shape and not isinstance(input_shape[0], Sequence)
+            else list(input_shape)
+        )
+        shapes = []
+        if not given:
+            raise UsageError(f"input_shape must be positive integers (no batch axis), got {input_shape!r}")
+        for shape in given:
+            if (
+                not isinstance(shape, Sequence)
+                or not shape
+                or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)
+            ):
+                raise UsageError(
+                    f"input_shape must be positive integers (no batch axis), got {input_shape!r}"
+                )
+            shapes.append(tuple(int(d) for d in shape))
+        return shapes
+    try:
+        inputs = model.inputs
+    except AttributeError:
+        inputs = None
+    if not inputs:
+        raise UsageError(
+            f"the input shape of {model.name!r} is unknown ({type(model).__name__} is not a functional "
+            "model): give it as the registration's input_shape or with --input-size"
+        )
+    shapes = [tuple(x.shape[1:]) for x in inputs]
+    if any(d is None for s in shapes for d in s):
+        raise UsageError(
+            f"{model.name!r} takes inputs of shape {', '.join(map(str, shapes))} with unknown sizes: give "
+            "the size to count at as the registration's input_shape or with --input-size"
+        )
+    return [tuple(int(d) for d in s) for s in shapes]

@@ -1,0 +1,363 @@
+"""The JAX backend: the jaxpr of ``model.stateless_call(..., training=False)``, walked recursively.
+
+``jax.make_jaxpr`` traces with abstract shapes only (``jax.ShapeDtypeStruct``): nothing is computed.
+Call-like primitives (``jit``/``pjit``, ``closed_call``, ``custom_jvp_call``, ``custom_vjp_call``,
+``remat``) are walked inside; ``scan`` bodies are counted ``length`` times; for ``cond`` the costliest
+branch is counted (and a note says so when branches differ); a ``while`` loop, whose trip count is
+unknown, is listed as untraced.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from ._common import (
+    DENSE,
+    Shape,
+    Tally,
+    Value,
+    dense_or,
+    indicator,
+    matmul_macs,
+    merged,
+    nonzeros,
+    ones,
+    small,
+)
+
+_ZERO = frozenset(
+    "reshape broadcast_in_dim transpose squeeze expand_dims concatenate slice dynamic_slice "
+    "dynamic_update_slice gather pad convert_element_type copy copy_p rev iota stop_gradient "
+    "reduce_precision split device_put optimization_barrier sharding_constraint real imag "
+    "bitcast_convert_type stack unstack tile zeros_like layout_constraint reshard".split()
+)
+_ELEMENTWISE = frozenset(
+    "add sub mul div max min neg abs sign select_n gt lt ge le eq ne and or not xor floor ceil round "
+    "clamp rem nextafter square integer_pow is_finite add_any".split()
+)
+_TRANSCENDENTAL = frozenset(
+    "exp exp2 log log1p expm1 tanh logistic erf erfc erf_inv sin cos tan asin acos atan atan2 sinh cosh "
+    "asinh acosh atanh sqrt rsqrt cbrt pow lgamma digamma".split()
+)
+_REDUCTION = frozenset(
+    "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin".split()
+)
+_CUMULATIVE = frozenset("cumsum cumprod cummax cummin cumlogsumexp".split())
+_POOLING = frozenset("reduce_window_sum reduce_window_max reduce_window_min".split())
+_MATMUL = frozenset(("conv_general_dilated", "dot_general"))
+_EVALUATED = _ZERO | _ELEMENTWISE | _TRANSCENDENTAL | _REDUCTION | _CUMULATIVE | _POOLING | _MATMUL
+_PRODUCTS = frozenset(("mul", "square", "integer_pow"))
+
+# Structural masks: data movement moves the pattern; these operands are indices, not values.
+_MOVES = frozenset(
+    "reshape broadcast_in_dim transpose squeeze expand_dims concatenate slice rev convert_element_type "
+    "pad gather dynamic_slice select_n stack tile".split()
+)
+_INDEX_OPERANDS = {"gather": slice(1, 2), "dynamic_slice": slice(1, None), "select_n": slice(0, 1)}
+_SAME_MASK = frozenset("neg abs square integer_pow copy copy_p stop_gradient reduce_precision sign".split())
+_KEEPS_FLIP = frozenset("transpose reshape convert_element_type copy copy_p reduce_precision".split())
+
+
+def trace(
+    model: Any, shapes: list[Shape], batch_size: int, dtype: str
+) -> tuple[Tally, list[Value], list[str]]:
+    """Trace ``model``'s inference call at ``batch_size``; return the tally, the outputs and loop notes.
+
+    ``training=False`` is passed when ``call`` takes it (``stateless_call`` calls ``call`` directly);
+    otherwise the sublayers run with their inference default, as ``model(x)`` would.
+    """
+    import jax
+
+    def spec(v: Any) -> Any:
+        return jax.ShapeDtypeStruct(tuple(int(d) for d in v.shape), v.dtype)
+
+    trainable = [spec(v) for v in model.trainable_variables]
+    frozen = [spec(v) for v in model.non_trainable_variables]
+    inputs = [jax.ShapeDtypeStruct((batch_size, *s), dtype) for s in shapes]
+
+    signature = inspect.signature(model.call).parameters
+    flags = (
+        {"training": False}
+        if "training" in signature or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
+        else {}
+    )
+
+    def infer(trainable, frozen, inputs):
+        x = inputs[0] if len(inputs) == 1 else list(inputs)
+        outputs, _ = model.stateless_call(trainable, frozen, x, **flags)
+        return outputs
+
+    closed = jax.make_jaxpr(infer)(trainable, frozen, inputs)
+    walker = _Walker(batch_size)
+    values = [Value(weight=True)] * (len(trainable) + len(frozen)) + [Value(data=True)] * len(inputs)
+    outputs = walker.closed(closed, values, "")
+    return walker.tally, outputs, walker.loops
+
+
+def _jaxpr_of(value: Any) -> tuple[Any, list[Any]] | None:
+    """``(jaxpr, consts)`` of a ClosedJaxpr or Jaxpr parameter, else None."""
+    from jax.extend import core
+
+    if isinstance(value, core.ClosedJaxpr):
+        return value.jaxpr, list(value.consts)
+    if isinstance(value, core.Jaxpr):
+        return value, []
+    return None
+
+
+def _inner_jaxprs(params: dict) -> list[tuple[Any, list[Any]]]:
+    found = []
+    for value in params.values():
+        for item in value if isinstance(value, tuple | list) else (value,):
+            inner = _jaxpr_of(item)
+            if inner is not None:
+                found.append(inner)
+    return found
+
+
+def _join(prefix: str, scope: str) -> str:
+    return f"{prefix}/{scope}" if scope else prefix
+
+
+def _const(value: Any) -> Value:
+    array = np.asarray(value)
+    return Value(const=array) if small(array.shape) else DENSE
+
+
+def _loose(value: Value) -> Value:
+    """A loop-carried or sliced value: its flags without a value or a mask (they change per step)."""
+    return Value(data=value.data, weight=value.weight, depth=value.depth)
+
+
+class _Walker:
+    def __init__(self, batch_size: int):
+        self.tally = Tally(batch_size)
+        self.loops: list[str] = []
+
+    def closed(self, closed: Any, values: list[Value], prefix: str) -> list[Value]:
+        jaxpr, consts = _jaxpr_of(closed)
+        return self.run(jaxpr, consts, values, prefix)
+
+    def run(self, jaxpr: Any, consts: list[Any], values: list[Value], prefix: str) -> list[Value]:
+        from jax.extend import core
+
+        env: dict[Any, Value] = {v: _const(c) for v, c in zip(jaxpr.constvars, consts, strict=True)}
+        env.update(zip(jaxpr.invars, values, strict=True))
+
+        def read(v: Any) -> Value:
+            return _const(v.val) if isinstance(v, core.Literal) else env.get(v, DENSE)
+
+        uses = Counter(v for e in jaxpr.eqns for v in e.invars if not isinstance(v, core.Literal))
+        summed = {e.invars[0] for e in jaxpr.eqns if e.primitive.name == "reduce_sum"}
+        products = {
+            e.outvars[0]
+            for e in jaxpr.eqns
+            if e.primitive.name in _PRODUCTS and e.outvars[0] in summed and uses[e.outvars[0]] == 1
+        }
+        fused: set[Any] = set()
+        for eqn in jaxpr.eqns:
+            inner = str(eqn.source_info.name_stack)
+            scope = (
+                inner
+                if not prefix or inner == prefix or inner.startswith(prefix + "/")
+                else _join(prefix, inner)
+            )
+            outs = self.eqn(eqn, [read(v) for v in eqn.invars], scope, products, fused)
+            env.update(zip(eqn.outvars, outs, strict=True))
+        return [read(v) for v in jaxpr.outvars]
+
+    def eqn(self, eqn: Any, values: list[Value], scope: str, products: set, fused: set) -> list[Value]:
+        name = eqn.primitive.name
+        if name == "cond":
+            return self.cond(eqn, values, scope)
+        if name == "scan":
+            return self.scan(eqn, values, scope)
+        if name == "while":
+            return self.while_loop(eqn, values, scope)
+        inner = _inner_jaxprs(eqn.params)
+        if inner:
+            jaxpr, consts = inner[0]
+            if (
+                len(inner) == 1
+                and len(jaxpr.invars) == len(values)
+                and len(jaxpr.outvars) == len(eqn.outvars)
+            ):
+                return self.run(jaxpr, consts, values, scope)
+            self.tally.missing(name, scope, "a primitive with inner programs the walker does not know")
+            return [merged(values)] * len(eqn.outvars)
+        return self.leaf(eqn, values, scope, products, fused)
+
+    def leaf(self, eqn: Any, values: list[Value], scope: str, products: set, fused: set) -> list[Value]:
+        name = eqn.primitive.name
+        shape = tuple(int(d) for d in eqn.outvars[0].aval.shape)
+        out = eqn.outvars[0]
+        weighted_sum = name == "reduce_sum" and eqn.invars[0] in fused
+        result = merged(values, weight_op=name in _MATMUL or weighted_sum)
+        if name in _PRODUCTS and out in products and result.data and result.weight:
+            fused.add(out)
+            return [result]
+        if weighted_sum:
+            operand = tuple(int(d) for d in eqn.invars[0].aval.shape)
+            self.tally.add("weighted_sum", scope, shape, macs=prod(operand))
+            return [result]
+        self.count(eqn, values, scope, shape, result.data)
+        flipped = name == "rev" or (name in _KEEPS_FLIP and bool(values) and values[0].flipped)
+        if result.static:
+            evaluated = self.evaluate(eqn, values)
+            if evaluated is not None:
+                return evaluated
+            result = Value(weight=result.weight, mask=_mask(eqn, values, shape), flipped=flipped)
+        elif flipped:
+            result = Value(data=True, weight=result.weight, depth=result.depth, flipped=True)
+        return [result] * len(eqn.outvars)
+
+    def evaluate(self, eqn: Any, values: list[Value]) -> list[Value] | None:
+        """Compute an operation on constants (small ones only) so that masks and indices stay known."""
+        if eqn.primitive.name not in _EVALUATED or any(v.const is None for v in values):
+            return None
+        if not all(small(v.aval.shape) for v in eqn.outvars):
+            return None
+        out = eqn.primitive.bind(*(v.const for v in values), **eqn.params)
+        outs = out if eqn.primitive.multiple_results else [out]
+        return [Value(const=np.asarray(o)) for o in outs]
+
+    def count(self, eqn: Any, values: list[Value], scope: str, shape: Shape, data: bool) -> None:
+        name, params = eqn.primitive.name, eqn.params
+        n_out = prod(shape)
+        in_shapes = [tuple(int(d) for d in v.aval.shape) for v in eqn.invars]
+        add = self.tally.add
+        if name == "conv_general_dilated":
+            add(name, scope, shape, macs=_conv_macs(params, in_shapes, shape, values), per_sample=data)
+        elif name == "dot_general":
+            (lc, rc), (lb, rb) = params["dimension_numbers"]
+            masks = [indicator(v, s) for v, s in zip(values, in_shapes, strict=True)]
+            macs = matmul_macs(*in_shapes, tuple(lc), tuple(rc), tuple(lb), tuple(rb), *masks)
+            add(name, scope, shape, macs=macs, per_sample=data)
+        elif name in _ELEMENTWISE:
+            add(name, scope, shape, category="elementwise", ops=n_out, per_sample=data)
+        elif name in _TRANSCENDENTAL:
+            add(name, scope, shape, category="transcendental", ops=n_out, per_sample=data)
+        elif name in _REDUCTION:
+            add(name, scope, shape, category="reduction", ops=prod(in_shapes[0]) - n_out, per_sample=data)
+        elif name in _CUMULATIVE:
+            add(name, scope, shape, category="reduction", ops=n_out, per_sample=data)
+        elif name in _POOLING:
+            window = prod(params["window_dimensions"])
+            add(name, scope, shape, category="pooling", ops=n_out * (window - 1), per_sample=data)
+        elif name not in _ZERO:
+            self.tally.missing(name, scope)
+
+    def cond(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
+        index, operands = values[0], values[1:]
+        runs = []
+        for branch in eqn.params["branches"]:
+            walker = _Walker(self.tally.batch_size)
+            outs = walker.closed(branch, operands, scope)
+            cost = (walker.tally.macs, sum(r.ops for r in walker.tally.records))
+            runs.append((cost, walker, outs))
+        costs = {cost for cost, _, _ in runs}
+        _, best, _ = max(runs, key=lambda run: run[0])
+        if len(costs) > 1:
+            self.tally.notes.append(
+                f"{scope}: cond with branches of different cost; the costliest is counted"
+            )
+        self.tally.absorb(best.tally)
+        self.loops.extend(best.loops)
+        results = []
+        for i in range(len(eqn.outvars)):
+            branch_outs = [outs[i] for _, _, outs in runs]
+            flags = merged([index, *branch_outs])
+            depth = max(v.depth for v in branch_outs)
+            results.append(Value(data=flags.data, weight=flags.weight, depth=depth))
+        return results
+
+    def scan(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
+        p = eqn.params
+        n_consts, n_carry = p["num_consts"], p["num_carry"]
+        inner = [*values[:n_consts], *(_loose(v) for v in values[n_consts:])]
+        walker = _Walker(self.tally.batch_size)
+        outs = walker.closed(p["jaxpr"], inner, scope)
+        self.tally.absorb(walker.tally, times=int(p["length"]))
+        self._note_loop(walker, values, outs, scope, "scan")
+        flags = merged(values)
+        carried = [Value(data=flags.data, weight=flags.weight, depth=v.depth) for v in outs[:n_carry]]
+        return carried + [_loose(v) for v in outs[n_carry:]]
+
+    def while_loop(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
+        p = eqn.params
+        n_cond, n_body = p["cond_nconsts"], p["body_nconsts"]
+        consts, carry = values[n_cond : n_cond + n_body], [_loose(v) for v in values[n_cond + n_body :]]
+        walker = _Walker(self.tally.batch_size)
+        outs = walker.closed(p["body_jaxpr"], [*consts, *carry], scope)
+        if walker.tally.records or walker.tally.untraced:
+            self.tally.missing("while", scope, "a loop with an unknown trip count: its body is not counted")
+        self._note_loop(walker, values, outs, scope, "while loop")
+        flags = merged(values)
+        return [Value(data=flags.data, weight=flags.weight, depth=v.depth) for v in outs]
+
+    def _note_loop(
+        self, walker: _Walker, values: list[Value], outs: list[Value], scope: str, kind: str
+    ) -> None:
+        before = max((v.depth for v in values), default=0)
+        if walker.loops or max((v.depth for v in outs), default=0) > before:
+            self.loops.append(f"weight operations inside a {kind} ({scope or 'top level'})")
+
+
+def _conv_macs(params: dict, shapes: list[Shape], out: Shape, values: list[Value]) -> int:
+    """Multiply-adds of ``conv_general_dilated`` (see the package docstring).
+
+    Every output position reads the whole kernel: ``batch x prod(out spatial) x nnz(kernel)``, the
+    kernel being ``out features x in features / groups x prod(window)``. A transposed convolution
+    (input dilation, or a kernel reversed along its spatial axes as ``jax.lax.conv_transpose`` makes
+    it) is counted as the scatter it is: ``batch x prod(in spatial) x nnz(kernel)``, the real
+    multiply-adds, not the inserted zeros.
+    """
+    lhs, rhs = shapes[0], shapes[1]
+    dn = params["dimension_numbers"]
+    lhs_spec, out_spec = dn.lhs_spec, dn.out_spec
+    kernel = nonzeros(indicator(values[1], rhs), rhs)
+    transposed = any(int(d) > 1 for d in params["lhs_dilation"]) or values[1].flipped
+    if transposed:
+        batch = lhs[lhs_spec[0]] // int(params["batch_group_count"])
+        return batch * prod(lhs[d] for d in lhs_spec[2:]) * kernel
+    return out[out_spec[0]] * prod(out[d] for d in out_spec[2:]) * kernel
+
+
+def _mask(eqn: Any, values: list[Value], shape: Shape) -> np.ndarray | None:
+    """The structural non-zeros of a static result (see :mod:`archbench.tracing._common`)."""
+    name = eqn.primitive.name
+    in_shapes = [tuple(int(d) for d in v.aval.shape) for v in eqn.invars]
+    masks = [indicator(v, s) for v, s in zip(values, in_shapes, strict=True)]
+    if all(m is None for m in masks) or not small(shape):
+        return None
+    if name == "mul":
+        out = ones(shape)
+        for m in masks:
+            out = out if m is None else out & np.broadcast_to(m, shape)
+        return dense_or(out)
+    if name in ("add", "sub", "max", "min", "add_any"):
+        if any(m is None for m in masks):
+            return None
+        return dense_or(np.logical_or(*(np.broadcast_to(m, shape) for m in masks)))
+    if name == "div":
+        return dense_or(None if masks[0] is None else np.broadcast_to(masks[0], shape))
+    if name in _SAME_MASK:
+        return dense_or(masks[0])
+    if name not in _MOVES:
+        return None
+    index = _INDEX_OPERANDS.get(name, slice(0, 0))
+    positions = range(len(values))[index]
+    args = []
+    for i, (v, m, s) in enumerate(zip(values, masks, in_shapes, strict=True)):
+        if i in positions:
+            if v.const is None:
+                return None
+            args.append(v.const)
+        else:
+            args.append((ones(s) if m is None else m).astype(np.float32))
+    return dense_or(np.asarray(eqn.primitive.bind(*args, **eqn.params)) != 0)

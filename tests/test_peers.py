@@ -1,0 +1,154 @@
+"""torchvision peers: every zoo model maps to a torchvision builder or says why not; peers are timed in
+their own processes (torch is never imported here, where TensorFlow may already be) with archbench's
+timer; a GPU asked for on a CPU machine is recorded as the CPU it ran on."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from archbench.environment import cpu_model
+from archbench.errors import UsageError
+from archbench.peers import MODES, NO_COUNTERPART, TORCHVISION_PEERS, default_modes, peer_for, peer_rows
+from archbench.registry import list_models
+
+HAS_TORCH = (
+    importlib.util.find_spec("torch") is not None and importlib.util.find_spec("torchvision") is not None
+)
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch and torchvision")
+NO_GPU = not os.path.exists("/dev/nvidia0")
+QUICK = {"warmup": 1, "min_iterations": 3, "min_time_s": 0.05, "threads": 1}
+STATS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "std_ms", "iqr_ms")
+
+
+def test_every_zoo_model_has_a_peer_or_a_reason():
+    zoo = set(list_models("*"))
+    assert set(TORCHVISION_PEERS) | set(NO_COUNTERPART) == zoo
+    assert not set(TORCHVISION_PEERS) & set(NO_COUNTERPART)
+    for name in sorted(zoo):
+        peer, reason = peer_for(name)
+        assert (peer is None) == bool(reason), name
+    assert len(TORCHVISION_PEERS) == 16 and len(NO_COUNTERPART) == 12
+    assert peer_for("resnet50_v1_5")[0].builder == "resnet50"
+    assert peer_for("googlenet_bn")[0].kwargs == {"aux_logits": False, "init_weights": False}
+    assert peer_for("inception_v3")[0].kwargs == {"aux_logits": False, "init_weights": False}
+    assert "v1.5" in peer_for("resnet50")[1]
+    assert peer_for("keras/ResNet50")[0] is None
+
+
+def test_models_without_a_counterpart_get_a_row_not_a_process():
+    rows = peer_rows(["lenet5", "alexnet", "inception_v4", "resnet152"], python="/nonexistent/python")
+    assert [r["model"] for r in rows] == ["lenet5", "alexnet", "inception_v4", "resnet152"]
+    assert {r["status"] for r in rows} == {"skipped"}
+    assert rows[0]["message"] == "no torchvision counterpart: torchvision has no LeNet-5"
+    assert rows[3]["message"].startswith("no torchvision counterpart: torchvision's ResNet-152 is v1.5")
+    assert all(r["framework"] == "torchvision" for r in rows)
+
+
+def test_bad_options_are_usage_errors():
+    with pytest.raises(UsageError, match="peer modes"):
+        peer_rows(["resnet18"], modes=["fastest"])
+    with pytest.raises(UsageError, match="device"):
+        peer_rows(["resnet18"], device="tpu")
+    with pytest.raises(UsageError, match="dtype"):
+        peer_rows(["resnet18"], dtype="int8")
+    with pytest.raises(UsageError, match="threads"):
+        peer_rows(["resnet18"], threads=0)
+    assert default_modes("cpu") == ("eager", "compile") and default_modes("gpu") == MODES
+
+
+def test_a_child_past_its_timeout_gives_an_error_row():
+    rows = peer_rows(["resnet18"], modes=["eager"], timeout_s=0.01)
+    assert len(rows) == 1
+    assert rows[0]["status"] == "error" and rows[0]["message"] == "timed out after 0.01 s"
+    assert rows[0]["path"] == "torch eager (inference_mode)"
+
+
+def test_without_torchvision_the_rows_say_how_to_install_it(monkeypatch):
+    from archbench import peers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda n: None if n == "torchvision" else real(n))
+    rows = peer_rows(["resnet18", "zfnet"], modes=["eager", "compile"], python="/nonexistent/python")
+    assert [(r["mode"], r["status"]) for r in rows] == [
+        ("eager", "error"),
+        ("compile", "error"),
+        ("", "skipped"),
+    ]
+    assert rows[0]["message"] == "torchvision is not installed (pip install torch torchvision)"
+
+
+def _check_timed(row, mode, path):
+    assert row["status"] == "ok", row["message"]
+    assert (row["framework"], row["mode"], row["path"]) == ("torchvision", mode, path)
+    assert row["peer_model"] == "torchvision.models.resnet18"
+    assert row["framework_version"] and row["torch_version"]
+    assert row["iterations"] >= 3 and row["warmup_iterations"] == 1
+    assert all(row[k] is not None for k in STATS)
+    assert 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+    assert row["first_call_ms"] > 0 and row["images_per_s"] == pytest.approx(2e3 / row["median_ms"])
+    assert (row["batch_size"], row["input_size"], row["input_shape"]) == (2, 64, "3x64x64")
+    assert (row["threads"], row["intra_op_threads"]) == (1, 1)
+
+
+def _check_cpu(row):
+    assert (row["device"], row["device_type"], row["device_name"]) == (
+        f"cpu:0 ({cpu_model()})",
+        "cpu",
+        cpu_model(),
+    )
+    assert row["dtype"] == "float32" and row["notes"] == ""
+
+
+@pytest.mark.torch
+@needs_torch
+def test_resnet18_eager_on_the_cpu():
+    (row,) = peer_rows(["resnet18"], device="cpu", batch=2, input_size=64, modes=["eager"], **QUICK)
+    _check_timed(row, "eager", "torch eager (inference_mode)")
+    _check_cpu(row)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+@needs_torch
+def test_resnet18_eager_and_compile_on_the_cpu():
+    """Inductor compiles ResNet-18 in 30-70 s on the 2-core development machine (a cold cache)."""
+    rows = peer_rows(["resnet18"], device="cpu", batch=2, input_size=64, modes=["eager", "compile"], **QUICK)
+    assert [r["mode"] for r in rows] == ["eager", "compile"]
+    _check_timed(rows[0], "eager", "torch eager (inference_mode)")
+    _check_timed(rows[1], "compile", "torch.compile (inference_mode)")
+    assert rows[1]["first_call_ms"] > rows[1]["median_ms"]
+    for row in rows:
+        _check_cpu(row)
+
+
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
+@pytest.mark.torch
+@needs_torch
+def test_gpu_modes_asked_on_a_cpu_machine_run_on_the_cpu_and_say_so():
+    """The GPU path's bf16 autocast and reduce-overhead, asked where CUDA is absent: no crash, CPU rows."""
+    rows = peer_rows(
+        ["resnet18"],
+        device="gpu",
+        batch=2,
+        input_size=64,
+        dtype="bfloat16",
+        modes=["eager"],
+        samples=True,
+        **QUICK,
+    )
+    (row,) = rows
+    _check_timed(row, "eager", "torch eager (inference_mode)")
+    assert (row["device_requested"], row["device_type"], row["device_name"]) == ("gpu", "cpu", cpu_model())
+    assert row["dtype"] == "mixed_bfloat16"
+    assert row["notes"] == "gpu requested, none visible: ran on cpu"
+    assert len(row["samples_ms"]) == row["iterations"]
+
+
+def test_torch_is_not_imported_by_the_peer_module():
+    """The parent (a pytest or CLI process that may hold TensorFlow) must not import torch."""
+    code = "import sys, archbench.peers; print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

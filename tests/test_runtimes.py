@@ -1,0 +1,202 @@
+"""Deployment runtimes: names, conformance, timing rows, missing runtimes and the memory guard.
+
+LeNet-5 is exported once per route in this process (seconds); one test runs the whole child-process
+path (export, run) for LiteRT, the cheapest runtime.
+"""
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+from archbench.errors import UsageError
+from archbench.runtimes import (
+    RUNTIMES,
+    Loaded,
+    compare_outputs,
+    measure_runtime,
+    normalize_runtime,
+    parse_runtimes,
+    route_for,
+    tolerance_for,
+)
+from archbench.runtimes.base import missing_requirement
+from archbench.runtimes.child import evaluate, loader
+from archbench.runtimes.guard import run_guarded
+
+_RUNTIMES = [r for r in RUNTIMES if r != "keras"]
+
+
+def _config(**changes):
+    from archbench.benchmark import LatencyConfig
+
+    return LatencyConfig(**{"warmup": 1, "min_iterations": 5, "min_time_s": 0.05, **changes})
+
+
+def test_normalize_runtime_names_and_aliases():
+    assert normalize_runtime("ORT") == "onnxruntime"
+    assert normalize_runtime(" tflite ") == "litert"
+    assert normalize_runtime("OpenVINO") == "openvino"
+    assert parse_runtimes("keras, ort,onnxruntime,ov") == ["keras", "onnxruntime", "openvino"]
+
+
+@pytest.mark.parametrize("bad", ["tensorrt", "", "onnx-runtime-gpu"])
+def test_normalize_runtime_rejects_unknown_names_in_one_line(bad):
+    with pytest.raises(UsageError) as info:
+        normalize_runtime(bad)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "choose from keras, onnxruntime, openvino, litert" in message
+
+
+def test_parse_runtimes_and_routes_reject_bad_input():
+    with pytest.raises(UsageError, match="no runtime given"):
+        parse_runtimes(" , ")
+    with pytest.raises(UsageError, match="unknown route 'jax2onnx' for onnxruntime"):
+        route_for("onnxruntime", "jax2onnx")
+    with pytest.raises(UsageError, match="runs the Keras model itself"):
+        route_for("keras")
+
+
+def test_compare_outputs_and_tolerance():
+    ref = np.array([[0.5, -2.0, 0.0]], dtype=np.float32)
+    out = ref + np.array([[0.0, 0.001, -0.0005]], dtype=np.float32)
+    max_abs, max_rel = compare_outputs(out, ref)
+    assert max_abs == pytest.approx(0.001, rel=1e-3)
+    assert max_rel == pytest.approx(0.0005, rel=1e-3)
+    assert tolerance_for("float32", 0.3) == pytest.approx(1e-4)
+    assert tolerance_for("float32", 20.0) == pytest.approx(2e-3)
+    with pytest.raises(ValueError, match="differs from the reference"):
+        compare_outputs(out[:, :2], ref)
+
+
+@pytest.fixture(scope="module")
+def lenet(tmp_path_factory):
+    """LeNet-5 (seeded), its reference on random batches of 2, and one export per available route."""
+    from archbench.runtimes.exporting import build, export, reference
+
+    model = build("lenet5", seed=0)
+    inputs, outputs = reference(model, 2, seed=0)
+    artifacts = {}
+    for runtime in _RUNTIMES:
+        route = route_for(runtime)
+        if missing_requirement(route) is None:
+            directory = tmp_path_factory.mktemp(runtime)
+            artifacts[runtime] = export(model, route, str(directory), 2)[0]
+    return model, inputs, outputs, artifacts
+
+
+@pytest.mark.parametrize("runtime", _RUNTIMES)
+def test_each_installed_runtime_conforms_and_gives_a_timing_row(lenet, runtime):
+    _, inputs, outputs, artifacts = lenet
+    if runtime not in artifacts:
+        pytest.skip(missing_requirement(route_for(runtime)))
+    loaded = loader(runtime)(artifacts[runtime], precision="float32", threads=1)
+    row = evaluate(loaded, inputs, outputs, precision="float32", config=_config(batch_size=2))
+    assert row["status"] == "ok", row["error"]
+    assert row["precision"] == "float32"
+    assert row["conformance_draws"] == 3
+    assert row["tolerance"] == pytest.approx(1e-4)
+    assert 0.0 <= row["max_abs_diff"] < row["tolerance"]
+    assert 0.0 <= row["max_rel_diff"] < 1e-3
+    assert row["iterations"] >= 5
+    assert row["warmup_iterations"] >= 1
+    assert 0.0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+    assert row["images_per_s"] == pytest.approx(2 / (row["median_ms"] / 1e3))
+    if runtime in ("openvino", "litert"):
+        assert row["threads_used"] == 1
+
+
+def test_an_export_that_no_longer_matches_the_model_fails_conformance(lenet):
+    """The exported file keeps the weights it was exported with; the Keras model is then changed."""
+    from archbench.runtimes.exporting import build, reference
+
+    _, inputs, _, artifacts = lenet
+    runtime = next(iter(artifacts), None)
+    if runtime is None:
+        pytest.skip("no runtime installed")
+    changed = build("lenet5", seed=0)
+    kernel = changed.trainable_weights[0]
+    kernel.assign(kernel * 1.5)
+    _, wrong = reference(changed, 2, seed=0)
+    loaded = loader(runtime)(artifacts[runtime], precision="float32", threads=1)
+    row = evaluate(loaded, inputs, wrong, precision="float32", config=_config(batch_size=2))
+    assert row["status"] == "failed"
+    assert row["reason"] == "conformance"
+    assert row["max_abs_diff"] > row["tolerance"]
+    assert row["error"].startswith("max abs diff ")
+    assert row.get("median_ms") is None
+
+
+def test_a_runtime_returning_wrong_outputs_or_precision_is_not_ok():
+    inputs = np.random.default_rng(0).random((2, 1, 4), dtype=np.float32)
+    reference = inputs * 2.0
+    honest = Loaded(lambda x: x * 2.0, "fake 1", "float32", 1, "")
+    off = Loaded(lambda x: x * 2.0 + 1e-3, "fake 1", "float32", 1, "")
+    lower = Loaded(lambda x: x * 2.0, "fake 1", "bfloat16", 1, "")
+    assert evaluate(honest, inputs, reference, precision="float32", config=_config())["status"] == "ok"
+    row = evaluate(off, inputs, reference, precision="float32", config=_config())
+    assert (row["status"], row["reason"]) == ("failed", "conformance")
+    assert row["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
+    row = evaluate(lower, inputs, reference, precision="float32", config=_config())
+    assert (row["status"], row["reason"]) == ("failed", "precision")
+
+
+def test_a_runtime_that_is_not_installed_gives_a_skipped_row(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    assert importlib.util.find_spec("onnxruntime") is None
+    row = measure_runtime("lenet5", "onnxruntime")
+    assert row["status"] == "skipped"
+    assert row["reason"] == "not installed"
+    assert row["error"] == "onnxruntime is not installed (pip install onnxruntime)"
+    assert row["median_ms"] is None and row["export_s"] is None
+
+
+def test_measure_runtime_rejects_bad_arguments_before_any_work():
+    with pytest.raises(UsageError, match="unknown model"):
+        measure_runtime("lenet6", "litert")
+    with pytest.raises(UsageError, match="unknown runtime"):
+        measure_runtime("lenet5", "tensorrt")
+    with pytest.raises(UsageError, match="batch_size must be at least 1"):
+        measure_runtime("lenet5", "litert", batch=0)
+
+
+def test_a_precision_the_runtime_does_not_offer_is_skipped():
+    row = measure_runtime("lenet5", "litert", dtype="mixed_bfloat16")
+    assert (row["status"], row["reason"]) == ("skipped", "dtype")
+
+
+def test_guard_reports_peak_memory_and_kills_above_the_limit():
+    grow = "import time; x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.5)"
+    fine = run_guarded([sys.executable, "-c", grow], memory_limit_mb=1024, timeout_s=60)
+    assert fine.failure is None and fine.returncode == 0
+    assert 200 <= fine.peak_rss_mb < 1024
+    killed = run_guarded([sys.executable, "-c", grow + "; time.sleep(30)"], memory_limit_mb=100, timeout_s=60)
+    assert killed.reason == "memory"
+    assert killed.failure.startswith("exceeded 0.0977 GB resident memory (killed at ")
+    assert killed.wall_s < 30
+    slow = run_guarded(
+        [sys.executable, "-c", "import time; time.sleep(30)"], memory_limit_mb=1024, timeout_s=0.5
+    )
+    assert (slow.reason, slow.failure) == ("timeout", "timed out after 0.5 s")
+    broken = run_guarded(
+        [sys.executable, "-c", "raise SystemExit('no such model')"], memory_limit_mb=1024, timeout_s=60
+    )
+    assert broken.reason == "exit" and broken.failure == "exited with code 1: no such model"
+
+
+@pytest.mark.skipif(missing_requirement(route_for("litert")) is not None, reason="LiteRT not installed")
+def test_measure_runtime_runs_export_and_run_in_child_processes():
+    row = measure_runtime("lenet5", "litert", batch=2, threads=1, min_time_s=0.05, min_iterations=5, warmup=1)
+    assert row["status"] == "ok", row["error"]
+    assert row["runtime"] == "litert" and row["export_format"] == "litert"
+    assert row["input_shape"] == "32x32x1"
+    assert row["export_s"] > 0 and row["load_s"] > 0
+    assert row["export_peak_rss_mb"] > row["run_peak_rss_mb"] > 0  # TensorFlow exports; the run needs none
+    assert row["max_abs_diff"] < row["tolerance"]
+    assert row["iterations"] >= 5 and row["median_ms"] > 0
+    limited = measure_runtime("lenet5", "litert", memory_limit_mb=150)
+    assert (limited["status"], limited["reason"]) == ("failed", "memory")
+    assert limited["error"].startswith("export exceeded 0.146 GB resident memory")
+    assert limited["median_ms"] is None
