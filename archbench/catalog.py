@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -26,7 +27,8 @@ from .registry import ENTRY_POINT_GROUP, get_spec, list_models
 LIST_WIDTH = 120
 PARAMS_SOURCE = "archbench (results/golden/params.csv)"
 CACHE_ENV = "ARCHBENCH_CACHE_DIR"
-_CACHE_FORMAT = "archbench.catalog-cache/1"
+_CACHE_FORMAT = "archbench.catalog-cache/2"
+TOP1_METADATA = ("top1_protocol", "top1_weights")
 _MIN_SOURCE_WIDTH = 12
 
 
@@ -94,6 +96,8 @@ def _spec_entry(name: str) -> dict[str, Any]:
         "family": spec.family,
         "input": "x".join(str(d) for d in spec.input_shape),
         "top1_ref": ref.top1 if ref else None,
+        "top1_protocol": ref.protocol if ref else "",
+        "top1_weights": ref.weights if ref else "",
         "top1_source": ref.source if ref else "",
         "implementation": spec.implementation,
     }
@@ -104,7 +108,7 @@ def _with_params(entry: dict[str, Any], golden: dict[str, int]) -> dict[str, Any
     row = {k: entry[k] for k in ("name", "display_name", "year", "family", "input")}
     row["params"] = params
     row["params_source"] = PARAMS_SOURCE if params is not None else ""
-    row.update({k: entry[k] for k in ("top1_ref", "top1_source", "implementation")})
+    row.update({k: entry[k] for k in ("top1_ref", *TOP1_METADATA, "top1_source", "implementation")})
     return row
 
 
@@ -233,6 +237,8 @@ def spec_rows(names: list[str]) -> list[dict[str, Any]]:
                 "depth_paper": spec.depth_paper,
                 "top1_ref": acc.top1 if acc else None,
                 "top5_ref": acc.top5 if acc else None,
+                "top1_protocol": acc.protocol if acc else "",
+                "top1_weights": acc.weights if acc else "",
                 "accuracy_ref_source": acc.source if acc else "",
                 "accuracy_ref_scope": acc.scope if acc else "",
                 "params_ref": params_ref.value if params_ref else None,
@@ -251,8 +257,12 @@ def spec_rows(names: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-LIST_HEADER = ["model", "year", "family", "params", "top-1 (ref)", "top-1 source"]
+LIST_HEADER = ["model", "year", "family", "params", "top-1 (ref)", "protocol", "top-1 source"]
 LIST_NOTE = "params: counted by archbench (paper convention); top-1: reference figures, not measured here"
+LIST_NOTE_PROTOCOL = (
+    "protocol: '1-crop N' one centre crop of N px, 'chart' read off a chart (approximate); "
+    "csv/json add whose weights"
+)
 LIST_NOTE_NO_PARAMS = (
     "params '-': not under golden control (keras.applications wrappers, model files); "
     "`archbench summary NAME` counts it"
@@ -260,6 +270,17 @@ LIST_NOTE_NO_PARAMS = (
 LIST_NOTE_SHORTENED = (
     "top-1 sources ending in '…' are cut to fit the table; --format csv or json gives them whole"
 )
+
+
+_SHORT_PROTOCOLS = {"read off a chart": "chart"}
+
+
+def short_protocol(protocol: str) -> str:
+    """A protocol as the list table shows it: ``"single centre crop at 224 px"`` -> ``"1-crop 224"``."""
+    found = re.fullmatch(r"single centre crop at (\d+) px", protocol or "")
+    if found:
+        return f"1-crop {found.group(1)}"
+    return _SHORT_PROTOCOLS.get(protocol, protocol or "?")
 
 
 def render(rows: list[dict[str, Any]], fmt: str, width: int = LIST_WIDTH) -> str:
@@ -279,13 +300,14 @@ def render(rows: list[dict[str, Any]], fmt: str, width: int = LIST_WIDTH) -> str
             r["family"],
             f"{r['params']:,}" if r["params"] is not None else "-",
             f"{r['top1_ref']:.1f}" if r["top1_ref"] is not None else "-",
+            short_protocol(r["top1_protocol"]) if r["top1_ref"] is not None else "-",
             r["top1_source"],
         ]
         for r in rows
     ]
     fixed = [max(len(LIST_HEADER[i]), *(len(str(t[i])) for t in table)) for i in range(len(LIST_HEADER) - 1)]
     source_width = max(_MIN_SOURCE_WIDTH, width - sum(fixed) - 2 * len(fixed))
-    notes = [LIST_NOTE]
+    notes = [LIST_NOTE, LIST_NOTE_PROTOCOL]
     if any(r["params"] is None for r in rows):
         notes.append(LIST_NOTE_NO_PARAMS)
     if any(len(t[-1]) > source_width for t in table):
@@ -294,12 +316,19 @@ def render(rows: list[dict[str, Any]], fmt: str, width: int = LIST_WIDTH) -> str
     return text + "\n\n" + "\n".join(notes)
 
 
-RUN_COLUMNS = ("model", "params", "G-MACs", "depth", "latency (ms)", "latency setting", "ImageNet top-1 (%)",
-               "top-1 is")
+RUN_COLUMNS = ("model", "params", "G-MACs", "depth", "latency (ms)", "95 % CI (ms)", "noisy", "latency setting",
+               "ImageNet top-1 (%)", "top-1 is", "top-1 protocol")
+MEASURED_COLUMNS = ("measured top-1 (%)", "measured on")
 
 
 def results_table(csv_path: str | None) -> str:
-    """The end-of-run view of a results.csv: the report's summary table (one row per model), as text."""
+    """The end-of-run view of a results.csv: one row per model with what each task measured, as text.
+
+    The report's summary table (:func:`archbench.analysis.summary_table`: counts, latency, ImageNet
+    top-1), then every accuracy measured on other data (``measured top-1 (%)``, ``measured on``: the
+    dataset, its held-out images, and ``untrained`` for a model neither trained nor given weights),
+    baselines included, then the units that failed.
+    """
     from .analysis import failures, load_results, summary_table
 
     if not csv_path or not os.path.exists(csv_path):
@@ -307,10 +336,40 @@ def results_table(csv_path: str | None) -> str:
     results = load_results(csv_path)
     table = summary_table(results)
     columns = [c for c in RUN_COLUMNS if c in table.columns and (table[c].astype(str) != "").any()]
+    measured = measured_accuracy(results)
     failed = failures(results)
     rows = []
     for record in table.to_dict("records"):
         mine = failed[failed["model"] == record["model"]]
         note = "; ".join(f"{t}: {st}" for t, st in zip(mine["task"], mine["status"], strict=True))
-        rows.append([record[c] for c in columns] + [note])
-    return format_table([*columns, "failures"], rows)
+        accuracy = measured.get(record["model"], ("", ""))
+        rows.append([record[c] for c in columns] + (list(accuracy) if measured else []) + [note])
+    header = [*columns, *(MEASURED_COLUMNS if measured else ()), "failures"]
+    return format_table(header, rows)
+
+
+def measured_accuracy(results) -> dict[str, tuple[str, str]]:
+    """Per model, its measured held-out top-1 and what it was measured on, from the accuracy rows.
+
+    ``{"lenet5": ("99.2", "digits, 359 held out")}``; several datasets are joined with ``"; "``.
+    """
+    if "top1" not in results.columns:
+        return {}
+    acc = results[(results["task"] == "accuracy") & (results["status"] == "ok") & results["top1"].notna()]
+    if "timestamp" in acc.columns:
+        acc = acc.sort_values("timestamp", kind="stable")
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    for r in acc.to_dict("records"):
+        dataset = str(r.get("dataset") or "?")
+        where = dataset + (f", {int(r['n']):,} held out" if _present(r.get("n")) else "")
+        if str(r.get("trained")).strip().lower() in ("false", "0", "0.0"):
+            where += ", untrained"
+        found.setdefault(r["model"], {})[dataset] = (f"{float(r['top1']):.1f}", where)
+    return {
+        model: ("; ".join(v[0] for v in by_data.values()), "; ".join(v[1] for v in by_data.values()))
+        for model, by_data in found.items()
+    }
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value == value and str(value) != ""

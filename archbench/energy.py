@@ -27,7 +27,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -73,17 +73,24 @@ class EnergyReading:
             return None
         return self.joules / self.images
 
+    @property
+    def method(self) -> str:
+        if not self.available:
+            return ""
+        return "nvml total energy" if self.counter.startswith("nvml") else "rapl"
+
     def as_row(self) -> dict[str, Any]:
-        """Flat ``energy_*`` columns; ``energy_status`` is ``measured`` or ``not available (<reason>)``."""
-        row = {f"energy_{k}": v for k, v in asdict(self).items() if k not in ("available", "reason")}
-        row.update(
-            {
-                "energy_status": "measured" if self.available else f"not available ({self.reason})",
-                "energy_watts": self.watts,
-                "energy_joules_per_image": self.joules_per_image,
-            }
-        )
-        return row
+        """The energy columns of a latency row (``energy_j``, ``power_w``, ``energy_j_per_image``, ...)."""
+        return {
+            "energy_available": self.available,
+            "energy_reason": self.reason,
+            "energy_method": self.method,
+            "energy_counter": self.counter,
+            "energy_j": self.joules,
+            "energy_s": self.seconds,
+            "power_w": self.watts,
+            "energy_j_per_image": self.joules_per_image,
+        }
 
 
 class RaplCounter:

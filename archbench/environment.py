@@ -37,7 +37,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["cpu_model", "describe_device", "device", "environment", "gpu_names", "versions"]
+__all__ = ["cpu_count", "cpu_model", "describe_device", "device", "environment", "gpu_names", "versions"]
 
 _DISTRIBUTIONS = {
     "keras": ("keras",),
@@ -78,7 +78,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
+    """Logical cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -189,7 +190,7 @@ def environment() -> dict[str, Any]:
             "python_version": platform.python_version(),
             "platform": platform.platform(),
             "cpu_model": cpu_model(),
-            "cpu_count": _cpu_count(),
+            "cpu_count": cpu_count(),
             "intra_op_threads": intra,
             "inter_op_threads": inter,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -3,7 +3,8 @@
 Training follows the papers' recipe, scaled down to what a laptop can do: SGD with momentum 0.9 and
 weight decay 5e-4 (Krizhevsky, Sutskever & Hinton 2012, section 5, "Details of learning"; VGG and
 GoogLeNet kept these values), a constant, step (divide by 10) or cosine learning-rate schedule, dropout
-as built into each model (its rate can be overridden) and optional flip/shift augmentation. Models with
+as built into each model (its rate can be overridden) and optional flip/shift/affine augmentation; a
+model's own recipe replaces these defaults for it (:mod:`archbench.train_config`). Models with
 auxiliary classifiers (GoogLeNet, ``aux_logits=True``) are trained with their losses weighted by 0.3
 (Szegedy et al. 2015, section 5). Weight decay is Keras' decoupled form (``w -= lr * wd * w`` beside the
 momentum update); the AlexNet paper folds the same term into the momentum, a difference of second order.
@@ -40,20 +41,25 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, load_dataset
-from .distribute import (
-    DISTRIBUTE_KINDS,
-    LR_SCALING_RULES,
-    distribution_columns,
-    maybe_scope,
-    scaled_lr,
-    strategy_for,
-)
+from .distribute import distribution_columns, maybe_scope, strategy_for
 from .errors import UsageError, WeightsError
 from .registry import ModelSpec, get_spec
+from .train_config import (
+    CHECKPOINT_SUFFIX,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    TRAIN_FIELDS,
+    TrainConfig,
+    train_config,
+)
+from .train_config import (
+    config_columns as _config_columns,
+)
 
 __all__ = [
     "LR_SCHEDULES",
     "OPTIMIZERS",
+    "TRAIN_FIELDS",
     "TrainConfig",
     "TrainResult",
     "accuracy_rows",
@@ -61,108 +67,11 @@ __all__ = [
     "evaluate",
     "loss_weights",
     "train",
+    "train_config",
 ]
 
-OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "step", "cosine")
 UNTRAINED_NOTE = "untrained (random init)"
-CHECKPOINT_SUFFIX = ".weights.h5"
 _STATE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train; the defaults train ``lenet5`` on ``digits`` to >= 95 % held-out top-1 in seconds.
-
-    ``lr_schedule``: ``constant``; ``step`` multiplies ``lr`` by ``lr_gamma`` every ``lr_step_epochs``
-    epochs (AlexNet divided by 10 when the validation error stopped improving; ResNet every 30 epochs);
-    ``cosine`` decays to 0 over ``epochs``. ``dropout`` overrides the rate of every ``Dropout`` layer
-    (``None`` keeps the builder's). ``augment`` holds ``"flip"`` and/or ``"shift"``.
-    ``aux_loss_weight`` weights each auxiliary output of a multi-output model (GoogLeNet: 0.3).
-    ``clipnorm`` caps the global gradient norm (``None``: no clipping); the papers did not clip, but
-    LeNet-5's RBF output starts with squared-distance logits in the hundreds, whose first gradients
-    throw plain SGD at lr 0.01 into saturated tanh units; with the cap it trains from the first step.
-    ``checkpoint`` is a ``.weights.h5`` path written after every epoch; ``resume`` continues from it.
-
-    ``distribute="data-parallel"`` spreads every batch over ``devices`` local devices (default: all)
-    and over the hosts of a multi-host job (:mod:`archbench.distribute`); ``batch_size`` stays the
-    global batch. ``lr_scaling="linear"`` trains with ``lr * batch_size / lr_base_batch`` (Goyal et al.
-    2017); ``"none"`` with ``lr`` as given (:attr:`lr_effective`).
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    lr_schedule: str = "cosine"
-    lr_step_epochs: int = 30
-    lr_gamma: float = 0.1
-    dropout: float | None = None
-    augment: tuple[str, ...] = ()
-    aux_loss_weight: float = 0.3
-    clipnorm: float | None = 1.0
-    seed: int = 0
-    checkpoint: str | None = None
-    resume: bool = False
-    eval_batch_size: int = 128
-    distribute: str | None = None
-    devices: int | None = None
-    lr_scaling: str = "none"
-    lr_base_batch: int = 32
-
-    def __post_init__(self) -> None:
-        if self.epochs < 0:
-            raise UsageError(f"epochs must be >= 0, got {self.epochs}")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise UsageError("batch sizes must be positive")
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UsageError(
-                f"unknown lr schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}"
-            )
-        if not self.lr > 0:
-            raise UsageError(f"lr must be positive, got {self.lr}")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise UsageError("weight_decay must be >= 0 and momentum in [0, 1)")
-        if self.lr_step_epochs < 1 or not 0 < self.lr_gamma <= 1:
-            raise UsageError("lr_step_epochs must be >= 1 and lr_gamma in (0, 1]")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.clipnorm is not None and not self.clipnorm > 0:
-            raise UsageError(f"clipnorm must be positive or None, got {self.clipnorm}")
-        if self.aux_loss_weight < 0:
-            raise UsageError(f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}")
-        if self.checkpoint is not None and not str(self.checkpoint).endswith(CHECKPOINT_SUFFIX):
-            raise UsageError(f"checkpoint must end with {CHECKPOINT_SUFFIX}, got {self.checkpoint!r}")
-        if self.resume and self.checkpoint is None:
-            raise UsageError("resume needs a checkpoint path")
-        if self.distribute is not None and self.distribute not in DISTRIBUTE_KINDS:
-            raise UsageError(
-                f"unknown distribution {self.distribute!r}; choose from {', '.join(DISTRIBUTE_KINDS)}"
-            )
-        if self.devices is not None and (self.devices < 1 or self.distribute is None):
-            raise UsageError("devices must be >= 1 and needs distribute='data-parallel'")
-        if self.lr_scaling not in LR_SCALING_RULES:
-            raise UsageError(
-                f"unknown lr scaling rule {self.lr_scaling!r}; choose from {', '.join(LR_SCALING_RULES)}"
-            )
-        if self.lr_base_batch < 1:
-            raise UsageError(f"lr_base_batch must be >= 1, got {self.lr_base_batch}")
-        object.__setattr__(self, "augment", tuple(self.augment))
-
-    @property
-    def lr_effective(self) -> float:
-        """The base learning rate training uses, after the ``lr_scaling`` rule."""
-        return scaled_lr(self.lr, self.lr_scaling, self.batch_size, self.lr_base_batch)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["augment"] = list(self.augment)
-        return d
 
 
 @dataclass
@@ -200,25 +109,6 @@ class TrainResult:
             **_config_columns(self.config),
             **(self.distribution or distribution_columns(None, self.config.batch_size)),
         }
-
-
-def _config_columns(config: TrainConfig) -> dict[str, Any]:
-    return {
-        "batch_size": config.batch_size,
-        "optimizer": config.optimizer,
-        "lr": config.lr,
-        "momentum": config.momentum,
-        "weight_decay": config.weight_decay,
-        "lr_schedule": config.lr_schedule,
-        "dropout": config.dropout,
-        "augment": ",".join(config.augment) or None,
-        "aux_loss_weight": config.aux_loss_weight,
-        "clipnorm": config.clipnorm,
-        "train_seed": config.seed,
-        "lr_scaling": config.lr_scaling,
-        "lr_base_batch": config.lr_base_batch,
-        "lr_effective": config.lr_effective,
-    }
 
 
 # --------------------------------------------------------------------------------------- building
@@ -358,6 +248,8 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> int:
 
     n_out = len(_outputs(model))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if config.logit_scale != 1.0:
+        loss = _scaled_loss(loss, config.logit_scale)
     accuracy = keras.metrics.SparseCategoricalAccuracy(name="acc")
     if n_out == 1:
         model.compile(optimizer=_optimizer(config, steps_per_epoch), loss=loss, metrics=[accuracy])
@@ -369,6 +261,16 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> int:
             metrics=[[accuracy]] + [[] for _ in range(n_out - 1)],
         )
     return n_out
+
+
+def _scaled_loss(loss, scale: float):
+    """``loss`` applied to ``scale * outputs``."""
+
+    def scaled(y_true, y_pred):
+        return loss(y_true, y_pred * scale)
+
+    scaled.__name__ = f"{loss.name}_x{scale:g}"
+    return scaled
 
 
 def _set_dropout(model, rate: float | None) -> None:
@@ -592,7 +494,14 @@ def _reference_columns(spec: ModelSpec, dataset: Dataset) -> dict[str, Any]:
         or dataset.num_classes != spec.num_classes
     ):
         return {}
-    return {"ref_top1": ref.top1, "ref_top5": ref.top5, "ref_source": ref.source, "ref_scope": ref.scope}
+    return {
+        "ref_top1": ref.top1,
+        "ref_top5": ref.top5,
+        "ref_source": ref.source,
+        "ref_scope": ref.scope,
+        "ref_protocol": ref.protocol,
+        "ref_weights": ref.weights,
+    }
 
 
 def accuracy_rows(
@@ -611,6 +520,9 @@ def accuracy_rows(
     progress: bool = False,
 ) -> list[dict[str, Any]]:
     """The runner's ``accuracy`` task: train (``train_epochs > 0``) or load ``weights``, then evaluate.
+
+    Training takes ``config`` if given, else the model's recipe with ``train_epochs`` epochs and
+    ``seed`` (:func:`train_config`); the row records the settings and the part taken from the recipe.
 
     Returns one row: held-out ``top1``/``top5`` (percent) and ``n``; the dataset's preprocessing
     fingerprint (dataset, data_source, split, input size, resize/crop, interpolation, antialias,
@@ -640,7 +552,10 @@ def accuracy_rows(
     weights = os.fspath(weights) if weights is not None else None
     row: dict[str, Any] = {"model": spec.name}
     if training:
-        cfg = dataclasses.replace(config or TrainConfig(), epochs=train_epochs)
+        if config is None:
+            cfg = train_config(spec, {"epochs": train_epochs, "seed": seed})
+        else:
+            cfg = dataclasses.replace(config, epochs=train_epochs)
         result = train(spec, ds, cfg, weights=weights, progress=progress)
         measured = {
             "split": ds.heldout_split,

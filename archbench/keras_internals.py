@@ -11,6 +11,8 @@ here, through a small named function, and nowhere else in the package:
 ``Node.outputs / is_input``
 ``Node.arguments.fill_in``          a node's call arguments with other tensors substituted
 ``Layer._build_shapes_dict``        the shapes a layer was built with (subclassed models)
+``Layer._flatten_layers``           the sublayers a custom layer or subclassed model tracks
+``Model.stateless_call``            passes ``training=`` to ``call`` unfiltered (``inference_flags``)
 ``Layer._outbound_nodes``           the calls that consume a layer's output (weight transfer)
 ``Optimizer._clip_gradients``       the clipping step, wrapped to clip the global gradient
 ``keras.src.ops.numpy / nn``        the operation classes ``keras.ops`` calls record in a graph
@@ -39,10 +41,13 @@ __all__ = [
     "clipping_step",
     "functional_graph",
     "graph_nodes",
+    "inference_flags",
     "keras_version",
+    "model_input_shape",
     "node_call_args",
     "outbound_operations",
     "set_clipping_step",
+    "sublayers",
     "symbolic_ops",
     "version_in_range",
 ]
@@ -160,6 +165,40 @@ def build_shapes(layer: Any) -> dict[str, Any]:
     return getattr(layer, "_build_shapes_dict", None) or {}
 
 
+def sublayers(layer: Any) -> list[Any]:
+    """The layers ``layer`` tracks directly (attributes of a custom layer or subclassed model, the
+    layers of a functional or Sequential one), in the order they were assigned; not recursive."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def model_input_shape(model: Any) -> Any:
+    """A model's batched input shape: that of its inputs for a functional or Sequential model (a list
+    for several), else the one shape a subclassed model was built with (by calling it or ``build()``);
+    ``None`` when neither is known."""
+    try:
+        return model.input_shape
+    except (AttributeError, ValueError):
+        pass
+    shapes = build_shapes(model)
+    if len(shapes) != 1:
+        return None
+    shape = next(iter(shapes.values()))
+    if not isinstance(shape, tuple | list) or any(isinstance(d, tuple | list) for d in shape):
+        return None
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def inference_flags(model: Any) -> dict[str, Any]:
+    """The keyword arguments for an inference call through ``model.stateless_call``: ``training=False``
+    when ``call`` takes it. ``stateless_call`` passes them to ``call`` as they are, where ``model(x)``
+    would drop a ``training`` that ``call`` does not declare (a subclassed ``call(self, x)``)."""
+    import inspect
+
+    params = inspect.signature(model.call).parameters
+    takes = "training" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {"training": False} if takes else {}
+
+
 def outbound_operations(layer: Any) -> list[Any]:
     """The operations that consume ``layer``'s outputs, one per call."""
     return [node.operation for node in layer._outbound_nodes]
@@ -219,6 +258,8 @@ def _check_objects() -> list[str]:
         missing.append("Layer._outbound_nodes")
     if not isinstance(getattr(dense, "_build_shapes_dict", None), dict):
         missing.append("Layer._build_shapes_dict")
+    if not callable(getattr(model, "_flatten_layers", None)) or dense not in sublayers(model):
+        missing.append("Layer._flatten_layers")
     sequential = keras.Sequential(
         [keras.Input((4,), name="check_seq_input"), keras.layers.Dense(2, name="check_seq_dense")],
         name="check_sequential",

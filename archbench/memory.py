@@ -24,9 +24,10 @@ What is measured, by ``device`` (the method is named in every record):
   TensorFlow's ``get_memory_info('GPU:0')['peak']`` (reset per stage) or JAX's
   ``device.memory_stats()['peak_bytes_in_use']`` (JAX cannot reset it: a lifetime peak).
 
-Memory is in bytes. The figures of a record are differences to the baseline: ``model_bytes``
+A :class:`MemoryRecord` holds bytes. Its figures are differences to the baseline: ``model_bytes``
 (built - baseline: the weights and what building left behind) and ``peak_above_baseline_bytes``
-(the inference peak - baseline, the issue's "peak resident memory above its baseline").
+(the inference peak - baseline: the measuring process's peak above its baseline);
+:meth:`MemoryRecord.as_row` gives a latency row's ``mem_*`` columns in MB (10^6 bytes).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import re
 import resource
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import UsageError
@@ -71,11 +72,18 @@ class MemoryRecord:
         return self.peak_bytes - self.baseline_bytes
 
     def as_row(self) -> dict[str, Any]:
-        """Flat ``memory_*`` columns, the derived differences included."""
-        row = {f"memory_{k}": v for k, v in asdict(self).items()}
-        row["memory_model_bytes"] = self.model_bytes
-        row["memory_peak_above_baseline_bytes"] = self.peak_above_baseline_bytes
-        return row
+        """The memory columns of a latency row, in MB (10^6 bytes)."""
+        return {
+            "mem_method": self.method,
+            "mem_baseline_mb": _mb(self.baseline_bytes),
+            "mem_model_mb": _mb(self.model_bytes),
+            "mem_peak_mb": _mb(self.peak_above_baseline_bytes),
+            "mem_peak_exact": self.peak_exact,
+        }
+
+
+def _mb(n: int | None) -> float | None:
+    return None if n is None else n / 1e6
 
 
 class _ProcessMemory:

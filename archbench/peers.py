@@ -22,8 +22,9 @@ How a peer is timed
 - ``dtype``: ``float32``, or ``mixed_bfloat16`` / ``mixed_float16`` (archbench's policy names), which
   run under ``torch.autocast`` with that compute dtype and float32 weights, as Keras' mixed policies.
 - The timer is archbench's (:func:`archbench.benchmark.time_function`): the first call (compilation
-  included) timed apart, warm-up, a minimum number of iterations *and* of measuring time, every
-  sample kept and summarised by :func:`archbench.benchmark.summarize`. On a GPU
+  included) timed apart, warm-up, a minimum number of iterations *and* of measuring time, then
+  sampling until the median's 95 % interval is within ``ci_target`` or the time cap, every sample kept
+  and summarised by :func:`archbench.benchmark.summarize`. On a GPU
   ``torch.cuda.synchronize()`` runs inside every timed region; on a CPU PyTorch returns only when
   the result is computed.
 - Threads as archbench sets them: with ``threads=n`` the process is pinned to ``n`` cores and
@@ -36,12 +37,15 @@ How a peer is timed
 Every row repeats its settings: ``framework="torchvision"``, ``framework_version``, ``torch_version``,
 ``peer_model``, ``mode``, ``path``, ``device`` (``cpu:0 (<CPU model>)`` or ``gpu:0 (<GPU name>)``),
 ``dtype``, ``batch_size``, ``input_size``, ``threads`` and ``intra_op_threads``, the timer settings, then
-the statistics of :func:`~archbench.benchmark.summarize` and ``images_per_s``. ``status`` is ``ok``,
+``stop_reason``, the statistics of :func:`~archbench.benchmark.summarize`, ``images_per_s``, the
+machine's load around the unit and ``noisy`` (as archbench's rows), and the energy of the timed window
+(:mod:`archbench.energy`; ``energy_available=False`` with the reason where no counter is readable). ``status`` is ``ok``,
 ``oom``, ``error`` or ``skipped`` (no counterpart; ``message`` says why).
 """
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import json
 import os
@@ -58,16 +62,21 @@ from .errors import UsageError
 __all__ = [
     "DEVICES",
     "DTYPES",
+    "FRAMEWORKS",
     "MODES",
     "NO_COUNTERPART",
     "TORCHVISION_PEERS",
     "Peer",
     "default_modes",
+    "parse_modes",
+    "parse_peers",
     "peer_for",
     "peer_rows",
 ]
 
 MODES = ("eager", "compile", "reduce-overhead")
+FRAMEWORKS = ("torchvision",)
+"""The peer frameworks ``archbench run --peers`` knows."""
 DEVICES = ("cpu", "gpu", "auto")
 DTYPES = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 _DTYPE_ALIASES = {
@@ -146,8 +155,39 @@ def peer_for(model: str) -> tuple[Peer | None, str]:
 
 
 def default_modes(device: str) -> tuple[str, ...]:
-    """``eager`` and ``compile``; on a GPU (``gpu`` or ``auto``) also ``reduce-overhead``."""
-    return MODES if device in ("gpu", "auto") else MODES[:2]
+    """``eager`` and ``compile``; on a GPU also ``reduce-overhead`` (CUDA graphs): for ``gpu``, and for
+    ``auto`` where the machine has a GPU device node (on a CPU it would time the compiled code twice)."""
+    return MODES if device == "gpu" or (device == "auto" and _gpu_node()) else MODES[:2]
+
+
+def _gpu_node() -> bool:
+    """Whether an NVIDIA or AMD GPU device node exists (asked without importing a framework)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
+
+
+def parse_modes(value: str | None) -> tuple[str, ...] | None:
+    """``"eager,compile"`` -> ``("eager", "compile")``; ``None`` or ``""`` -> ``None`` (the device's
+    :func:`default_modes`). An unknown mode raises :class:`UsageError`."""
+    names = [n.strip().lower() for n in (value or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODES]
+    if unknown:
+        raise UsageError(f"unknown peer mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+    return tuple(dict.fromkeys(names)) or None
+
+
+def parse_peers(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"torchvision"`` (or a list) -> the peer frameworks, in order, without repeats; ``None``, ``""``
+    and ``"none"`` are none. An unknown name raises :class:`UsageError`."""
+    names = (value or "").split(",") if isinstance(value, str) or value is None else list(value)
+    out: list[str] = []
+    for name in (str(n).strip().lower() for n in names):
+        if not name or name == "none":
+            continue
+        if name not in FRAMEWORKS:
+            raise UsageError(f"unknown peer {name!r}; choose from {', '.join(FRAMEWORKS)} (or none)")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def _normalize_dtype(dtype: str) -> str:
@@ -171,6 +211,8 @@ def peer_rows(
     min_iterations: int = 10,
     min_time_s: float = 1.0,
     max_iterations: int = 10_000,
+    ci_target: float = 0.02,
+    max_time_s: float | None = None,
     seed: int = 0,
     channels_last: bool = True,
     timeout_s: float = 900.0,
@@ -181,11 +223,14 @@ def peer_rows(
     """Time the torchvision counterpart of each model in each mode, one process per (model, mode).
 
     ``models`` are archbench names; ``input_size=None`` takes each model's input size from its
-    registry spec (archbench's own latency input). ``modes=None`` is :func:`default_modes`. Returns
+    registry spec (archbench's own latency input). ``modes=None`` is :func:`default_modes`. The timer
+    settings are :class:`~archbench.benchmark.LatencyConfig`'s (``max_time_s=None``: its default cap).
+    Returns
     one row per (model, mode), models first; a model without a counterpart gives one ``skipped``
     row. ``on_row(row)`` sees each row as it is finished.
     """
     from .benchmark import LatencyConfig
+    from .benchmark.config import max_time_for
     from .registry import get_spec
 
     names = [models] if isinstance(models, str) else list(models)
@@ -207,6 +252,8 @@ def peer_rows(
         min_iterations=min_iterations,
         min_time_s=min_time_s,
         max_iterations=max_iterations,
+        ci_target=ci_target,
+        max_time_s=max_time_for(min_time_s, max_time_s),
         seed=seed,
     )
     settings = {
@@ -254,7 +301,16 @@ def peer_rows(
 
 # ``-c`` rather than ``-m``: the module then exists once in the child, not also as __main__.
 _CHILD = "import sys; from archbench.peers import _child_main; sys.exit(_child_main(sys.argv[1:]))"
-_TIMER_FIELDS = ("warmup", "warmup_s", "min_iterations", "min_time_s", "max_iterations", "seed")
+_TIMER_FIELDS = (
+    "warmup",
+    "warmup_s",
+    "min_iterations",
+    "min_time_s",
+    "max_iterations",
+    "ci_target",
+    "max_time_s",
+    "seed",
+)
 _JOB_ONLY = ("builder", "builder_kwargs", "channels_last", "samples", "peer_note")
 
 
@@ -320,35 +376,32 @@ def _child_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _measure(job: Mapping[str, Any], torch: Any) -> dict[str, Any]:
+def _place(job: Mapping[str, Any], torch: Any, notes: list[str]) -> tuple[Any, str]:
+    """The device to run on and its name; the GPU's name is asked only where CUDA is available."""
+    from .environment import cpu_model
+
+    cuda = torch.cuda.is_available()
+    if job["device_requested"] == "gpu" and not cuda:
+        notes.append("gpu requested, none visible: ran on cpu")
+    if cuda and job["device_requested"] in ("gpu", "auto"):
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+        notes.append("cuDNN autotuning on; float32 may run as TF32 (as JAX's default)")
+        return torch.device("cuda:0"), torch.cuda.get_device_name(0)
+    if job["mode"] == "reduce-overhead":
+        notes.append(
+            "reduce-overhead replays CUDA graphs on a GPU only; on the CPU it is the default compiled code"
+        )
+    return torch.device("cpu"), cpu_model()
+
+
+def _inference(job: Mapping[str, Any], torch: Any, where: Any) -> Callable[[], Any]:
+    """The zero-argument call that is timed: the network in its mode, on its input, under its dtype."""
     import contextlib
 
     import torchvision
 
-    from .benchmark import LatencyConfig, summarize, time_function
-    from .environment import cpu_model
-
-    notes = [job["peer_note"]] if job["peer_note"] else []
-    if job["threads"] is not None:
-        torch.set_num_threads(job["threads"])
-    cuda = torch.cuda.is_available()
-    if job["device_requested"] == "gpu" and not cuda:
-        notes.append("gpu requested, none visible: ran on cpu")
-    on_gpu = cuda and job["device_requested"] in ("gpu", "auto")
-    where = torch.device("cuda:0" if on_gpu else "cpu")
-    if on_gpu:
-        name = torch.cuda.get_device_name(0)
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-        notes.append("cuDNN autotuning on; float32 may run as TF32 (as JAX's default)")
-    else:
-        name = cpu_model()
-        if job["mode"] == "reduce-overhead":
-            notes.append(
-                "reduce-overhead replays CUDA graphs on a GPU only; on the CPU it is the default compiled code"
-            )
     fmt = torch.channels_last if job["channels_last"] else torch.contiguous_format
-
     net = getattr(torchvision.models, job["builder"])(weights=None, **job["builder_kwargs"])
     net = net.eval().to(where, memory_format=fmt)
     size, batch = job["input_size"], job["batch_size"]
@@ -369,17 +422,38 @@ def _measure(job: Mapping[str, Any], torch: Any) -> dict[str, Any]:
         with torch.inference_mode(), autocast():
             return call(x)
 
+    return fn
+
+
+def _measure(job: Mapping[str, Any], torch: Any) -> dict[str, Any]:
+    import torchvision
+
+    from .benchmark import LatencyConfig, summarize, time_function
+    from .benchmark.load import LoadMonitor
+    from .benchmark.result import NOISY_CI_REL
+    from .energy import EnergyMeter
+
+    notes = [job["peer_note"]] if job["peer_note"] else []
+    if job["threads"] is not None:
+        torch.set_num_threads(job["threads"])
+    where, name = _place(job, torch, notes)
+    on_gpu = where.type == "cuda"
+    fn = _inference(job, torch, where)
+
     def sync(out: Any) -> None:
         if on_gpu:
             torch.cuda.synchronize(where)
 
-    config = LatencyConfig(
-        batch_size=batch,
-        **{k: job[k] for k in _TIMER_FIELDS},
-    )
-    timing = time_function(fn, config, sync=sync)
+    batch = job["batch_size"]
+    config = LatencyConfig(batch_size=batch, **{k: job[k] for k in _TIMER_FIELDS})
+    meter = EnergyMeter("gpu" if on_gpu else "cpu")
+    monitor = LoadMonitor()
+    monitor.before()
+    timing = time_function(fn, config, sync=sync, window=lambda: meter)
+    load = monitor.after()
     samples_ms = [s * 1e3 for s in timing.samples_s]
     stats = summarize(samples_ms)
+    noisy = load.busy or stats["ci_rel"] is None or stats["ci_rel"] > NOISY_CI_REL
     row = {k: v for k, v in job.items() if k not in _JOB_ONLY}
     row.update(
         {
@@ -392,14 +466,18 @@ def _measure(job: Mapping[str, Any], torch: Any) -> dict[str, Any]:
             "device_type": "gpu" if on_gpu else "cpu",
             "device_name": name,
             "memory_format": "channels_last" if job["channels_last"] else "contiguous",
-            "input_shape": f"3x{size}x{size}",
+            "input_shape": f"3x{job['input_size']}x{job['input_size']}",
             "intra_op_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "first_call_ms": timing.first_call_s * 1e3,
             "warmup_iterations": timing.warmup_iterations,
             "measured_s": sum(timing.samples_s),
+            "stop_reason": timing.stop_reason,
             **stats,
             "images_per_s": batch / (stats["median_ms"] / 1e3) if stats["median_ms"] else None,
+            **load.as_row(),
+            "noisy": noisy,
+            **meter.reading(images=batch * len(timing.samples_s)).as_row(),
             "notes": "; ".join(notes),
         }
     )

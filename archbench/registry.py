@@ -13,14 +13,20 @@ archbench's own zoo and ``"keras/*"`` the keras.applications models.
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnknownModelError, UsageError
+from .errors import UnknownModelError, UsageError, WeightsError
 
 __all__ = [
+    "CHART",
+    "MULTI_SCALE",
+    "PROTOCOLS",
+    "TEN_CROP",
+    "WHOLE_IMAGE",
     "AccuracyRef",
     "Deviation",
     "ILSVRCEntry",
@@ -30,8 +36,10 @@ __all__ = [
     "Ref",
     "get_model",
     "get_spec",
+    "is_single_crop",
     "list_models",
     "register_model",
+    "single_crop",
 ]
 
 
@@ -62,15 +70,55 @@ class Ref:
     note: str = ""
 
 
+SINGLE_CROP = "single centre crop at {} px"
+TEN_CROP = "10-crop"
+MULTI_SCALE = "multi-scale"
+CHART = "read off a chart"
+WHOLE_IMAGE = "whole image"
+PROTOCOLS = (SINGLE_CROP.format("N"), TEN_CROP, MULTI_SCALE, CHART, WHOLE_IMAGE)
+"""The evaluation protocols an :class:`AccuracyRef` may name (``N`` is the crop side in pixels)."""
+
+_SINGLE_CROP = re.compile(r"single centre crop at (\d+) px\Z")
+
+
+def single_crop(px: int) -> str:
+    """``"single centre crop at 224 px"``: one centre crop of ``px`` x ``px``, no flips, one scale."""
+    return SINGLE_CROP.format(int(px))
+
+
+def is_single_crop(protocol: str) -> bool:
+    """Whether ``protocol`` is one centre crop (at any size): what Canziani et al.'s chart compares."""
+    return bool(_SINGLE_CROP.match(protocol or ""))
+
+
 @dataclass(frozen=True)
 class AccuracyRef:
-    """Reference ImageNet accuracy (single centre crop unless ``scope`` says otherwise), in percent."""
+    """A published accuracy, in percent, with how and with whose weights it was measured.
+
+    ``scope`` is the data (default: the ImageNet-1k validation set). ``protocol`` is how the images
+    were presented: :func:`single_crop` (``"single centre crop at 224 px"``), ``"10-crop"`` (four
+    corners and the centre, each also flipped, predictions averaged), ``"multi-scale"``, ``"read off a
+    chart"`` (a figure given only graphically, approximate) or ``"whole image"`` (no cropping, e.g.
+    MNIST). ``weights`` says whose trained network was measured: ``"paper"`` (the authors' own),
+    ``"keras.applications"``, ``"torchvision"``, ``"BVLC"`` (Caffe model zoo), ``"TF-slim"``, ...
+    Papers' figures and released checkpoints of the same architecture differ by a point or two
+    (recipe, framework, preprocessing), which is why the two are kept apart. Empty strings mean "not
+    stated" (allowed for models registered from outside the zoo; the zoo states both).
+    """
 
     top1: float | None
     top5: float | None
     source: str
-    scope: str = "ImageNet-1k val, single centre crop"
+    scope: str = "ImageNet-1k val"
     note: str = ""
+    protocol: str = ""
+    weights: str = ""
+
+    def __post_init__(self) -> None:
+        if self.protocol and not (is_single_crop(self.protocol) or self.protocol in PROTOCOLS[1:]):
+            raise UsageError(
+                f"unknown accuracy protocol {self.protocol!r}; use one of: {', '.join(PROTOCOLS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,7 +156,12 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything archbench knows about one registered model, apart from what it measures."""
+    """Everything archbench knows about one registered model, apart from what it measures.
+
+    ``recipe`` holds the model's own training defaults, as :class:`archbench.train_config.TrainConfig`
+    fields (``{"epochs": 30, "lr": 0.05}``): ``archbench train`` and the ``accuracy`` task use them
+    for every option not given, and the global defaults for the rest.
+    """
 
     name: str
     display_name: str
@@ -129,14 +182,35 @@ class ModelSpec:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     tags: tuple[str, ...] = ()
     description: str = ""
+    recipe: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def reference_top1(self) -> AccuracyRef | None:
-        """The first reference accuracy with a top-1 figure (papers' tables come first)."""
-        return next((r for r in self.accuracy_refs if r.top1 is not None), None)
+        """The headline reference accuracy (``archbench list``, ``models.csv``, the charts).
+
+        The first figure with a top-1 measured on a single centre crop, else the first with a top-1
+        at all. Modules list first the figure of the weights closest to their builder.
+        """
+        with_top1 = [r for r in self.accuracy_refs if r.top1 is not None]
+        return next((r for r in with_top1 if is_single_crop(r.protocol)), with_top1[0] if with_top1 else None)
 
     def build(self, **kwargs: Any):
-        """Build the Keras model (same as ``get_model(self.name, **kwargs)``)."""
-        return self.builder(**kwargs)
+        """Build the Keras model (same as ``get_model(self.name, **kwargs)``).
+
+        ``weights`` is a local file: archbench's own weights, or a foreign file converted on load, a
+        keras.applications weight file of the model's keras counterpart or a torchvision checkpoint
+        (``.pth``); see :mod:`archbench.convert.on_load`.
+        """
+        weights = kwargs.get("weights")
+        if not isinstance(weights, str | os.PathLike) or not os.path.isfile(weights):
+            return self.builder(**kwargs)
+        from .convert.on_load import build_with_foreign_weights, is_torch_checkpoint
+
+        if is_torch_checkpoint(weights):
+            return build_with_foreign_weights(self, kwargs)
+        try:
+            return self.builder(**kwargs)
+        except WeightsError as exc:
+            return build_with_foreign_weights(self, kwargs, exc)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -289,7 +363,8 @@ def get_model(name: str, /, **kwargs: Any):
     """Build a registered model: ``get_model("resnet50", include_top=False, pooling="avg")``.
 
     Keyword arguments are those of keras.applications (``include_top, weights, input_tensor,
-    input_shape, pooling, classes, classifier_activation``) plus the builder's own.
+    input_shape, pooling, classes, classifier_activation``) plus the builder's own. ``weights`` is a
+    local file; keras.applications and torchvision files are converted on load (:meth:`ModelSpec.build`).
     """
     return get_spec(name).build(**kwargs)
 

@@ -5,14 +5,20 @@ written by ``archbench run`` (through :mod:`archbench.analysis`, never the regis
 ``out_dir``::
 
     figures/<name>.png, figures/<name>.svg   one pair per figure that the data allow
-    summary.md                               the summary table, figure list and notes (GitHub Markdown)
+    summary.md                               the summary table, the findings, the fastest way to run each
+                                             model, the figures and notes (GitHub Markdown)
     summary.csv                              the summary table as CSV
     report.html                              self-contained: figures embedded as base64 PNG, tables
                                              sortable by a small inline script, no external resource
 
 The HTML page shows the environment of every measurement: each measurement row carries an
 environment id (``E1``, ``E2``, ...) defined in the page's environment table (backend, device,
-versions, threads, ...). A figure that cannot be drawn from the data is listed with the reason.
+versions, threads, ...). A figure that cannot be drawn from the data is listed with the reason; one
+with nothing to compare (one batch size, one backend, no energy counter) names the command that
+measures what it needs. "Findings on this machine" checks Canziani et al.'s findings with the rows
+(:func:`archbench.analysis.findings`); "Fastest way to run each model here" lists the fastest ok row
+per model among backends, runtimes and torchvision peers (:func:`archbench.analysis.fastest_runs`).
+:func:`draw_figures` draws the figures without writing anything (the label test reads them).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +37,7 @@ from . import analysis
 from .analysis.tables import markdown_table
 from .errors import ResultsFileError, UsageError
 
-__all__ = ["FIGURES", "write_report"]
+__all__ = ["FIGURES", "draw_figures", "write_report"]
 
 
 @dataclass
@@ -44,13 +50,22 @@ class _Inputs:
 FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
     ("top1_vs_operations", "Top-1 accuracy vs operations",
      lambda d: analysis.top1_vs_operations(d.results, d.models)),
-    ("evolution_of_depth", "Evolution of depth (ILSVRC winners)",
+    ("top1_density", "Top-1 per million parameters", lambda d: analysis.top1_density(d.results, d.models)),
+    ("evolution_of_depth", "Evolution of depth (ILSVRC entries)",
      lambda d: analysis.evolution_of_depth(d.results, _need_models(d))),
     ("fc_vs_conv", "Fully connected vs convolutional parameters",
      lambda d: analysis.fc_vs_conv(d.results, d.models, d.layers)),
-    ("latency_vs_macs", "Latency vs operations", lambda d: analysis.latency_vs_macs(d.results)),
-    ("throughput_vs_batch", "Throughput vs batch size", lambda d: analysis.throughput_vs_batch(d.results)),
-    ("backend_comparison", "Backends and devices compared", lambda d: analysis.backend_comparison(d.results)),
+    ("latency_vs_macs", "Operations vs inference time", lambda d: analysis.latency_vs_macs(d.results)),
+    ("time_vs_batch", "Inference time vs batch size", lambda d: analysis.time_vs_batch(d.results)),
+    ("memory_vs_batch", "Memory vs batch size", lambda d: analysis.memory_vs_batch(d.results)),
+    ("memory_vs_params", "Memory vs parameters", lambda d: analysis.memory_vs_params(d.results, d.models)),
+    ("top1_vs_latency", "Top-1 accuracy vs inference time",
+     lambda d: analysis.top1_vs_latency(d.results, d.models)),
+    ("power_vs_batch", "Power vs batch size", lambda d: analysis.power_vs_batch(d.results)),
+    ("top1_vs_energy", "Top-1 accuracy vs energy per image",
+     lambda d: analysis.top1_vs_energy(d.results, d.models)),
+    ("backend_comparison", "Ways to run each model: backends, runtimes, torchvision peers",
+     lambda d: analysis.backend_comparison(d.results)),
 )  # fmt: skip
 """``(file name, title, draw)`` of the report's figures, in page order (per-layer figures follow)."""
 
@@ -77,7 +92,7 @@ def _save(fig: Any, folder: str, name: str) -> tuple[bytes, str, str]:
     svg_path = os.path.join(folder, f"{name}.svg")
     with matplotlib.rc_context({"svg.hashsalt": "archbench", "svg.fonttype": "path"}):
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=130, metadata={"Software": None})
+        fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
         png = buf.getvalue()
         with open(png_path, "wb") as f:
             f.write(png)
@@ -90,14 +105,7 @@ def _safe_name(model: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
 
 
-def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, str]:
-    """Write the figures, ``summary.md``, ``summary.csv`` and ``report.html`` of a results folder.
-
-    Returns ``{what: path}``: ``"html"``, ``"markdown"``, ``"summary_csv"`` and ``"<figure>.png"`` /
-    ``"<figure>.svg"`` for every figure drawn. Raises :class:`ResultsFileError` when ``results.csv`` is
-    missing or malformed; a missing ``models.csv`` only costs the figures that need it.
-    """
-    results_dir, out_dir = os.fspath(results_dir), os.fspath(out_dir)
+def _load(results_dir: str) -> tuple[_Inputs, list[str]]:
     results = analysis.load_results(results_dir)
     notes: list[str] = []
     models = None
@@ -108,7 +116,39 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
             f"{analysis.MODELS_FILE} is missing: families, reference figures and ILSVRC entries unknown"
         )
     layers = {m: analysis.load_layers(p) for m, p in analysis.find_layer_tables(results_dir).items()}
-    inputs = _Inputs(results, models, layers)
+    return _Inputs(results, models, layers), notes
+
+
+def draw_figures(results_dir: str | os.PathLike) -> Iterator[tuple[str, str, Any, str]]:
+    """Draw the report's figures of a results folder one at a time: ``(name, title, figure, skipped)``,
+    with ``figure`` None and ``skipped`` the reason where the data do not allow it."""
+    inputs, _notes = _load(os.fspath(results_dir))
+    yield from _draw(inputs)
+
+
+def _draw(inputs: _Inputs) -> Iterator[tuple[str, str, Any, str]]:
+    plan = list(FIGURES)
+    for model, table in inputs.layers.items():
+        plan.append((f"per_layer_{_safe_name(model)}", f"Per layer: {model}",
+                     lambda d, t=table, m=model: analysis.per_layer(t, m)))  # fmt: skip
+    for name, title, draw in plan:
+        try:
+            fig = draw(inputs)
+        except ResultsFileError as exc:
+            yield name, title, None, str(exc)
+        else:
+            yield name, title, fig, ""
+
+
+def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, str]:
+    """Write the figures, ``summary.md``, ``summary.csv`` and ``report.html`` of a results folder.
+
+    Returns ``{what: path}``: ``"html"``, ``"markdown"``, ``"summary_csv"`` and ``"<figure>.png"`` /
+    ``"<figure>.svg"`` for every figure drawn. Raises :class:`ResultsFileError` when ``results.csv`` is
+    missing or malformed; a missing ``models.csv`` only costs the figures that need it.
+    """
+    results_dir, out_dir = os.fspath(results_dir), os.fspath(out_dir)
+    inputs, notes = _load(results_dir)
     fig_dir = os.path.join(out_dir, "figures")
     try:
         os.makedirs(fig_dir, exist_ok=True)
@@ -117,31 +157,55 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
 
     paths: dict[str, str] = {}
     figures: list[_Figure] = []
-    plan = [(name, title, draw) for name, title, draw in FIGURES]
-    for model, table in layers.items():
-        plan.append((f"per_layer_{_safe_name(model)}", f"Per layer: {model}",
-                     lambda d, t=table, m=model: analysis.per_layer(t, m)))  # fmt: skip
-    for name, title, draw in plan:
-        entry = _Figure(name, title)
-        try:
-            fig = draw(inputs)
-        except ResultsFileError as exc:
-            entry.skipped = str(exc)
-        else:
+    for name, title, fig, skipped in _draw(inputs):
+        entry = _Figure(name, title, skipped=skipped)
+        if fig is not None:
             entry.caption = analysis.caption_of(fig)
             entry.png, paths[f"{name}.png"], paths[f"{name}.svg"] = _save(fig, fig_dir, name)
         figures.append(entry)
 
-    summary = analysis.summary_table(results, models)
+    page = _Page.of(inputs)
     paths["summary_csv"] = os.path.join(out_dir, "summary.csv")
-    summary.to_csv(paths["summary_csv"], index=False)
+    page.summary.to_csv(paths["summary_csv"], index=False)
     paths["markdown"] = os.path.join(out_dir, "summary.md")
     with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write(_markdown(results_dir, results, models, figures, notes))
+        f.write(_markdown(results_dir, inputs.results, inputs.models, page, figures, notes))
     paths["html"] = os.path.join(out_dir, "report.html")
     with open(paths["html"], "w", encoding="utf-8") as f:
-        f.write(_html(results_dir, results, models, summary, figures, notes))
+        f.write(_html(results_dir, inputs.results, inputs.models, page, figures, notes))
     return paths
+
+
+@dataclass
+class _Page:
+    """The tables both pages show: summary, findings, fastest way to run each model."""
+
+    summary: pd.DataFrame
+    findings: list[analysis.Finding]
+    fastest: pd.DataFrame
+
+    @classmethod
+    def of(cls, d: _Inputs) -> _Page:
+        return cls(analysis.summary_table(d.results, d.models), analysis.findings(d.results, d.models),
+                   analysis.fastest_runs(d.results))  # fmt: skip
+
+    def compared(self) -> bool:
+        """Whether any model ran more than one way (so the fastest-way table compares something)."""
+        return not self.fastest.empty and bool((self.fastest["ways measured"] > 1).any())
+
+
+FASTEST_INTRO = (
+    "Per model, device and batch size, the fastest way it ran here (ok rows only: a row that failed or whose "
+    "outputs differ from the Keras model beyond the tolerance is not a candidate), with its precision, its "
+    "largest difference to the Keras model's outputs, archbench's default (Keras runtime) and the best "
+    "torchvision peer."
+)
+
+
+def _fastest_missing() -> str:
+    from .analysis.latency import RUN_RUNTIMES
+
+    return f"Every model ran one way only: `{RUN_RUNTIMES}` compares runtimes and torchvision peers."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,12 +216,27 @@ def _markdown(
     results_dir: str,
     results: pd.DataFrame,
     models: pd.DataFrame | None,
+    page: _Page,
     figures: list[_Figure],
     notes: list[str],
 ) -> str:
     lines = ["# archbench results", "", _overview(results_dir, results), ""]
     lines += [f"> {n}" for n in notes]
-    lines += ["## Summary", "", analysis.summary_markdown(results, models), "", "## Figures", ""]
+    lines += ["## Summary", "", analysis.summary_markdown(results, models), ""]
+    lines += [
+        "## Findings on this machine",
+        "",
+        FINDINGS_INTRO,
+        "",
+        analysis.findings_markdown(page.findings),
+        "",
+    ]
+    lines += ["## Fastest way to run each model here", ""]
+    if page.compared():
+        lines += [FASTEST_INTRO, "", markdown_table(page.fastest.map(_cell)), ""]
+    else:
+        lines += [_fastest_missing(), ""]
+    lines += ["## Figures", ""]
     for fig in figures:
         if fig.skipped:
             lines.append(f"- **{fig.title}**: not drawn: {fig.skipped}")
@@ -177,6 +256,12 @@ def _markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+FINDINGS_INTRO = (
+    "Canziani, Paszke & Culurciello (arXiv 1605.07678, 2016) measured these on one Jetson TX1; here each is "
+    "checked with this folder's rows, with the numbers, a verdict and the rule that gave it."
+)
 
 
 def _overview(results_dir: str, results: pd.DataFrame) -> str:
@@ -279,11 +364,12 @@ def _html(
     results_dir: str,
     results: pd.DataFrame,
     models: pd.DataFrame | None,
-    summary: pd.DataFrame,
+    page: _Page,
     figures: list[_Figure],
     notes: list[str],
 ) -> str:
     esc = html.escape
+    summary = page.summary
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -292,7 +378,8 @@ def _html(
         f"<style>{_CSS}</style></head><body>",
         "<h1>archbench report</h1>",
         f"<p>{esc(_overview(results_dir, results).replace('`', ''))}</p>",
-        '<nav><a href="#summary">Summary</a><a href="#figures">Figures</a><a href="#measurements">Measurements</a>'
+        '<nav><a href="#summary">Summary</a><a href="#findings">Findings</a><a href="#fastest">Fastest way</a>'
+        '<a href="#figures">Figures</a><a href="#measurements">Measurements</a>'
         '<a href="#failures">Failures</a><a href="#environments">Environments</a><a href="#models">Models</a></nav>',
     ]
     parts += [f'<p class="note">{esc(n)}</p>' for n in notes]
@@ -300,15 +387,29 @@ def _html(
     parts.append(
         "<p>params: paper convention (batch-norm moving statistics excluded), counted by archbench; '(ref)': "
         "only the published figure is known. G-MACs: multiply-adds per image / 1e9. depth: weight layers on "
-        "the longest path. latency: median per batch in the setting named. top-1: 'measured' by archbench on "
-        "ImageNet data, or the published 'reference' figure. Click a column header to sort.</p>"
+        "the longest path. latency: median per batch in the setting named, with the 95 % confidence interval "
+        "of the median where recorded; noisy: measured on a busy machine or with an interval wider than ±5 % "
+        "('remeasured': the row replaced a noisy first measurement). top-1: 'measured' by archbench on "
+        "ImageNet data, or the published 'reference' figure, with its protocol and whose weights. Click a "
+        "column header to sort.</p>"
     )
     parts += [f'<p class="note">{esc(n)}</p>' for n in summary.attrs.get("notes", [])]
+    parts += ['<h2 id="findings">Findings on this machine</h2>', f"<p>{esc(FINDINGS_INTRO)}</p>", "<ul>"]
+    for f in page.findings:
+        run = f" To decide: <code>{esc(f.run)}</code>." if f.run else ""
+        parts.append(f"<li><b>{esc(f.claim)}</b> — <i>{esc(f.verdict)}</i>: {esc(f.measured)}.{run} "
+                     f'<span class="note">Rule: {esc(f.rule)}.</span></li>')  # fmt: skip
+    parts.append("</ul>")
+    parts.append('<h2 id="fastest">Fastest way to run each model here</h2>')
+    if page.compared():
+        parts += [f"<p>{esc(FASTEST_INTRO)}</p>", _table(page.fastest)]
+    else:
+        parts.append(f"<p>{_code(_fastest_missing())}</p>")
     parts.append('<h2 id="figures">Figures</h2>')
     for fig in figures:
         if fig.skipped:
             parts.append(f'<p class="missing" id="fig-{esc(fig.name)}"><b>{esc(fig.title)}</b>: not drawn: '
-                         f"{esc(fig.skipped)}</p>")  # fmt: skip
+                         f"{_code(fig.skipped)}</p>")  # fmt: skip
             continue
         data = base64.b64encode(fig.png).decode("ascii")
         parts.append(
@@ -343,3 +444,9 @@ def _html(
         parts.append("<p>models.csv is missing.</p>")
     parts += [f"<script>{_SORT_JS}</script>", "</body></html>", ""]
     return "\n".join(parts)
+
+
+def _code(text: str) -> str:
+    """Escape ``text`` for HTML, showing its `backquoted` commands as code."""
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))

@@ -5,6 +5,19 @@ already in the output folder, appends one row per unit to the store as soon as i
 records a failing unit (build error, out of memory, timeout, any exception) as a row with status
 ``error``/``oom``/``timeout`` before going on. A first Ctrl-C stops after the measurement in progress;
 a second aborts at once. Nothing measured is ever lost.
+
+Two rules shape a sweep:
+
+- **Out of memory ends a model's sweep.** For a task with a ``sweep_axis`` (latency: the batch size),
+  the first unit that runs out of memory is recorded and the model's larger values on that axis are
+  not measured (they would run out as well). In a sweep of several values this ends the sweep; it is
+  not counted as a failure.
+- **A noisy unit is measured once more, at the end.** A row that says ``noisy`` (measured on a busy
+  machine, or with an imprecise median) is measured again once every other unit is done, when the
+  machine may be quieter. The new row carries ``remeasured: true``; the first one stays in the log,
+  flagged ``superseded`` (:meth:`~archbench.store.ResultStore.supersede`). Should the new measurement
+  fail, the first one stays in effect and the failed one is the row flagged. Noisy rows left by an
+  earlier, interrupted run of the same grid are measured again the same way.
 """
 
 from __future__ import annotations
@@ -49,11 +62,21 @@ class Unit:
 
 @dataclass
 class RunSummary:
+    """What a run did: units measured, skipped (already there), failed, re-measured because their
+    first measurement was noisy, and the sweeps that out of memory ended (``stopped_by_oom``: the
+    units that ran out; ``not_measured``: the units left out after them), and the units whose row says
+    why they cannot be measured here (``not_applicable``: status ``skipped``, e.g. a model without a
+    peer counterpart, a runtime not installed; measured again on a rerun)."""
+
     run_id: str
     out: str
     measured: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    remeasured: int = 0
+    stopped_by_oom: list[str] = field(default_factory=list)
+    not_measured: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)
     interrupted: bool = False
     remaining: int = 0
     csv_path: str | None = None
@@ -156,29 +179,50 @@ def run(
 ) -> RunSummary:
     """Measure the grid into ``out`` (resuming), returning what was measured, skipped and failed.
 
-    ``progress(unit, status)`` is called after each unit (status ``ok``/``skipped``/an error status).
+    ``progress(unit, status)`` is called after each unit of the grid (status ``ok``/``skipped``/
+    ``not measured`` (after an out-of-memory unit of its sweep)/an error status); re-measuring noisy
+    units at the end is announced through ``notify``.
     """
     units = plan(models, tasks, settings, shard)
     run_id = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     summary = RunSummary(run_id=run_id, out=out)
     flag = _StopFlag()
     env = _environment()
+    sweep_sizes: dict[tuple, int] = {}
+    for unit in units:
+        group = _sweep_group(unit)
+        if group is not None:
+            sweep_sizes[group] = sweep_sizes.get(group, 0) + 1
     with ResultStore(out) as store, _graceful_interrupt(flag, notify):
-        done = set() if force else store.done_keys(machine_of({"env": env}))
+        machine = machine_of({"env": env})
+        done = set() if force else store.done_keys(machine)
         cache: dict[str, Any] = {}
+        ended: dict[tuple, Any] = {}
         for index, unit in enumerate(units):
             if flag.requested:
                 summary.interrupted = True
                 summary.remaining = len(units) - index
                 break
+            group = _sweep_group(unit)
             if unit.key in done:
                 summary.skipped += 1
                 if progress:
                     progress(unit, "skipped")
                 continue
+            if group in ended and unit.settings[unit.task.sweep_axis] > ended[group]:
+                summary.not_measured.append(unit.label)
+                if progress:
+                    progress(unit, "not measured")
+                continue
             status = _measure_unit(unit, settings, store, run_id, env, cache, timeout_s)
             if status == "ok":
                 summary.measured += 1
+            elif status == "skipped":
+                summary.not_applicable.append(unit.label)
+            elif status == "oom" and group is not None and sweep_sizes[group] > 1:
+                value = unit.settings[unit.task.sweep_axis]
+                ended[group] = min(value, ended.get(group, value))
+                summary.stopped_by_oom.append(unit.label)
             else:
                 summary.failed.append(unit.label)
             if progress:
@@ -187,9 +231,50 @@ def run(
             if next_model != unit.model:
                 cache.clear()
                 gc.collect()
+        if not summary.interrupted:
+            _remeasure_noisy(units, settings, store, run_id, env, timeout_s, machine, flag, summary, notify)
+            from .baselines import record_baselines  # logistic regression beside accuracy rows
+
+            record_baselines(units, store, run_id=run_id, env=env, done=done)
         summary.csv_path = store.write_csv()
         store.write_models(_known_models(store))
     return summary
+
+
+def _sweep_group(unit: Unit) -> tuple | None:
+    """The sweep a unit belongs to: its model, task and settings but the task's sweep axis."""
+    axis = unit.task.sweep_axis
+    if axis is None or axis not in unit.settings:
+        return None
+    rest = tuple(sorted((k, repr(v)) for k, v in unit.settings.items() if k != axis))
+    return (unit.model, unit.task.name, rest)
+
+
+def _is_noisy(row: dict[str, Any]) -> bool:
+    return row.get("status") == "ok" and bool((row.get("result") or {}).get("noisy"))
+
+
+def _remeasure_noisy(units, settings, store, run_id, env, timeout_s, machine, flag, summary, notify) -> None:
+    """Measure once more every unit of the grid whose row in effect is noisy and not itself a
+    re-measurement (see the module docstring)."""
+    current = store.in_effect(machine)
+    pending = [(u, current[u.key]) for u in units
+               if u.key in current and _is_noisy(current[u.key]) and not current[u.key].get("remeasured")]
+    if not pending:
+        return
+    notify(f"re-measuring {len(pending)} noisy unit(s) once, now that the sweep is done")
+    for index, (unit, first) in enumerate(pending):
+        if flag.requested:
+            summary.interrupted = True
+            summary.remaining = len(pending) - index
+            return
+        status = _measure_unit(unit, settings, store, run_id, env, {}, timeout_s, remeasured=True)
+        if status == "ok":
+            store.supersede(unit.key, first.get("run_id", ""), remeasured=bool(first.get("remeasured")))
+        else:
+            store.supersede(unit.key, run_id, remeasured=True)
+        summary.remeasured += 1
+        gc.collect()
 
 
 def _known_models(store: ResultStore) -> list[str]:
@@ -204,7 +289,7 @@ def _known_models(store: ResultStore) -> list[str]:
     return names
 
 
-def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
+def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s, remeasured: bool = False) -> str:
     spec = get_spec(unit.model)
 
     def model_factory():
@@ -237,8 +322,9 @@ def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
         raise
     except Exception as exc:
         status = _status_of(exc)
+        stamp = {"remeasured": True} if remeasured else {}
         store.append({**row, "status": status, "error": _one_line(exc), "timestamp": _now(),
-                      "elapsed_s": time.perf_counter() - started, "env": env})
+                      "elapsed_s": time.perf_counter() - started, **stamp, "env": env})
         return status
     results = [results] if isinstance(results, dict) else list(results)
     status = "ok"
@@ -249,8 +335,9 @@ def _measure_unit(unit, settings, store, run_id, env, cache, timeout_s) -> str:
         r_env = result.pop("env", None) or env
         if r_status != "ok":
             status = r_status
+        stamp = {"remeasured": remeasured} if remeasured or "noisy" in result else {}
         store.append({**row, "status": r_status, "error": error, "timestamp": _now(),
-                      "elapsed_s": time.perf_counter() - started, "result": result, "env": r_env})
+                      "elapsed_s": time.perf_counter() - started, **stamp, "result": result, "env": r_env})
     return status
 
 

@@ -11,6 +11,12 @@ Layout of an output folder::
 A SIGKILL loses at most the measurement in progress: a truncated last line is ignored when reading.
 Every row carries ``key``, a hash of (model, task, settings that define the measurement); a rerun
 skips keys already measured with status ``ok`` unless forced.
+
+The log is only appended to, with one exception: a noisy measurement that the sweep measured again
+at its end is flagged ``superseded: true`` where it stands (:meth:`ResultStore.supersede`: the log
+is rewritten to a temporary file that then replaces it, so a crash leaves the old log or the new
+one, never a mix). A superseded row is kept for the record but is never the one in effect:
+``results.csv`` and resuming use, per key and machine, the latest row that is not superseded.
 """
 
 from __future__ import annotations
@@ -112,29 +118,81 @@ class ResultStore:
         os.close(fd)
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Append one finished measurement durably (write, flush, fsync)."""
+        """Append one finished measurement durably (write, flush, fsync). A last line cut short by a
+        killed writer (a measurement that never finished) is dropped first, so that the new row
+        stands on a line of its own."""
         line = json.dumps({"schema": SCHEMA, **row}, default=_jsonable, allow_nan=True)
-        with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with open(self.log_path, "a+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    f.seek(0)
+                    f.truncate(f.read().rfind(b"\n") + 1)
+            f.write((line + "\n").encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 
     def rows(self) -> list[dict[str, Any]]:
         return read_log(self.log_path) if os.path.exists(self.log_path) else []
 
+    def in_effect(self, machine: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per key, the latest row that is not superseded (of ``machine`` only, when given)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for r in self.rows():
+            if "key" in r and not r.get("superseded") and (machine is None or machine_of(r) == machine):
+                latest[r["key"]] = r
+        return latest
+
     def done_keys(self, machine: str | None = None) -> set[str]:
-        """Keys measured ``ok`` (on ``machine`` only, when given: another machine measures again)."""
+        """Keys measured ``ok`` (on ``machine`` only, when given: another machine measures again);
+        superseded rows do not count."""
         return {
             r["key"]
             for r in self.rows()
-            if r.get("status") == "ok" and "key" in r and (machine is None or machine_of(r) == machine)
+            if r.get("status") == "ok"
+            and "key" in r
+            and not r.get("superseded")
+            and (machine is None or machine_of(r) == machine)
         }
 
+    def supersede(self, key: str, run_id: str, remeasured: bool) -> int:
+        """Flag ``superseded: true`` on the rows of ``key`` from run ``run_id`` whose ``remeasured``
+        is ``remeasured``; returns how many. The log is rewritten atomically (see the module
+        docstring); the other lines are kept byte for byte."""
+        if not os.path.exists(self.log_path):
+            return 0
+        with open(self.log_path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        flagged = 0
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if (
+                isinstance(row, dict)
+                and row.get("key") == key
+                and row.get("run_id") == run_id
+                and bool(row.get("remeasured")) == remeasured
+                and not row.get("superseded")
+            ):
+                row["superseded"] = True
+                lines[i] = json.dumps(row, default=_jsonable, allow_nan=True)
+                flagged += 1
+        if flagged:
+            _write_atomic(self.log_path, "\n".join(lines))
+        return flagged
+
     def write_csv(self) -> str:
-        """Rebuild ``results.csv`` from the log atomically (latest row per key and machine wins)."""
+        """Rebuild ``results.csv`` from the log atomically: per key and machine, the latest row that
+        is not superseded."""
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in self.rows():
-            latest[(row.get("key", str(len(latest))), machine_of(row))] = row
+            if not row.get("superseded"):
+                latest[(row.get("key", str(len(latest))), machine_of(row))] = row
         write_csv_atomic(self.csv_path, latest.values())
         return self.csv_path
 
@@ -228,13 +286,25 @@ def write_csv_atomic(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
     writer.writeheader()
     for r in flat:
         writer.writerow(r)
+    _write_atomic(path, buf.getvalue())
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``text`` through a temporary file in the same folder and ``os.replace`` (never a
+    half-written file)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        os.fchmod(fd, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 MACHINE_KEYS = ("env_device", "env_cpu_model", "env_platform", "env_backend")
@@ -263,6 +333,8 @@ def merge(sources: list[str], out: str, *, keep_latest: bool = False) -> dict[st
         if not os.path.isfile(log):
             raise UsageError(f"{folder}: no {LOG_NAME} (not an archbench results folder)")
         for row in read_log(log):
+            if row.get("superseded"):
+                continue
             ident = (row.get("key", ""), machine_of(row))
             old = chosen.get(ident)
             if old is not None and old.get("run_id") != row.get("run_id"):

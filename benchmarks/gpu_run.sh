@@ -1,41 +1,135 @@
 #!/usr/bin/env bash
-# GPU latency run of issue 5 (item 7): archbench's zoo on the JAX backend vs torchvision eager and
-# torch.compile, in one call. The lent GPU machines have JAX, PyTorch and torchvision but no Keras and
-# no network, so Keras comes along as wheels:
+# The GPU measurement in one call: `archbench run` itself, on the JAX backend, with torchvision (eager,
+# torch.compile, reduce-overhead) measured beside it, then the ratios (benchmarks/runtimes.py) and the
+# report. The lent GPU machines have JAX, PyTorch and torchvision but no TensorFlow or Keras and no
+# network, and archbench is not pip-installed there: Keras (and any other missing dependency) comes
+# along as wheels, archbench runs from this checkout (PYTHONPATH, `python -m archbench.cli`).
 #
-#   here, once:          bash benchmarks/gpu_run.sh --prepare      # downloads wheels to .gpu_wheels/ (git-ignored)
+#   here, once:          bash benchmarks/gpu_run.sh --prepare      # wheels into .gpu_wheels/ (git-ignored)
 #   on the GPU machine:  run(command="bash benchmarks/gpu_run.sh", carry=[".gpu_wheels"], timeout_s=600)
+#   CPU dry run (CI):    GPU_RUN_DRY=1 bash benchmarks/gpu_run.sh
 #
-# Extra arguments go to benchmarks/gpu_run.py (e.g. --models resnet50_v1_5 --budget-s 300). The CSV is
-# written to $OUT (the folder the device tool brings back) when set, else to results/.
+# The steps, in priority order, share one budget (GPU_RUN_BUDGET_S, 360 s, leaving the rest of an
+# 8-minute call to the installation, a last measurement's overrun (at most 60 s), the ratios and the
+# report); a step still running at the deadline is stopped after its current measurement (SIGINT), and
+# the steps after it are left for the next call, which resumes the same folder (each measurement is
+# done once):
+#   1. ResNet-50 v1.5, batch 1, float32                    (JAX vs torchvision, the headline)
+#   2. ResNet-50 v1.5, batch 256, mixed_bfloat16           (the throughput goal)
+#   3. every model with a torchvision counterpart, batch 1, float32
+#   4. ResNet-50 v1.5, mixed_bfloat16 sweep, batches 1 to 256
+#   5. --profile full (memory and energy vs batch size) for alexnet, googlenet, resnet18, resnet50, vgg16
+# Results: results/gpu-<card>/ (resumed when present: carry it back to continue), copied to $OUT/ when
+# set, with ratios.csv (benchmarks/runtimes.py) and report/. Rows record the device that computed them:
+# the dry run, asked for a GPU on a CPU machine, records cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHEELS=.gpu_wheels
+WHEELS=${GPU_RUN_WHEELS:-.gpu_wheels}
 PY=${PYTHON:-python3}
+DRY=${GPU_RUN_DRY:-0}
+
+# module to import : wheels that provide it where it is missing (no dependency resolution offline)
+NEEDS=(
+  "keras:keras namex optree"
+  "absl:absl_py"
+  "packaging:packaging"
+  "click:click"
+  "rich:rich markdown_it_py mdurl pygments"
+  "pandas:pandas python_dateutil six pytz tzdata"
+  "matplotlib:matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing"
+  "seaborn:seaborn"
+  "adjustText:adjustText"
+)
 
 if [[ "${1:-}" == "--prepare" ]]; then
   mkdir -p "$WHEELS"
-  grep -qxF "/$WHEELS/" .git/info/exclude 2>/dev/null || echo "/$WHEELS/" >>.git/info/exclude
-  # Python 3.12 on the GPU image; keras' other dependencies (numpy, absl-py, rich, h5py, ml-dtypes) are there.
-  "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$WHEELS" keras namex optree
-  ls -l "$WHEELS"
+  if [[ "$WHEELS" == .gpu_wheels && -d .git ]]; then
+    grep -qxF "/$WHEELS/" .git/info/exclude 2>/dev/null || echo "/$WHEELS/" >>.git/info/exclude
+  fi
+  dists=()
+  for need in "${NEEDS[@]}"; do read -ra more <<<"${need#*:}"; dists+=("${more[@]}"); done
+  # Python 3.12 on the GPU image; numpy, scipy and ml-dtypes come with JAX there. About 44 MB: with the
+  # checkout (15 MB) under the 64 MiB a device call carries.
+  "$PY" -m pip download --no-deps --only-binary=:all: --python-version "${GPU_RUN_PYTHON_VERSION:-3.12}" \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$WHEELS" "${dists[@]}"
+  du -sh "$WHEELS"
   exit 0
 fi
 
-if ! "$PY" -c "import keras" 2>/dev/null; then
+missing=()
+for need in "${NEEDS[@]}"; do
+  "$PY" -c "import ${need%%:*}" 2>/dev/null || { read -ra more <<<"${need#*:}"; missing+=("${more[@]}"); }
+done
+if ((${#missing[@]})); then
   SITE=/tmp/archbench-site
-  "$PY" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$SITE" keras namex optree
+  echo "installing from $WHEELS: ${missing[*]}"
+  "$PY" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$SITE" "${missing[@]}"
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3
+# The parent process builds models too (JAX): without this it would hold 75 % of the GPU's memory
+# while the measuring processes run.
+export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+if [[ "$DRY" == 1 ]]; then
+  # Every step and code path of the GPU call on the CPU, small: one model, 64 x 64 inputs, short timings,
+  # the bf16 steps with torch eager only (autocast is the same code in every mode).
+  card=dry-run-cpu
+  RESULTS=${GPU_RUN_RESULTS:-${TMPDIR:-/tmp}/archbench-gpu-dry-run}
+  HEADLINE=resnet18 B1_MODELS=resnet18 PROFILE_MODELS=resnet18
+  SWEEP=2 BIG=2 PROFILE_BATCHES=(--batch 1,2) BF16_MODES=(--peer-modes eager)
+  TIMING=(--input-size 64 --min-time 0.05 --max-time 0.2 --timeout 300)
+  BUDGET=${GPU_RUN_BUDGET_S:-900}
+else
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+  card=$(echo "${card:-unknown}" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')
+  RESULTS=${GPU_RUN_RESULTS:-results/gpu-$card}
+  HEADLINE=resnet50_v1_5
+  B1_MODELS=resnet50_v1_5,vgg16,googlenet_bn,resnet18,alexnet_onetower,inception_v3,resnet152_v1_5,resnet101_v1_5,resnet34,vgg19,vgg11,vgg13,vgg16_bn,vgg19_bn,vgg11_bn,vgg13_bn
+  PROFILE_MODELS=alexnet,googlenet,resnet18,resnet50,vgg16
+  SWEEP="1,2,4,8,16,32,64,128,256" BIG=256 PROFILE_BATCHES=() BF16_MODES=()
+  TIMING=(--min-time 0.5 --max-time 2 --timeout 150)
+  BUDGET=${GPU_RUN_BUDGET_S:-360}
+fi
 "$PY" - <<'PY'
 import jax, keras, torch, torchvision
 print("jax", jax.__version__, jax.devices())
-print("torch", torch.__version__, "torchvision", torchvision.__version__, torch.cuda.get_device_name(0))
+cuda = torch.cuda.is_available()
+print("torch", torch.__version__, "torchvision", torchvision.__version__,
+      torch.cuda.get_device_name(0) if cuda else "no CUDA device: torch runs on the CPU")
 print("keras", keras.__version__, keras.backend.backend())
 PY
-exec "$PY" benchmarks/gpu_run.py --out-dir "${OUT:-results}" "$@"
+
+deadline=$((SECONDS + BUDGET))
+step() {  # step NAME ARGS...: one `archbench run` into $RESULTS, stopped at the deadline
+  local name=$1 left=$((deadline - SECONDS)) code=0
+  shift
+  if ((left < 30)); then
+    echo "== $name: not started, the budget is spent (the next call resumes $RESULTS)"
+    return 0
+  fi
+  echo "== $name ($left s left)"
+  timeout -s INT -k 60 "$left" "$PY" -m archbench.cli run --backend jax --device gpu --tasks latency \
+    --out "$RESULTS" --no-report "${TIMING[@]}" "$@" || code=$?
+  case $code in
+    0 | 1 | 124 | 130 | 137) ;;  # done; some unit failed (its row says why); stopped at the deadline
+    *) echo "== $name: archbench exited with $code" >&2; exit "$code" ;;
+  esac
+  if [[ -n "${OUT:-}" ]]; then mkdir -p "$OUT" && cp -r "$RESULTS" "$OUT/"; fi
+}
+
+step "1 headline: $HEADLINE, batch 1, float32" --models "$HEADLINE" --batch 1 --peers torchvision
+step "2 throughput: $HEADLINE, batch $BIG, mixed_bfloat16" --models "$HEADLINE" --batch "$BIG" \
+  --dtype mixed_bfloat16 --peers torchvision "${BF16_MODES[@]}"
+step "3 every model with a counterpart, batch 1, float32" --models "$B1_MODELS" --batch 1 --peers torchvision
+step "4 $HEADLINE mixed_bfloat16 sweep" --models "$HEADLINE" --batch "$SWEEP" --dtype mixed_bfloat16 \
+  --peers torchvision "${BF16_MODES[@]}"
+step "5 memory and energy vs batch size" --models "$PROFILE_MODELS" --profile full "${PROFILE_BATCHES[@]}"
+
+if [[ -f "$RESULTS/results.csv" ]]; then
+  "$PY" benchmarks/runtimes.py --summarize "$RESULTS" --csv "$RESULTS/ratios.csv" --goal 1 || true
+  "$PY" -m archbench.cli report --results "$RESULTS" || true
+  if [[ -n "${OUT:-}" ]]; then mkdir -p "$OUT" && cp -r "$RESULTS" "$OUT/"; fi
+fi
+echo "card: $card; results: $RESULTS${OUT:+ (copied to $OUT/)}; $SECONDS s"

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.legend import Legend
@@ -67,7 +68,7 @@ def model_rows(names=None):
             "default_input_shape": "224x224x3", "paper_title": f"{display} paper", "paper_url": "https://example.invalid/p",
             "depth_paper": depth_paper, "top1_ref": top1, "top5_ref": None,
             "accuracy_ref_source": "torchvision weights meta" if top1 else "",
-            "accuracy_ref_scope": "MNIST test set" if name == "lenet5" else "ImageNet-1k val" if top1 else "", "params_ref": params,
+            "accuracy_ref_scope": "MNIST test set" if name == "lenet5" else "ImageNet-1k val, single centre crop" if top1 else "", "params_ref": params,
             "params_ref_source": "paper", "macs_ref": None, "macs_ref_scope": "", "macs_ref_source": "",
             "ilsvrc_year": il[0] if il else None, "ilsvrc_team": il[1] if il else "",
             "ilsvrc_place": il[2] if il else None, "ilsvrc_top5_error": il[3] if il else None,
@@ -322,15 +323,22 @@ def test_top1_vs_operations_without_macs(data):
 def test_evolution_of_depth(data):
     results, models = data
     fig = analysis.evolution_of_depth(results, models)
-    text = _texts(fig)
-    for label in ("NEC-UIUC", "XRCE", "SuperVision", "Clarifai", "VGG (2nd)", "GoogLeNet", "MSRA", "shallow",
-                  "8 layers", "19 layers", "22 layers", "152 layers", "28.2 %", "3.57 %"):  # fmt: skip
+    text = " ".join(_texts(fig).split())
+    for label in ("NEC-UIUC", "XRCE", "SuperVision, 5 CNNs, 16.4 %", "Clarifai", "VGG, 2nd, 7 ConvNets, 7.3 %",
+                  "GoogLeNet, 7 CNNs, 144 crops, 6.67 %", "MSRA, 6 ResNets, 3.57 %", "shallow", "8 layers",
+                  "19 layers", "22 layers", "152 layers", "28.2 %", "3.57 %"):  # fmt: skip
         assert label in text, label
-    assert "VGG-16" not in text, "one zoo model per entry: the deepest (VGG-19)"
+    assert "zoo: VGG-16" not in text and "zoo: VGG-19" in text, "one zoo model per entry: the deepest"
     assert "8 layers (paper)" in text, "zfnet has no macs row: its paper depth, marked"
-    assert "Russakovsky" in fig.caption
+    assert "15.3 %" in fig.caption, "the winning SuperVision submission is named beside the 5-CNN entry"
     bars = [p.get_height() for p in fig.axes[0].patches]
-    assert bars == [28.2, 25.8, 16.4, 11.7, 6.7, 7.3, 3.57]
+    assert bars == [28.2, 25.8, 16.4, 11.7, 6.67, 7.3, 3.57]
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    sources = dict(s.split("] ", 1) for s in fig.caption.split("Sources: [")[1].split(" [") if "] " in s)
+    cited_2015 = ticks[-1].split("[")[1].split("]")[0].split(",")
+    assert all("He, Zhang, Ren, Sun" in sources[n] and "Russakovsky" not in sources[n] for n in cited_2015)
+    cited_2010 = ticks[0].split("[")[1].split("]")[0].split(",")
+    assert all("Russakovsky" in sources[n] for n in cited_2010)
 
 
 def test_evolution_of_depth_missing_column(data):
@@ -364,25 +372,73 @@ def test_latency_figures(data):
     results, _ = data
     fig = analysis.latency_vs_macs(results)
     text = _texts(fig)
-    assert "r = " in text and "cpu:0 (Test CPU) · tensorflow · float32, batch 1" in text
+    assert "cpu:0 (Test CPU) · tensorflow · float32, batch 1: 4 models, too few for a fit" in text
     assert "gpu:0 (Test GPU) · jax · float32" in text
+    assert "lenet5 (cpu:0 (Test CPU) · tensorflow · float32)" in fig.caption, (
+        "fixed overhead, left out of the fit"
+    )
     assert "googlenet" in text
-    fig = analysis.throughput_vs_batch(results)
+    fig = analysis.time_vs_batch(results)
     assert len(fig.axes) == 2
     fig = analysis.backend_comparison(results)
     assert len(fig.axes[0].patches) == 10
 
 
+def test_latency_fit_states_exponent_interval_and_rule(data):
+    results, _ = data
+    r = results.copy()
+    extra = []
+    for i, gmacs in enumerate((0.5, 1.0, 2.0, 4.0, 8.0)):
+        row = r[(r["task"] == "latency") & (r["model"] == "alexnet") & (r["batch_size"] == 1)].iloc[0].copy()
+        row["model"], row["macs"], row["median_ms"] = f"x{i}", gmacs * 1e9, 10.0 * gmacs**0.75
+        extra.append(row)
+    r = pd.concat([r, pd.DataFrame(extra)], ignore_index=True)
+    legend = _texts(analysis.latency_vs_macs(r))
+    assert "ms ∝ MACs^" in legend and "n = 9" in legend and "[" in legend
+
+
 def test_latency_figures_need_latency_rows(data):
     results, _ = data
     no_latency = results[results["task"] != "latency"]
-    for fn in (analysis.latency_vs_macs, analysis.throughput_vs_batch, analysis.backend_comparison):
+    for fn in (analysis.latency_vs_macs, analysis.time_vs_batch, analysis.backend_comparison):
         with pytest.raises(ResultsFileError, match="median_ms"):
             fn(no_latency.drop(columns=["median_ms"]))
         with pytest.raises(ResultsFileError, match="median_ms"):
             fn(no_latency)
     one_backend = results[results["env_backend"] != "jax"]
-    assert "only one backend" in analysis.backend_comparison(one_backend).caption
+    with pytest.raises(
+        analysis.NotDrawn, match="one backend/runtime/device measured.*--runtime keras,onnxruntime"
+    ):
+        analysis.backend_comparison(one_backend)
+    one_batch = results[results["batch_size"].fillna(1) == 1]
+    with pytest.raises(analysis.NotDrawn, match="one batch size.*--profile full"):
+        analysis.time_vs_batch(one_batch)
+
+
+def test_latency_intervals_are_error_bars(data):
+    results, _ = data
+    r = results.copy()
+    lat = r["task"] == "latency"
+    r.loc[lat, "ci_low_ms"] = r.loc[lat, "median_ms"] * 0.9
+    r.loc[lat, "ci_high_ms"] = r.loc[lat, "median_ms"] * 1.2
+    r.loc[lat & (r["model"] == "vgg16"), "noisy"] = True
+    fig = analysis.latency_vs_macs(r)
+    segments = [
+        seg
+        for c in fig.axes[-1].collections
+        if type(c).__name__ == "LineCollection"
+        for seg in c.get_segments()
+    ]
+    vgg = ZOO["vgg16"][4] / 1e9
+    bar = next(seg for seg in segments if np.isclose(seg[0][0], vgg) and np.isclose(seg[1][0], vgg))
+    ms = r[lat & (r["model"] == "vgg16") & (r["env_backend"] == "tensorflow") & (r["batch_size"] == 1)][
+        "median_ms"
+    ].iloc[0]
+    assert sorted([bar[0][1], bar[1][1]]) == pytest.approx([ms * 0.9, ms * 1.2])
+    assert (
+        "noisy" in fig.caption and "vgg16 (cpu:0 (Test CPU) · tensorflow · float32, batch 1)" in fig.caption
+    )
+    assert "95 % confidence interval" in fig.caption
 
 
 def test_per_layer_leaves_out_batch_norm_with_a_note():
@@ -426,3 +482,37 @@ def test_latency_rows_carry_their_own_macs(data):
     lat = r["task"] == "latency"
     r.loc[lat, "macs"] = r.loc[lat, "model"].map({name: z[4] for name, z in ZOO.items()})
     assert "googlenet" in _texts(analysis.latency_vs_macs(r))
+
+
+def test_protocol_and_weights_read_from_old_models_files():
+    from archbench.analysis.tables import protocol_of, weights_of
+
+    assert protocol_of("ILSVRC-2012 val, average over 10 patches (4 corners + centre, flipped)") == "10-crop"
+    assert protocol_of(
+        "ImageNet-1k val, single centre crop Canziani et al. 2016, figure 1 (read off the chart)"
+    ) == ("read off a chart")
+    assert protocol_of("ILSVRC 2012 val, single frame") == "single centre crop"
+    assert protocol_of("ImageNet-1k val") == "unknown"
+    assert weights_of("torchvision ResNet50_Weights.IMAGENET1K_V1 meta") == "torchvision"
+    assert weights_of("keras.applications ResNet50 (keras.io/api/applications)") == "keras.applications"
+    assert weights_of("BVLC Caffe models/bvlc_googlenet") == "BVLC"
+    assert weights_of("Krizhevsky et al. 2012, table 2") == "paper"
+
+
+def test_top1_chart_says_what_the_resnet_gap_is_made_of(data):
+    results, models = data
+    m = models.copy()
+    v15 = m[m["model"] == "resnet50"].copy()
+    v15["model"], v15["display_name"], v15["top1_ref"] = "resnet50_v1_5", "ResNet-50 v1.5", 76.13
+    v15["accuracy_ref_source"] = "torchvision ResNet50_Weights.IMAGENET1K_V1 meta"
+    m.loc[m["model"] == "resnet50", "accuracy_ref_source"] = "keras.applications ResNet50"
+    m = pd.concat([m, v15], ignore_index=True)
+    r = results[results["task"] != "accuracy"]
+    extra = r[(r["model"] == "resnet50") & (r["task"] == "macs")].assign(model="resnet50_v1_5", macs=4.09e9)
+    fig = analysis.top1_vs_operations(pd.concat([r, extra], ignore_index=True), m)
+    assert "ResNet-50 v1.5 +0.8" in fig.caption
+    assert (
+        "v1 figures come from keras.applications weights and v1.5 figures from torchvision weights"
+        in fig.caption
+    )
+    assert "not the effect of the stride alone" in fig.caption

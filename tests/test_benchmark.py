@@ -111,8 +111,12 @@ def test_sync_runs_inside_every_timed_region():
 )
 def test_min_time_and_iteration_limits(min_iterations, min_time_s, max_iterations, expected, reason):
     dev = FakeDevice([1.0] + [0.125] * 100)
-    cfg = _config(min_iterations=min_iterations, min_time_s=min_time_s, max_iterations=max_iterations,
-                  max_time_s=max(min_time_s, 8.0))
+    cfg = _config(
+        min_iterations=min_iterations,
+        min_time_s=min_time_s,
+        max_iterations=max_iterations,
+        max_time_s=max(min_time_s, 8.0),
+    )
     timing = bm.time_function(dev.fn, cfg, sync=dev.sync, clock=dev.clock)
     assert len(timing.samples_s) == expected
     assert timing.stop_reason == reason
@@ -381,7 +385,9 @@ def crash(**kwargs):
 def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
     backend = _subprocess_backend()
     configs = [
-        bm.LatencyConfig(backend=backend, batch_size=n, warmup=1, min_iterations=3, max_iterations=3, min_time_s=0.0)
+        bm.LatencyConfig(
+            backend=backend, batch_size=n, warmup=1, min_iterations=3, max_iterations=3, min_time_s=0.0
+        )
         for n in (1, 2)
     ]
     if not importlib.util.find_spec("torch"):
@@ -399,8 +405,11 @@ def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
         assert row["model"] == TINY and row["backend"] == backend and row["batch_size"] == cfg.batch_size
         assert row["iterations"] == 3 and len(row["samples_ms"]) == 3
         assert row["stop_reason"] == "max_iterations" and row["ci_rel"] is None and row["noisy"] is True
-        assert row["mem_method"].endswith(bm.processes.MEMORY_CONTEXT if cfg.batch_size == 1 else
-                                          "after 1 earlier config(s) of this model in the same process")
+        assert row["mem_method"].endswith(
+            bm.processes.MEMORY_CONTEXT
+            if cfg.batch_size == 1
+            else "after 1 earlier config(s) of this model in the same process"
+        )
         assert row["mem_model_mb"] is not None and row["mem_peak_mb"] is not None
         assert row["load_before"] is not None and row["cpu_count"] >= 1
         assert row["device_type"] in ("cpu", "gpu") and row["device"].startswith(row["device_type"])
@@ -427,6 +436,38 @@ def test_subprocess_failure_becomes_error_rows(tmp_path, script, timeout_s, expe
     assert [r["status"] for r in rows] == ["error", "error"]
     assert [r["batch_size"] for r in rows] == [1, 8]
     assert all(expected in r["message"] for r in rows)
+
+
+def test_a_child_killed_by_sigkill_is_out_of_memory_for_the_config_it_was_measuring(tmp_path):
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\nkill -9 $$\n")
+    fake_python.chmod(0o755)
+    configs = [bm.LatencyConfig(backend="tensorflow", batch_size=n) for n in (1, 8)]
+    rows = bm.measure_in_subprocess(TINY, configs, 60, python=str(fake_python))
+    assert [r["status"] for r in rows] == ["oom", "error"]
+    assert "SIGKILL" in rows[0]["message"] and "out of memory" in rows[0]["message"]
+    assert rows[1]["message"] == "not measured: the process was killed at batch 1"
+
+
+def test_the_child_is_killed_when_the_parent_stops_waiting(tmp_path, monkeypatch):
+    from archbench.benchmark import processes
+
+    pid_file = tmp_path / "pid"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
+    fake_python.chmod(0o755)
+
+    def interrupted(seconds):
+        if pid_file.exists() and pid_file.read_text().strip():
+            raise KeyboardInterrupt
+        _sleep(seconds)
+
+    _sleep = processes.time.sleep
+    monkeypatch.setattr(processes.time, "sleep", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bm.measure_in_subprocess(TINY, bm.LatencyConfig(backend="tensorflow"), 60, python=str(fake_python))
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
 
 
 # -- the process boundary: failures cross it as types -----------------------------------------------

@@ -21,7 +21,7 @@ HERE = os.path.dirname(__file__)
 EXPECTED = os.path.join(HERE, "data", "list_expected.csv")
 MODEL_FILE = os.path.join(HERE, "data", "user_models.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-OLD_HEADER = ["model", "year", "family", "params", "top-1 (ref)", "top-1 source"]
+HEADER = ["model", "year", "family", "params", "top-1 (ref)", "protocol", "top-1 source"]
 ELLIPSIS = "\u2026"
 
 
@@ -75,24 +75,40 @@ def test_csv_and_json_are_the_old_output_with_whole_sources():
     assert json.loads(invoke("--format", "json")) == expected_records()
 
 
-def test_table_has_the_old_columns_and_rows_and_fits_120_columns():
+def test_table_has_the_columns_and_rows_and_fits_120_columns():
     text = invoke()
     assert all(len(line) <= catalog.LIST_WIDTH for line in text.split("\n"))
     header, rows, notes = parse_table(text)
-    assert header == OLD_HEADER
+    assert header == HEADER
     expected = expected_records()
     assert [r[0] for r in rows] == [e["name"] for e in expected]
     shortened = 0
     for row, e in zip(rows, expected, strict=True):
         params = f"{e['params']:,}" if e["params"] is not None else "-"
         top1 = f"{e['top1_ref']:.1f}" if e["top1_ref"] is not None else "-"
-        assert row[:5] == [e["name"], str(e["year"]), e["family"], params, top1]
+        protocol = catalog.short_protocol(e["top1_protocol"]) if e["top1_ref"] is not None else "-"
+        assert row[:6] == [e["name"], str(e["year"]), e["family"], params, top1, protocol]
         source = e["top1_source"]
-        if row[5] != source:
-            assert row[5].endswith(ELLIPSIS) and source.startswith(row[5][:-1]), (row[5], source)
+        if row[6] != source:
+            assert row[6].endswith(ELLIPSIS) and source.startswith(row[6][:-1]), (row[6], source)
             shortened += 1
     assert shortened, "some sources are longer than the table allows: the test must see one cut"
-    assert notes[0] == catalog.LIST_NOTE and catalog.LIST_NOTE_SHORTENED in notes
+    assert notes[:2] == [catalog.LIST_NOTE, catalog.LIST_NOTE_PROTOCOL] and catalog.LIST_NOTE_SHORTENED in notes
+
+
+def test_alexnet_is_listed_with_its_single_crop_figure_protocol_and_source():
+    _, rows, _ = parse_table(invoke("alexnet"))
+    assert rows[0][:6] == ["alexnet", "2012", "AlexNet", "60,965,224", "57.1", "1-crop 227"]
+    (record,) = json.loads(invoke("alexnet", "--format", "json"))
+    assert record["top1_protocol"] == "single centre crop at 227 px" and record["top1_weights"] == "BVLC"
+    assert record["top1_source"].startswith("BVLC Caffe models/bvlc_alexnet/readme.md")
+
+
+def test_short_protocols():
+    assert catalog.short_protocol("single centre crop at 299 px") == "1-crop 299"
+    assert catalog.short_protocol("read off a chart") == "chart"
+    assert catalog.short_protocol("10-crop") == "10-crop"
+    assert catalog.short_protocol("") == "?"
 
 
 def test_keras_wrappers_fit_and_say_why_params_are_missing():
@@ -124,7 +140,7 @@ def test_model_file_models_are_listed_without_building_them(user_models, monkeyp
     text = invoke("tiny*", "--model-file", MODEL_FILE)
     _, rows, notes = parse_table(text)
     assert [r[0] for r in rows] == [f"tiny{i}" for i in range(1, 7)]
-    assert all(r[3] == "-" and r[4] == "-" for r in rows)
+    assert all(r[3] == "-" and r[4] == "-" and r[5] == "-" for r in rows)
     assert catalog.LIST_NOTE_NO_PARAMS in notes
 
 

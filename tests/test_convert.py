@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import archbench
 from archbench import convert
 from archbench._cli.convert import command as convert_command
+from archbench.convert.from_keras import _creation_index
 from archbench.errors import UsageError, WeightsError
 
 TOLERANCE = 1e-4
@@ -279,7 +280,7 @@ def test_torchvision_inception_v3_order_and_gamma_folding():
     model = archbench.get_model("inception_v3", input_shape=(75, 75, 3), classes=10)
     convs = sorted(
         (layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)),
-        key=lambda layer: convert._creation_index(layer.name),
+        key=lambda layer: _creation_index(layer.name),
     )
     units = convert.inception_v3_units()
     shapes = dict(zip(units, (tuple(c.kernel.shape) for c in convs), strict=True))
@@ -545,3 +546,106 @@ def test_torchvision_googlenet_weights_give_the_same_logits(tmp_path):
     )
     assert 0.1 < np.abs(expected).max() < 1e3
     assert np.abs(expected - ours.predict_on_batch(x)).max() <= TOLERANCE
+
+
+# --------------------------------------------------------------------------------------- on load
+
+
+@pytest.fixture(scope="module")
+def keras_resnet50_file(tmp_path_factory):
+    """A keras.applications ResNet50 (10 classes, random weights and statistics) saved as .weights.h5."""
+    peer = keras.applications.ResNet50(
+        weights=None, classes=10, input_shape=(32, 32, 3), classifier_activation=None
+    )
+    randomize_keras(peer)
+    path = tmp_path_factory.mktemp("keras") / "resnet50_keras.weights.h5"
+    peer.save_weights(path)
+    return peer, str(path)
+
+
+def test_get_model_converts_a_keras_applications_file_on_load(keras_resnet50_file):
+    peer, path = keras_resnet50_file
+    options = dict(classes=10, input_shape=(32, 32, 3), classifier_activation=None, weights=path)
+    with pytest.raises(WeightsError, match="cannot load weights"):  # not archbench's layout: conv biases
+        archbench.get_spec("resnet50").builder(**options)
+    ours = archbench.get_model("resnet50", **options)
+    x = inputs(32)
+    assert np.abs(peer.predict_on_batch(x) - ours.predict_on_batch(x)).max() <= TOLERANCE
+
+
+def test_a_keras_file_that_does_not_fit_the_options_names_the_convert_command(keras_resnet50_file):
+    _, path = keras_resnet50_file
+    with pytest.raises(WeightsError) as err:
+        archbench.get_model("resnet50", classes=5, input_shape=(32, 32, 3), weights=path)
+    message = str(err.value)
+    expected = (
+        f"archbench convert --from keras {path} --model resnet50 "
+        f"--to {path.removesuffix('.weights.h5')}-archbench.weights.h5"
+    )
+    assert "\n" not in message and message.endswith(expected) and "keras.applications.ResNet50" in message
+
+
+def test_a_file_of_neither_layout_keeps_its_own_error(tmp_path):
+    other = archbench.get_model("lenet5_modern")
+    path = tmp_path / "modern.weights.h5"
+    other.save_weights(path)
+    with pytest.raises(WeightsError, match="cannot load weights from .*modern.weights.h5 into lenet5"):
+        archbench.get_model("lenet5", weights=str(path))
+
+
+def test_a_pth_checkpoint_without_torch_names_the_convert_command(tmp_path, monkeypatch):
+    from archbench.convert import on_load
+
+    path = tmp_path / "resnet18.pth"
+    path.write_bytes(b"\x80")
+    real = on_load.importlib.util.find_spec
+    monkeypatch.setattr(on_load.importlib.util, "find_spec", lambda n: None if n == "torch" else real(n))
+    with pytest.raises(WeightsError) as err:
+        archbench.get_model("resnet18", weights=str(path))
+    assert str(err.value).endswith(
+        f"archbench convert --from torchvision {path} --model resnet18 --to {tmp_path / 'resnet18'}-archbench.weights.h5"
+    )
+    with pytest.raises(UsageError, match="torchvision weights convert only into"):
+        archbench.get_model("lenet5", weights=str(path))
+
+
+_TORCHVISION_RESNET18 = """
+import sys
+import numpy as np
+import torch
+import torchvision
+
+torch.manual_seed(0)
+model = torchvision.models.resnet18(weights=None, num_classes=10)
+with torch.no_grad():
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.bias.normal_(0, 0.1)
+model.eval()
+x = np.random.default_rng(1).normal(0, 1, (2, 3, 64, 64)).astype("float32")
+with torch.no_grad():
+    y = model(torch.from_numpy(x)).numpy()
+torch.save(model.state_dict(), sys.argv[1] + "/resnet18.pth")
+np.savez(sys.argv[1] + "/io.npz", x=x, y=y)
+"""
+
+
+@pytest.mark.torch
+def test_get_model_converts_a_torchvision_checkpoint_on_load(tmp_path):
+    """The checkpoint is written by a process of its own: PyTorch and TensorFlow stay in separate ones."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+        pytest.skip("needs torch and torchvision")
+    subprocess.run([sys.executable, "-c", _TORCHVISION_RESNET18, str(tmp_path)], check=True, timeout=600)
+    io = np.load(tmp_path / "io.npz")
+    ours = archbench.get_model(
+        "resnet18", weights=str(tmp_path / "resnet18.pth"), classes=10, input_shape=(64, 64, 3),
+        classifier_activation=None,
+    )
+    got = ours.predict_on_batch(io["x"].transpose(0, 2, 3, 1))
+    assert np.abs(io["y"]).max() > 0.1 and np.abs(io["y"] - got).max() <= TOLERANCE

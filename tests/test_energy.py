@@ -52,7 +52,13 @@ def test_rapl_normal_window(tmp_path):
     assert r.watts == pytest.approx(1.5)
     assert r.joules_per_image == pytest.approx(0.05)
     row = r.as_row()
-    assert row["energy_status"] == "measured" and row["energy_joules_per_image"] == pytest.approx(0.05)
+    assert (row["energy_available"], row["energy_method"], row["energy_counter"]) == (
+        True,
+        "rapl",
+        "rapl: package-0",
+    )
+    assert row["energy_j"] == pytest.approx(3.0) and row["power_w"] == pytest.approx(1.5)
+    assert row["energy_j_per_image"] == pytest.approx(0.05)
 
 
 def test_rapl_counter_wrapping_once_is_undone(tmp_path):
@@ -79,7 +85,14 @@ def test_rapl_missing_tree(tmp_path):
     r = EnergyMeter("cpu", rapl_root=str(tmp_path / "nope")).reading(images=1)
     assert not r.available and r.joules is None and r.watts is None and r.joules_per_image is None
     assert r.reason == f"RAPL not readable: {tmp_path / 'nope'} missing"
-    assert r.as_row()["energy_status"] == f"not available (RAPL not readable: {tmp_path / 'nope'} missing)"
+    row = r.as_row()
+    assert (row["energy_available"], row["energy_method"], row["energy_j"], row["power_w"]) == (
+        False,
+        "",
+        None,
+        None,
+    )
+    assert row["energy_reason"] == f"RAPL not readable: {tmp_path / 'nope'} missing"
 
 
 def test_rapl_tree_without_package_zones(tmp_path):
@@ -157,7 +170,7 @@ def test_nvml_normal_window():
     with meter:
         pass
     r = meter.reading(images=256)
-    assert r.available and r.counter == "nvml: gpu0 (NVIDIA H200)"
+    assert r.available and r.counter == "nvml: gpu0 (NVIDIA H200)" and r.method == "nvml total energy"
     assert r.joules == pytest.approx(2.5)
     assert r.watts == pytest.approx(5.0)
     assert r.joules_per_image == pytest.approx(2.5 / 256)

@@ -96,6 +96,59 @@ def test_layer_helpers_read_build_shapes_and_consumers():
         ki.check_input_compatibility(conv, keras.KerasTensor((None, 9, 9, 5)))
 
 
+class _Block(keras.layers.Layer):
+    """A custom layer holding two sublayers (one nested in a list) and a weight of its own."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(2, 3, padding="same", name="ki_block_conv")
+        self.parts = [L.BatchNormalization(name="ki_block_bn")]
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), name="scale")
+
+    def call(self, x):
+        return self.parts[0](self.conv(x)) * self.scale
+
+
+class _Net(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.block = _Block(name="ki_block")
+        self.head = L.Dense(3, name="ki_net_head")
+
+    def call(self, x):
+        return self.head(keras.ops.mean(self.block(x), axis=(1, 2)))
+
+
+def test_sublayers_and_the_input_shape_of_subclassed_models():
+    net = _Net(name="ki_net")
+    assert ki.model_input_shape(net) is None  # not built yet
+    net(np.zeros((2, 5, 5, 4), dtype="float32"))
+    assert [layer.name for layer in ki.sublayers(net)] == ["ki_block", "ki_net_head"]
+    assert [layer.name for layer in ki.sublayers(net.block)] == ["ki_block_conv", "ki_block_bn"]
+    assert ki.sublayers(net.head) == []
+    assert ki.model_input_shape(net) == (2, 5, 5, 4)
+    model, conv, bn = _tiny()
+    assert ki.model_input_shape(model) == (None, 6, 6, 2)
+    assert ki.sublayers(model)[1:] == [conv, bn, *ki.sublayers(model)[3:]]
+    assert ki.inference_flags(net) == {}  # call(self, x): stateless_call would refuse training=
+    assert ki.inference_flags(model) == {"training": False}
+
+
+def test_params_paper_convention_and_keras_depth_see_inside_custom_layers():
+    from archbench.counting.walker import keras_depth
+    from archbench.params import count_params
+
+    net = _Net(name="ki_net2")
+    net(np.zeros((1, 5, 5, 4), dtype="float32"))
+    conv, bn, head = 3 * 3 * 4 * 2 + 2, 4 * 2, 2 * 3 + 3
+    counts = count_params(net)
+    assert counts.total == conv + bn + 1 + head
+    assert counts.paper == counts.total - 2 * 2  # the nested batch norm's moving mean and variance
+    assert keras_depth(net) == 4  # conv, batch norm, the block's own scale, head
+
+
 def test_clipping_step_is_replaced_on_one_instance_only():
     opt, other = keras.optimizers.SGD(clipvalue=1.0), keras.optimizers.SGD(clipvalue=1.0)
     clip = ki.clipping_step(opt)
@@ -115,7 +168,7 @@ def test_clipping_step_is_replaced_on_one_instance_only():
 def test_private_keras_access_is_confined_to_the_adapter():
     pattern = re.compile(
         r"keras\.src|fill_in|(?<!\w)_(nodes_by_depth|outbound_nodes|inbound_nodes|functional|build_shapes_dict"
-        r"|clip_gradients|keras_history)\b"
+        r"|clip_gradients|keras_history|flatten_layers|layers)\b"
     )
     hits = sorted(
         str(p.relative_to(PACKAGE.parent))

@@ -39,8 +39,9 @@ def test_a_200_mb_array_raises_the_peak_and_stamps_are_ordered():
     assert rec.peak_bytes - rec.built_bytes >= 190 * MB
     assert rec.peak_above_baseline_bytes >= 235 * MB
     row = rec.as_row()
-    assert row["memory_method"] == "rss-hwm (clear_refs)"
-    assert row["memory_peak_above_baseline_bytes"] == rec.peak_bytes - rec.baseline_bytes
+    assert (row["mem_method"], row["mem_peak_exact"]) == ("rss-hwm (clear_refs)", True)
+    assert row["mem_peak_mb"] == (rec.peak_bytes - rec.baseline_bytes) / 1e6
+    assert row["mem_model_mb"] == (rec.built_bytes - rec.baseline_bytes) / 1e6
 
 
 @pytest.mark.skipif(not CLEAR_REFS, reason="needs Linux /proc/self/clear_refs")

@@ -91,6 +91,13 @@ def _check_timed(row, mode, path):
     assert row["first_call_ms"] > 0 and row["images_per_s"] == pytest.approx(2e3 / row["median_ms"])
     assert (row["batch_size"], row["input_size"], row["input_shape"]) == (2, 64, "3x64x64")
     assert (row["threads"], row["intra_op_threads"]) == (1, 1)
+    assert row["stop_reason"] in ("precision", "time_cap", "max_iterations")
+    assert row["ci_target"] == 0.02 and row["max_time_s"] == 8.0
+    assert isinstance(row["noisy"], bool) and "load_before" in row and "steal_after" in row
+    if row["energy_available"]:
+        assert row["energy_j"] >= 0 and row["energy_j_per_image"] is not None
+    else:
+        assert row["energy_reason"] and row["energy_j"] is None
 
 
 def _check_cpu(row):

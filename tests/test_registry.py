@@ -4,7 +4,20 @@ import pytest
 
 import archbench
 from archbench.errors import UnknownModelError, UsageError
-from archbench.registry import Paper, Ref, list_models, register_model, resolve, unregister_model
+from archbench.registry import (
+    CHART,
+    PROTOCOLS,
+    TEN_CROP,
+    AccuracyRef,
+    Paper,
+    Ref,
+    is_single_crop,
+    list_models,
+    register_model,
+    resolve,
+    single_crop,
+    unregister_model,
+)
 
 ZOO = list_models()
 
@@ -82,3 +95,50 @@ def test_spec_metadata_is_complete(name):
         assert dev.what and dev.why, f"{name}: deviation without its reason"
     if spec.ilsvrc is not None:
         assert spec.ilsvrc.source and 2010 <= spec.ilsvrc.year <= 2017
+
+
+@pytest.mark.parametrize("name", ZOO + list_models("keras/*"))
+def test_every_accuracy_reference_says_how_and_with_whose_weights(name):
+    spec = archbench.get_spec(name)
+    for acc in spec.accuracy_refs:
+        assert acc.protocol in PROTOCOLS[1:] or is_single_crop(acc.protocol), f"{name}: {acc}"
+        assert acc.weights, f"{name}: accuracy reference without its weights: {acc}"
+    headline = spec.reference_top1()
+    single = [a for a in spec.accuracy_refs if a.top1 is not None and is_single_crop(a.protocol)]
+    if single:
+        assert headline is single[0], f"{name}: the headline figure is not the first single-crop one"
+
+
+def test_accuracy_protocol_is_checked():
+    assert single_crop(299) == "single centre crop at 299 px" and is_single_crop(single_crop(299))
+    assert not is_single_crop("10-crop") and not is_single_crop("")
+    with pytest.raises(UsageError, match="unknown accuracy protocol"):
+        AccuracyRef(60.0, None, "somewhere", protocol="single crop")
+    AccuracyRef(60.0, None, "a user's model file, protocol not stated")
+
+
+def test_headline_figures_follow_the_weights_of_each_builder():
+    alexnet = archbench.get_spec("alexnet")
+    bvlc, paper = alexnet.accuracy_refs
+    assert alexnet.reference_top1() is bvlc
+    assert (bvlc.top1, bvlc.top5, bvlc.protocol, bvlc.weights) == (57.1, 80.2, single_crop(227), "BVLC")
+    assert "bvlc_alexnet/readme.md" in bvlc.source
+    assert (paper.top1, paper.protocol, paper.weights) == (59.3, TEN_CROP, "paper")
+    v3 = archbench.get_spec("inception_v3").reference_top1()
+    assert (v3.top1, v3.top5, v3.protocol, v3.weights) == (77.9, 93.7, single_crop(299), "keras.applications")
+    for depth in (50, 101, 152):
+        v1 = archbench.get_spec(f"resnet{depth}").reference_top1()
+        v1_5 = archbench.get_spec(f"resnet{depth}_v1_5").reference_top1()
+        assert (v1.weights, v1_5.weights) == ("keras.applications", "torchvision")
+        assert "recipe" in v1_5.note and "torchvision" in v1.note
+    assert archbench.get_spec("bn_alexnet").reference_top1().protocol == CHART
+
+
+@pytest.mark.parametrize("name", [n for n in ZOO if archbench.get_spec(n).recipe])
+def test_training_recipes_are_training_settings(name):
+    from archbench.evaluate import train_config
+
+    spec = archbench.get_spec(name)
+    config = train_config(spec)
+    assert set(config.from_recipe) == set(spec.recipe)
+    assert all(getattr(config, k) == (tuple(v) if isinstance(v, list) else v) for k, v in spec.recipe.items())

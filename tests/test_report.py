@@ -61,17 +61,55 @@ def report(tmp_path_factory):
     return folder, write_report(folder, os.path.join(folder, "report"))
 
 
+DRAWN = ("top1_vs_operations", "top1_density", "evolution_of_depth", "fc_vs_conv", "latency_vs_macs", "time_vs_batch",
+         "top1_vs_latency", "backend_comparison", "per_layer_alexnet")  # fmt: skip
+NOT_DRAWN = {"memory_vs_batch": "--profile full", "memory_vs_params": "--profile full",
+             "power_vs_batch": "energy: not measured", "top1_vs_energy": "energy: not measured"}  # fmt: skip
+
+
 def test_files_written(report):
     _, paths = report
     for key in ("html", "markdown", "summary_csv"):
         assert os.path.getsize(paths[key]) > 0
-    names = [name for name, _title, _draw in FIGURES] + ["per_layer_alexnet"]
-    for name in names:
+    assert sorted(k[:-4] for k in paths if k.endswith(".png")) == sorted(DRAWN)
+    assert set(DRAWN) | set(NOT_DRAWN) == {name for name, _t, _d in FIGURES} | {"per_layer_alexnet"}
+    for name in DRAWN:
         for ext in ("png", "svg"):
             path = paths[f"{name}.{ext}"]
             assert path.endswith(os.path.join("figures", f"{name}.{ext}")) and os.path.getsize(path) > 1000
     with open(paths["top1_vs_operations.png"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_with_nothing_to_compare_name_their_command(report):
+    _, paths = report
+    md = open(paths["markdown"], encoding="utf-8").read()
+    titles = {name: title for name, title, _d in FIGURES}
+    for name, words in NOT_DRAWN.items():
+        line = next(x for x in md.splitlines() if x.startswith(f"- **{titles[name]}**: not drawn:"))
+        assert words in line and "`archbench run " in line, line
+
+
+def test_findings_and_fastest_sections(report):
+    _, paths = report
+    md = open(paths["markdown"], encoding="utf-8").read()
+    findings = md.split("## Findings on this machine")[1].split("## Fastest way")[0]
+    assert findings.count("\n- **") == 4  # operations, memory, power, accuracy vs time
+    assert (
+        "inference time** — cannot decide: no setting has 5 models with both a latency row and MACs"
+        in findings
+    )
+    assert (
+        "Memory is a fixed overhead plus a term proportional to the parameters** — cannot decide" in findings
+    )
+    assert (
+        "To decide: `archbench run --models 'alexnet,googlenet,resnet18,resnet50,vgg16' --profile full"
+        in findings
+    )
+    fastest = md.split("## Fastest way to run each model here")[1].split("## Figures")[0]
+    assert "Every model ran one way only" in fastest and "--peers torchvision" in fastest
+    html_text = open(paths["html"], encoding="utf-8").read()
+    assert '<h2 id="findings">Findings on this machine</h2>' in html_text
 
 
 def test_html_is_self_contained(report):
@@ -91,7 +129,7 @@ def test_html_embeds_every_figure_and_table(report):
     folder, paths = report
     page = _parse(paths["html"])
     drawn = [k for k in paths if k.endswith(".png")]
-    assert len(page.images) == len(drawn) == len(FIGURES) + 1
+    assert len(page.images) == len(drawn) == len(DRAWN)
     for src in page.images:
         head, data = src.split(",", 1)
         assert head == "data:image/png;base64"
@@ -131,9 +169,9 @@ def test_missing_inputs(tmp_path):
     paths = write_report(folder, os.path.join(folder, "report"))
     text = open(paths["html"], encoding="utf-8").read()
     assert "models.csv is missing" in text
-    assert "Evolution of depth (ILSVRC winners)</b>: not drawn: needs models.csv" in text
+    assert "Evolution of depth (ILSVRC entries)</b>: not drawn: needs models.csv" in text
     assert (
-        "Latency vs operations</b>: not drawn: latency_vs_macs (latency task) needs column &#x27;median_ms&#x27; "
+        "Operations vs inference time</b>: not drawn: latency_vs_macs (latency task) needs column &#x27;median_ms&#x27; "
         "in results.csv; it has no values"
     ) in text
     assert "evolution_of_depth.png" not in paths and "fc_vs_conv.png" in paths
@@ -144,7 +182,7 @@ def test_cli(tmp_path):
     result = CliRunner().invoke(cli, ["report", "--results", folder, "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert f"report: {tmp_path / 'r' / 'report.html'}" in result.output
-    assert "figures: 3 (PNG + SVG)" in result.output
+    assert "figures: 4 (PNG + SVG)" in result.output
     result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "error:" in result.output and "results.csv: no such file" in result.output

@@ -294,3 +294,116 @@ def test_entry_point_models_are_registered(monkeypatch):
         assert "ep_model" in reg.list_models("ep_*")
     finally:
         reg.unregister_model("ep_model")
+
+
+# -- noisy units are measured once more, at the end of the sweep --------------------------------------
+
+
+def _fake_latency_task(outcomes):
+    """A task whose n-th measurement of a model returns ``outcomes[model][n]``: ``(median_ms, noisy)``,
+    or an exception to raise."""
+    from archbench.tasks import Task
+
+    calls = []
+
+    def measure(ctx):
+        calls.append(ctx.spec.name)
+        outcome = outcomes[ctx.spec.name][calls.count(ctx.spec.name) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        median, noisy = outcome
+        return {"median_ms": median, "noisy": noisy}
+
+    return Task("fake_latency", "latency with a noise flag", measure), calls
+
+
+def _run(models, task, out, notes=None):
+    from archbench import runner
+    from archbench.tasks import RunSettings
+
+    return runner.run(models, [task], RunSettings(), out, notify=(notes if notes is not None else []).append)
+
+
+def test_a_noisy_unit_is_measured_again_at_the_end_and_the_first_row_superseded(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    task, calls = _fake_latency_task({"tiny1": [(9.0, True), (5.0, False)], "tiny2": [(7.0, False)]})
+    notes = []
+    summary = _run(["tiny1", "tiny2"], task, out, notes)
+    assert calls == ["tiny1", "tiny2", "tiny1"], "the rerun comes after every other unit"
+    assert (summary.measured, summary.remeasured, summary.failed) == (2, 1, [])
+    assert notes == ["re-measuring 1 noisy unit(s) once, now that the sweep is done"]
+    rows = _rows(out)
+    seen = [(r["model"], r["result"]["median_ms"], r["remeasured"], r.get("superseded", False)) for r in rows]
+    assert seen == [
+        ("tiny1", 9.0, False, True),
+        ("tiny2", 7.0, False, False),
+        ("tiny1", 5.0, True, False),
+    ]
+    assert rows[0]["key"] == rows[2]["key"] and rows[0]["run_id"] == rows[2]["run_id"]
+    import csv
+
+    with open(os.path.join(out, "results.csv")) as f:
+        table = {r["model"]: r for r in csv.DictReader(f)}
+    assert len(table) == 2 and table["tiny1"]["median_ms"] == "5.0" and table["tiny1"]["remeasured"] == "True"
+
+    task, calls = _fake_latency_task({"tiny1": [], "tiny2": []})
+    summary = _run(["tiny1", "tiny2"], task, out)
+    assert calls == [] and (summary.measured, summary.skipped, summary.remeasured) == (0, 2, 0)
+    assert len(_rows(out)) == 3
+
+
+def test_a_rerun_that_is_noisy_again_is_not_measured_a_third_time(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    task, calls = _fake_latency_task({"tiny1": [(9.0, True), (8.0, True)]})
+    summary = _run(["tiny1"], task, out)
+    assert calls == ["tiny1", "tiny1"] and summary.remeasured == 1
+    task, calls = _fake_latency_task({"tiny1": []})
+    assert _run(["tiny1"], task, out).remeasured == 0 and calls == []
+
+
+def test_a_failed_rerun_leaves_the_first_measurement_in_effect(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    task, calls = _fake_latency_task({"tiny1": [(9.0, True), RuntimeError("the machine fell over")]})
+    summary = _run(["tiny1"], task, out)
+    assert summary.remeasured == 1 and summary.failed == []
+    first, rerun = _rows(out)
+    assert not first.get("superseded") and rerun["superseded"] and rerun["remeasured"]
+    assert rerun["status"] == "error" and "fell over" in rerun["error"]
+    from archbench.store import ResultStore
+
+    store = ResultStore(out)
+    assert store.done_keys() == {first["key"]}
+    with open(os.path.join(out, "results.csv")) as f:
+        assert "9.0" in f.read()
+
+
+def test_noisy_rows_left_by_an_interrupted_run_are_measured_again_on_resume(tmp_path, user_models):
+    out = str(tmp_path / "o")
+    task, _ = _fake_latency_task({"tiny1": [(9.0, True)], "tiny2": [(7.0, False)]})
+    from archbench import runner
+    from archbench.tasks import RunSettings
+
+    stop = runner._StopFlag
+    try:
+        runner._StopFlag = _StopsBeforeReruns
+        summary = runner.run(["tiny1", "tiny2"], [task], RunSettings(), out, notify=lambda m: None)
+    finally:
+        runner._StopFlag = stop
+    assert summary.interrupted and summary.remeasured == 0 and len(_rows(out)) == 2
+    task, calls = _fake_latency_task({"tiny1": [(6.0, False)], "tiny2": []})
+    summary = _run(["tiny1", "tiny2"], task, out)
+    assert calls == ["tiny1"] and (summary.skipped, summary.remeasured) == (2, 1)
+    assert [r.get("superseded", False) for r in _rows(out)] == [True, False, False]
+
+
+class _StopsBeforeReruns:
+    """A stop flag that a Ctrl-C set during the last unit of the grid (read once per unit, then by the
+    re-measuring loop)."""
+
+    def __init__(self):
+        self.reads = 0
+
+    @property
+    def requested(self):
+        self.reads += 1
+        return self.reads > 2

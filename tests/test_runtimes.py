@@ -65,8 +65,12 @@ def test_compare_outputs_and_tolerance():
     max_abs, max_rel = compare_outputs(out, ref)
     assert max_abs == pytest.approx(0.001, rel=1e-3)
     assert max_rel == pytest.approx(0.0005, rel=1e-3)
-    assert tolerance_for("float32", 0.3) == pytest.approx(1e-4)
-    assert tolerance_for("float32", 20.0) == pytest.approx(2e-3)
+    assert tolerance_for("float32", 0.3) == pytest.approx(3e-5)
+    assert tolerance_for("float32", -20.0) == pytest.approx(2e-3)
+    assert tolerance_for("float32", 0.0) == pytest.approx(1e-4)
+    assert tolerance_for("bfloat16", 2.0) == pytest.approx(6e-2)
+    with pytest.raises(UsageError, match="no tolerance for precision 'int8'"):
+        tolerance_for("int8", 1.0)
     with pytest.raises(ValueError, match="differs from the reference"):
         compare_outputs(out[:, :2], ref)
 
@@ -97,9 +101,9 @@ def test_each_installed_runtime_conforms_and_gives_a_timing_row(lenet, runtime):
     assert row["status"] == "ok", row["error"]
     assert row["precision"] == "float32"
     assert row["conformance_draws"] == 3
-    assert row["tolerance"] == pytest.approx(1e-4)
+    assert row["tolerance"] == pytest.approx(1e-4 * np.max(np.abs(outputs)))
     assert 0.0 <= row["max_abs_diff"] < row["tolerance"]
-    assert 0.0 <= row["max_rel_diff"] < 1e-3
+    assert 0.0 <= row["max_rel_diff"] < 1e-4
     assert row["iterations"] >= 5
     assert row["warmup_iterations"] >= 1
     assert 0.0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
@@ -196,6 +200,10 @@ def test_measure_runtime_runs_export_and_run_in_child_processes():
     assert row["export_peak_rss_mb"] > row["run_peak_rss_mb"] > 0  # TensorFlow exports; the run needs none
     assert row["max_abs_diff"] < row["tolerance"]
     assert row["iterations"] >= 5 and row["median_ms"] > 0
+    too_small = measure_runtime("lenet5", "litert", input_size=4)
+    assert (too_small["status"], too_small["reason"]) == ("failed", "export")
+    assert too_small["error"].startswith("export failed: InputTooSmallError: ")
+    assert "\n" not in too_small["error"]
     limited = measure_runtime("lenet5", "litert", memory_limit_mb=150)
     assert (limited["status"], limited["reason"]) == ("failed", "memory")
     assert limited["error"].startswith("export exceeded 0.146 GB resident memory")

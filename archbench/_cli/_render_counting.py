@@ -1,5 +1,6 @@
-"""Rendering of :func:`archbench.counting.count`'s result for ``archbench summary``: the per-layer table
-as text, CSV, JSON or Markdown, the totals, and the gaps to the registry's MAC references."""
+"""Rendering of a model's count for ``archbench summary``: the per-layer table (layer walker) or the
+per-scope table (traced program) as text, CSV, JSON or Markdown, the totals, what was not counted,
+and the gaps to the registry's MAC references."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..counting import Complexity, RefGap, count, reference_gap
+from ..counting import Complexity, ModelCount, RefGap, count_model, reference_gap
 from ..errors import UsageError
 from ..registry import get_spec
 from ..units import si
@@ -19,38 +20,68 @@ __all__ = ["FORMATS", "format_complexity", "summarize_model"]
 FORMATS = ("table", "csv", "json", "markdown")
 
 
-def _totals_lines(c: Complexity, gaps: Iterable[RefGap]) -> list[str]:
+def _as_count(c: Complexity | ModelCount) -> ModelCount:
+    if isinstance(c, ModelCount):
+        return c
+    return ModelCount("walker", "", c.uncounted, c, None, c.keras_depth)
+
+
+def _or_reason(value: Any, reason: str) -> str:
+    return str(value) if value is not None else f"not available ({reason})"
+
+
+def _totals_lines(mc: ModelCount, gaps: Iterable[RefGap]) -> list[str]:
+    c = mc.chosen
     other = ", ".join(f"{k} {si(v, '.3f')}" for k, v in c.ops_other.items()) or "none"
+    shapes = "; ".join(" x ".join(map(str, s)) for s in c.input_shapes)
+    method = (
+        "layer walker" if mc.method == "walker" else f"traced program ({c.backend} backend)"
+    ) + (f": {mc.reason}" if mc.reason else "")
     lines = [
-        f"model {c.model_name}: input {' x '.join(map(str, c.input_shape))}, batch {c.batch_size}, {c.dtype}",
+        f"model {c.model_name}: input {shapes}, batch {c.batch_size}, {c.dtype}",
+        f"counted by: {method}",
         f"MACs (multiply-adds, per sample): {c.macs:,} ({si(c.macs, '.3f')}); FLOPs = 2 x MACs = {c.flops:,}",
         f"other operations: {c.ops_other_total:,} ({other})",
         f"params: total {c.params.total:,}, trainable {c.params.trainable:,}, "
         f"non-trainable {c.params.non_trainable:,}, paper {c.params.paper:,}",
-        f"depth (weight layers on the longest path): {c.depth}; keras depth (layers with weights): {c.keras_depth}",
-        f"receptive field: {c.receptive_field if c.receptive_field else '-'}",
-        f"activation memory: peak {si(c.activation_bytes_peak, '.3f')}B, "
-        f"total {si(c.activation_bytes_total, '.3f')}B",
+        f"depth (weight {'layers' if mc.method == 'walker' else 'operations'} on the longest path): "
+        f"{_or_reason(mc.depth, mc.depth_reason)}; keras depth (layers with weights): {mc.keras_depth}",
+        f"receptive field: {_or_reason(mc.receptive_field, mc.rf_reason)}",
     ]
+    if mc.method == "walker":
+        lines.append(
+            f"activation memory: peak {si(c.activation_bytes_peak, '.3f')}B, "
+            f"total {si(c.activation_bytes_total, '.3f')}B"
+        )
+    else:
+        lines += [f"note: {n}" for n in c.notes]
     lines += [str(g) for g in gaps]
-    if c.uncounted:
-        lines.append(f"UNCOUNTED ({len(c.uncounted)}): " + "; ".join(c.uncounted))
+    if mc.not_counted:
+        lines.append(
+            f"PARTIAL: these figures leave out {len(mc.not_counted)} uncounted part(s): "
+            + "; ".join(mc.not_counted)
+        )
     return lines
 
 
-def format_complexity(c: Complexity, fmt: str = "table", gaps: Iterable[RefGap] = ()) -> str:
-    """Render the per-layer table and totals as ``table`` (text), ``csv``, ``json`` or ``markdown``."""
+def format_complexity(
+    c: Complexity | ModelCount, fmt: str = "table", gaps: Iterable[RefGap] = ()
+) -> str:
+    """Render the per-layer (or per-scope) table and totals as ``table`` (text), ``csv``, ``json`` or
+    ``markdown``; a partial count says what it leaves out."""
     if fmt not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    mc = _as_count(c)
     gaps = tuple(gaps)
-    rows = c.rows()
+    rows = mc.rows()
     if fmt == "json":
         return json.dumps(
             {
-                "totals": c.totals(),
-                "ops_other": dict(c.ops_other),
+                "totals": {**mc.totals(), "status": mc.status},
+                "ops_other": dict(mc.chosen.ops_other),
                 "layers": rows,
                 "references": [str(g) for g in gaps],
+                "not_counted": list(mc.not_counted),
             },
             indent=2,
         )
@@ -66,7 +97,7 @@ def format_complexity(c: Complexity, fmt: str = "table", gaps: Iterable[RefGap] 
             r["name"] + ("" if r["counted"] else " (!)"),
             r["type"],
             r["output_shape"],
-            f"{r['params']:,}",
+            "" if r["params"] is None else f"{r['params']:,}",
             f"{r['macs']:,}",
             f"{r['macs_pct']:.1f}",
             f"{r['ops_other']:,}",
@@ -81,17 +112,17 @@ def format_complexity(c: Complexity, fmt: str = "table", gaps: Iterable[RefGap] 
             "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines + [""] + [f"- {line}" for line in _totals_lines(c, gaps)])
+        return "\n".join(lines + [""] + [f"- {line}" for line in _totals_lines(mc, gaps)])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
             s.rjust(w) if i in right else s.ljust(w)
             for i, (s, w) in enumerate(zip(cells, widths, strict=True))
-        )
+        ).rstrip()
 
-    rule = "-" * len(line(head))
-    return "\n".join([line(head), rule, *(line(r) for r in body), rule, *_totals_lines(c, gaps)])
+    rule = "-" * sum(widths + [2] * (len(widths) - 1))
+    return "\n".join([line(head), rule, *(line(r) for r in body), rule, *_totals_lines(mc, gaps)])
 
 
 def summarize_model(
@@ -103,17 +134,24 @@ def summarize_model(
     include_top: bool = True,
     fmt: str = "table",
 ) -> str:
-    """Build a registered model (at ``input_size`` x ``input_size`` if given), count it, and render the
-    per-layer table, the totals and the gaps to the spec's MAC references (budgets included)."""
+    """Build a registered model (at ``input_size`` x ``input_size`` if given), count it
+    (:func:`archbench.counting.count_model`: the layer walker, or the traced program when the walker
+    cannot count it all), and render the table, the totals, what was not counted and the gaps to the
+    spec's MAC references (budgets included)."""
+    from ..keras_internals import functional_graph
+
     spec = get_spec(name)
     if fmt not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     kwargs: dict[str, Any] = {}
+    shape = tuple(spec.input_shape)
     if input_size is not None:
-        kwargs["input_shape"] = (input_size, input_size, spec.input_shape[-1])
+        shape = kwargs["input_shape"] = (input_size, input_size, spec.input_shape[-1])
     if not include_top:
         kwargs.update(include_top=False, pooling="avg")
     model = spec.build(**kwargs)
-    c = count(model, batch_size=batch_size, dtype=dtype)
-    at_reference = include_top and tuple(c.input_shape) == tuple(spec.input_shape)
-    return format_complexity(c, fmt, reference_gap(spec, c) if at_reference else ())
+    mc = count_model(
+        model, None if functional_graph(model) is not None else shape, batch_size=batch_size, dtype=dtype
+    )
+    at_reference = include_top and mc.complete and tuple(mc.input_shapes[0]) == tuple(spec.input_shape)
+    return format_complexity(mc, fmt, reference_gap(spec, mc) if at_reference else ())

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from ..benchmark import DEVICES, DTYPES, LatencyConfig
+from ..benchmark import DEFAULT_MAX_TIME_S, DEVICES, DTYPES, LatencyConfig, max_time_for
+from ..errors import UsageError
 
 _D = LatencyConfig()
 
@@ -32,7 +33,7 @@ _D = LatencyConfig()
     type=click.IntRange(min=1),
     default=_D.min_iterations,
     show_default=True,
-    help="Minimum number of timed iterations.",
+    help="Minimum number of timed iterations (timing goes on until the median is precise, see --ci-target).",
 )
 @click.option(
     "--min-time",
@@ -41,6 +42,21 @@ _D = LatencyConfig()
     default=_D.min_time_s,
     show_default=True,
     help="Minimum total measuring time, seconds (iterations go on until both minimums are met).",
+)
+@click.option(
+    "--max-time",
+    "max_time_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"Time cap, seconds, when the median is not yet precise [default: {DEFAULT_MAX_TIME_S:g}, or "
+    "--min-time if larger].",
+)
+@click.option(
+    "--ci-target",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_D.ci_target,
+    show_default=True,
+    help="Stop once the median's 95 % interval is within this fraction of it.",
 )
 @click.option("--max-iterations", type=click.IntRange(min=1), default=_D.max_iterations, show_default=True)
 @click.option(
@@ -70,6 +86,8 @@ def command(
     input_size,
     iterations,
     min_time_s,
+    max_time_s,
+    ci_target,
     max_iterations,
     warmup,
     jit,
@@ -81,6 +99,9 @@ def command(
     from ..benchmark import bench
     from ._render_bench import format_report
 
+    cap = max_time_for(min_time_s, max_time_s)
+    if cap < min_time_s:
+        raise UsageError(f"--max-time {cap:g} is below --min-time {min_time_s:g}")
     config = LatencyConfig(
         backend=backend,
         device=device,
@@ -93,6 +114,8 @@ def command(
         min_iterations=iterations,
         min_time_s=min_time_s,
         max_iterations=max(max_iterations, iterations),
+        max_time_s=cap,
+        ci_target=ci_target,
         seed=seed,
     )
     row = bench(model, config)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..benchmark import BACKENDS, DEVICES, DTYPES, normalize_backend
+from ..benchmark import BACKENDS, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, normalize_backend
 from ..errors import ArchbenchError, InputTooSmallError, UsageError
 from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
 
@@ -20,12 +20,28 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
 @click.option("--input-size", type=click.IntRange(min=1), default=None, help="Square input size (default: each model's).")
 @click.option("--backend", "backends", default="tensorflow", show_default=True,
               help=f"Latency backends, comma-separated: {','.join(BACKENDS)}.")
-@click.option("--batch", "batches", default="1", show_default=True, help="Latency batch sizes, e.g. 1,8,32.")
+@click.option("--runtime", "runtimes", default="keras", show_default=True,
+              help="Latency runtimes, comma-separated: keras (the backends' compiled paths), onnxruntime, openvino, "
+                   "litert (exported from Keras, checked against it on random inputs, timed on the CPU).")
+@click.option("--peers", default="none", show_default=True,
+              help="Frameworks whose own build of each model is timed beside archbench's: torchvision or none.")
+@click.option("--peer-modes", default=None,
+              help="Peer modes, comma-separated: eager, compile, reduce-overhead [default: eager,compile, and "
+                   "reduce-overhead on a GPU].")
+@click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
+              help="quick: latency at batch 1; full: batches 1, 2, 4, ..., 64, each model's sweep ending at "
+                   "its first out-of-memory batch.")
+@click.option("--batch", "batches", default=None, help="Latency batch sizes, e.g. 1,8,32 (overrides --profile's).")
 @click.option("--device", type=click.Choice(list(DEVICES)), default="auto", show_default=True)
 @click.option("--dtype", default="float32", show_default=True,
               help=f"{', '.join(DTYPES[:-1])} or {DTYPES[-1]}.")
 @click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Minimum measuring time per latency unit, seconds.")
+@click.option("--max-time", "max_time_s", type=click.FloatRange(min=0), default=None,
+              help=f"Time cap per latency unit, seconds, when the median's interval is still wider than "
+                   f"--ci-target [default: {DEFAULT_MAX_TIME_S:g}, or --min-time if larger].")
+@click.option("--ci-target", type=click.FloatRange(min=0, min_open=True), default=0.02, show_default=True,
+              help="Stop timing once the median's 95 % interval is within this fraction of it.")
 @click.option("--dataset", default="digits", show_default=True, help="Accuracy dataset.")
 @click.option("--data-dir", default=None, help="Local data path for imagefolder/npz datasets.")
 @click.option("--weights", default=None, help="Local weights file for the accuracy task.")
@@ -36,11 +52,15 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
 @click.option("--shard", default=None, help="Measure the I-th of N deterministic parts of the grid, e.g. 1/4.")
 @click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report at the end.")
-def command(models, tasks, out, input_size, backends, batches, device, dtype, min_time_s, dataset, data_dir,
-            weights, train_epochs, timeout_s, force, shard, model_files, report) -> None:
+def command(models, tasks, out, input_size, backends, runtimes, peers, peer_modes, profile, batches, device, dtype,
+            min_time_s, max_time_s, ci_target, dataset, data_dir, weights, train_epochs, timeout_s, force, shard,
+            model_files, report) -> None:
     """Measure models x tasks into OUT (a tidy results.csv), resuming what is already there."""
     from .. import registry, runner
-    from ..tasks import RunSettings, resolve_tasks
+    from ..benchmark import max_time_for
+    from ..peers import parse_modes, parse_peers
+    from ..runtimes import parse_runtimes
+    from ..tasks import PROFILES, RunSettings, resolve_tasks
 
     for path in model_files:
         registry.load_model_file(path)
@@ -56,10 +76,17 @@ def command(models, tasks, out, input_size, backends, batches, device, dtype, mi
     settings = RunSettings(
         input_size=input_size,
         backends=tuple(normalize_backend(b) for b in csv_list(backends, str, "backend list")),
-        batches=_validate_batches(csv_list(batches, int, "batch list")),
+        batches=PROFILES[profile] if batches is None else _validate_batches(csv_list(batches, int, "batch list")),
+        profile=profile,
         device=device,
         dtype=_validate_dtype(dtype),
         min_time_s=min_time_s,
+        max_time_s=_validate_max_time(min_time_s, max_time_for(min_time_s, max_time_s)),
+        ci_target=ci_target,
+        runtimes=tuple(parse_runtimes(runtimes)),
+        peers=parse_peers(peers),
+        peer_modes=parse_modes(peer_modes),
+        timeout_s=timeout_s,
         dataset=dataset,
         data_dir=data_dir,
         weights=weights,
@@ -72,13 +99,12 @@ def command(models, tasks, out, input_size, backends, batches, device, dtype, mi
     shard_t = runner.parse_shard(shard)
     units = runner.plan(names, task_list, settings, shard_t)
     click.echo(f"archbench run: {len(names)} models x {len(task_list)} tasks = {len(units)} measurements -> {out}")
-    failures: list[str] = []
+    statuses: dict[str, str] = {}
     with click.progressbar(length=len(units), label="measuring", show_pos=True,
                            item_show_func=lambda s: s, file=sys.stderr) as bar:
 
         def progress(unit, status):
-            if status not in ("ok", "skipped"):
-                failures.append(f"{unit.label}: {status}")
+            statuses[unit.label] = status
             bar.update(1, unit.label)
 
         summary = runner.run(names, task_list, settings, out, force=force, timeout_s=timeout_s,
@@ -86,10 +112,15 @@ def command(models, tasks, out, input_size, backends, batches, device, dtype, mi
     from ..catalog import results_table
 
     click.echo(results_table(summary.csv_path))
+    again = f", {summary.remeasured} noisy re-measured" if summary.remeasured else ""
     click.echo(f"\n{summary.measured} measured, {summary.skipped} already there, {len(summary.failed)} failed"
-               f" -> {summary.csv_path}")
-    for f in failures:
-        click.echo(f"  failed: {f}", err=True)
+               f"{again} -> {summary.csv_path}")
+    for label in summary.stopped_by_oom:
+        click.echo(f"  sweep ended by out of memory at {label}")
+    if summary.not_applicable:
+        click.echo(f"  {len(summary.not_applicable)} not applicable here (their rows say why: status 'skipped')")
+    for label in summary.failed:
+        click.echo(f"  failed: {label}: {statuses.get(label, 'error')}", err=True)
     if report and not summary.interrupted:
         _maybe_report(out)
     if summary.interrupted:
@@ -130,6 +161,12 @@ def _validate_batches(values: tuple[int, ...]) -> tuple[int, ...]:
         if v < 1:
             raise UsageError(f"batch size must be a positive integer, got {v}")
     return values
+
+
+def _validate_max_time(min_time_s: float, max_time_s: float) -> float:
+    if max_time_s < min_time_s:
+        raise UsageError(f"--max-time {max_time_s:g} is below --min-time {min_time_s:g}")
+    return max_time_s
 
 
 def _validate_dtype(value: str) -> str:

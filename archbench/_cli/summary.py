@@ -1,4 +1,5 @@
-"""``archbench summary MODEL``: per-layer MACs, params and receptive field, with totals and references."""
+"""``archbench summary MODEL``: per-layer MACs, params and receptive field, with totals, references and
+what was not counted."""
 
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ import click
               help="Count with the classifier, or the feature extractor with average pooling.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True)
-def command(model, input_size, batch_size, dtype, include_top, fmt) -> None:
+@click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
+def command(model, input_size, batch_size, dtype, include_top, fmt, model_files) -> None:
     """Print MODEL's per-layer table (name, type, output shape, params, MACs, % of MACs, receptive field),
-    its totals and how its MACs compare with the published figures (GoogLeNet: the 1.5 G budget)."""
+    its totals and how its MACs compare with the published figures (GoogLeNet: the 1.5 G budget).
+
+    A model the layer walker cannot count whole (subclassed, custom layers without a rule) is counted
+    from its traced program, one row per layer scope; what neither could count is listed."""
+    from ..registry import load_model_file
     from ._render_counting import summarize_model
+
+    for path in model_files:
+        load_model_file(path)
 
     click.echo(
         summarize_model(model, input_size=input_size, batch_size=batch_size, dtype=dtype,

@@ -19,17 +19,24 @@ Units: MACs are multiply-adds per image (1 MAC = 1 MAD = 2 FLOPs), plotted in G-
 milliseconds per batch; throughput in images per second; accuracy in percent.
 
 Modules: :mod:`~archbench.analysis.load` (files and their columns), :mod:`~archbench.analysis.tables`
-(DataFrames and Markdown), :mod:`~archbench.analysis.plotting` (style, captions, labels, legends), then
-one module per figure family: :mod:`~archbench.analysis.canziani` (top-1 vs operations),
-:mod:`~archbench.analysis.depth` (ILSVRC winners), :mod:`~archbench.analysis.fc_conv` (fully connected vs
-convolutional parameters), :mod:`~archbench.analysis.latency` (latency, throughput, backends) and
-:mod:`~archbench.analysis.layers` (per-layer cost).
+(DataFrames and Markdown), :mod:`~archbench.analysis.plotting` (style, captions, point labels placed by
+adjustText, legends), :mod:`~archbench.analysis.fits` (fits with their rule and 95 % interval), then one
+module per figure family: :mod:`~archbench.analysis.canziani` (top-1 vs operations, top-1 density),
+:mod:`~archbench.analysis.depth` (ILSVRC entries), :mod:`~archbench.analysis.fc_conv` (fully connected vs
+convolutional parameters), :mod:`~archbench.analysis.latency` (operations vs time, time vs batch size,
+runtimes and peers, the fastest way to run each model), :mod:`~archbench.analysis.measured` (memory,
+power, energy, accuracy vs time), :mod:`~archbench.analysis.layers` (per-layer cost); and
+:mod:`~archbench.analysis.findings` (Canziani et al.'s findings checked with these rows).
+
+A figure with nothing to compare (one batch size, one backend, no energy counter) raises
+:class:`~archbench.analysis.load.NotDrawn` naming the command that measures what it needs.
 """
 
 from ..lecture import conv_params, fc_params
-from .canziani import top1_vs_operations
+from .canziani import single_crop_points, top1_density, top1_vs_operations
 from .depth import ILSVRC_CLASSIFICATION, ILSVRCResult, evolution_of_depth
 from .fc_conv import fc_vs_conv
+from .findings import Finding, findings, findings_markdown, findings_table
 from .latency import backend_comparison, fastest_runs, latency_vs_macs, time_vs_batch
 from .layers import per_layer
 from .load import (
@@ -37,17 +44,20 @@ from .load import (
     LAYERS_DIR,
     MODELS_FILE,
     RESULTS_FILE,
+    NotDrawn,
     find_layer_tables,
     load_layers,
     load_models,
     load_results,
 )
+from .measured import memory_vs_batch, memory_vs_params, power_vs_batch, top1_vs_energy, top1_vs_latency
 from .plotting import STYLE, caption_of, pareto_frontier
 from .tables import (
     IMAGENET_DATASETS,
     environments,
     failures,
     latency_table,
+    markdown_table,
     measurements,
     model_table,
     summary_markdown,
@@ -57,32 +67,46 @@ from .tables import (
 __all__ = [
     "FIGURE_COLUMNS",
     "IMAGENET_DATASETS",
+    "ILSVRC_CLASSIFICATION",
     "LAYERS_DIR",
     "MODELS_FILE",
     "RESULTS_FILE",
-    "ILSVRC_CLASSIFICATION",
     "STYLE",
+    "Finding",
     "ILSVRCResult",
+    "NotDrawn",
     "backend_comparison",
     "caption_of",
     "conv_params",
     "environments",
     "evolution_of_depth",
     "failures",
+    "fastest_runs",
     "fc_params",
     "fc_vs_conv",
     "find_layer_tables",
+    "findings",
+    "findings_markdown",
+    "findings_table",
     "latency_table",
     "latency_vs_macs",
     "load_layers",
     "load_models",
     "load_results",
+    "markdown_table",
     "measurements",
+    "memory_vs_batch",
+    "memory_vs_params",
     "model_table",
     "pareto_frontier",
     "per_layer",
+    "power_vs_batch",
+    "single_crop_points",
     "summary_markdown",
     "summary_table",
     "time_vs_batch",
+    "top1_density",
+    "top1_vs_energy",
+    "top1_vs_latency",
     "top1_vs_operations",
 ]

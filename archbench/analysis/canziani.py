@@ -26,6 +26,7 @@ from .plotting import (
     _label_points,
     _legend_column,
     _nice_sizes,
+    _plain_log_labels,
     _plain_log_ticks,
     _styled,
     pareto_frontier,
@@ -59,11 +60,13 @@ def single_crop_points(
     left_out = [
         f"{r.model} {r.top1:.1f} ({r.top1_protocol})" for r in t[has & ~single].itertuples(index=False)
     ]
-    inferred = t[has & single & t["top1_inferred"].astype(bool)]["model"].tolist()
+    inferred = t[has & t["top1_inferred"].astype(bool)]["model"].tolist()
     if inferred:
+        every = len(inferred) == int((has & (t["top1_kind"] == "reference")).sum())
         notes.append(
             "protocol and weights read from accuracy_ref_scope/accuracy_ref_source (models.csv has no "
-            "top1_protocol/top1_weights columns) for: " + ", ".join(inferred)
+            "top1_protocol/top1_weights columns) for "
+            + ("every reference figure" if every else ", ".join(inferred))
         )
     return t[has & single].copy(), left_out, notes
 
@@ -75,7 +78,8 @@ def _resnet_gap(pts: pd.DataFrame) -> str:
     if not pairs:
         return ""
     gaps = ", ".join(
-        f"{by_name.at[v, 'display_name']} {by_name.at[v, 'top1'] - by_name.at[m, 'top1']:+.1f}" for m, v in pairs
+        f"{by_name.at[v, 'display_name']} {by_name.at[v, 'top1'] - by_name.at[m, 'top1']:+.1f}"
+        for m, v in pairs
     )
     w1 = sorted({by_name.at[m, "top1_weights"] for m, _ in pairs})
     w15 = sorted({by_name.at[v, "top1_weights"] for _, v in pairs})
@@ -208,11 +212,13 @@ def top1_vs_operations(
         biggest = math.sqrt(max(sizes) * area_per_param)
         size_handles = [lax.scatter([], [], s=v * area_per_param, facecolors="none", edgecolors="0.3", label=si(v))
                         for v in sizes]  # fmt: skip
-        legends.append((size_handles, "parameters", {"labelspacing": biggest / 8 * 0.7, "borderpad": 1.2,
+        legends.append((size_handles, "parameters", {"labelspacing": biggest / 8 * 0.7, "borderpad": 0.4 + biggest / 24,
                                                      "handletextpad": biggest / 8 * 0.5}))  # fmt: skip
     _legend_column(lax, legends)
     kinds = ", ".join(
-        f"{(pts['top1_kind'] == k).sum()} {k}" for k in ("measured", "reference") if (pts["top1_kind"] == k).any()
+        f"{(pts['top1_kind'] == k).sum()} {k}"
+        for k in ("measured", "reference")
+        if (pts["top1_kind"] == k).any()
     )
     caption = (
         f"x: multiply-adds per image counted by archbench (results.csv, macs task) at each model's measured input; "
@@ -247,17 +253,18 @@ def top1_density(
     ax = fig.add_subplot()
     x = np.arange(len(pts))
     ax.bar(x, pts["density"], color=[colours[f] for f in pts["family"]], zorder=3,
-           hatch=["//" if k == "reference" else "" for k in pts["top1_kind"]], edgecolor="0.3", linewidth=0.5)  # fmt: skip
+           hatch=["//" if k == "measured" else "" for k in pts["top1_kind"]], edgecolor="0.3", linewidth=0.5)  # fmt: skip
     for xi, d in zip(x, pts["density"], strict=True):
         ax.text(xi, d * 1.08, f"{d:.3g}", ha="center", va="bottom", fontsize=6.5, rotation=90)
     ax.set_yscale("log")
     ax.set_ylim(pts["density"].min() / 1.6, pts["density"].max() * 3)
+    _plain_log_labels(ax.yaxis)
     ax.set_xticks(x, pts["display_name"], rotation=60, ha="right", fontsize=7.5)
     ax.set_ylabel("top-1 (%) per million parameters (log scale)")
     ax.grid(axis="x", visible=False)
     ax.set_title("Accuracy density: top-1 per million parameters (after Canziani et al. 2016)")
     caption = (
-        "Single-crop ImageNet top-1 (hatched: reference figure from models.csv; plain: measured by archbench) "
+        "Single-crop ImageNet top-1 (reference figure from models.csv; hatched: measured by archbench) "
         "divided by the parameter count in millions (paper convention, counted by archbench). "
         + ("Left out, not single-crop: " + ", ".join(left_out) + "." if left_out else "")
     )

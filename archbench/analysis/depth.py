@@ -46,7 +46,7 @@ ILSVRC_CLASSIFICATION: tuple[ILSVRCResult, ...] = (
                  ("Krizhevsky, Sutskever, Hinton, NIPS 2012, table 2: 5 CNNs 16.4 %; the winning submission, "
                   "7 CNNs of which 2 pre-trained on ImageNet Fall 2011, scored 15.3 % with that extra data",
                   RUSSAKOVSKY_2015)),
-    ILSVRCResult(2013, "Clarifai", 1, 11.7, "ensemble of CNNs", (RUSSAKOVSKY_2015,)),
+    ILSVRCResult(2013, "Clarifai", 1, 11.7, "challenge entry", (RUSSAKOVSKY_2015,)),
     ILSVRCResult(2014, "GoogLeNet", 1, 6.67, "7 CNNs, 144 crops",
                  ("Szegedy et al., CVPR 2015 (arXiv 1409.4842), tables 2 and 3", RUSSAKOVSKY_2015)),
     ILSVRCResult(2014, "VGG", 2, 7.3, "7 ConvNets",
@@ -91,7 +91,9 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
         name = m["model"]
         given = _num(m.get("ilsvrc_top5_error"))
         if given is not None and abs(given - e["top5_error"]) > _SAME_ERROR:
-            notes.append(f"models.csv gives {given:g} % for {e['team']} {e['year']} ({name}); drawn: {e['top5_error']:g} %")
+            notes.append(
+                f"models.csv gives {given:g} % for {e['team']} {e['year']} ({name}); drawn: {e['top5_error']:g} %"
+            )
         depth = t.at[name, "depth"] if name in t.index else None
         kind = "measured"
         if _missing(depth):
@@ -103,7 +105,9 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
     unmatched = [f"{e.team} {e.year}" for e in ILSVRC_CLASSIFICATION
                  if e.cnn and (e.year, e.team) not in builders]  # fmt: skip
     if unmatched:
-        notes.append("no model of this results folder stands for " + ", ".join(unmatched) + " (depth not measured)")
+        notes.append(
+            "no model of this results folder stands for " + ", ".join(unmatched) + " (depth not measured)"
+        )
     entries = entries.sort_values(["year", "place"], kind="stable").reset_index(drop=True)
     return entries, notes
 

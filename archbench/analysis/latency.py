@@ -11,7 +11,6 @@ conformance tolerance) are never charted; the captions name them.
 from __future__ import annotations
 
 import math
-import textwrap
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,16 @@ import pandas as pd
 from ..errors import ResultsFileError
 from . import fits
 from .load import RESULTS_FILE, NotDrawn, _require
-from .plotting import _family_colours, _figure, _finish, _label_points, _plain_log_labels, _styled
-from .tables import _per_model, ci_text, describe_run, is_archbench, latency_table, primary_setting
+from .plotting import _batch_panels, _figure, _finish, _label_points, _plain_log_labels, _styled, sweeps
+from .tables import (
+    _normalised,
+    _per_model,
+    ci_text,
+    describe_run,
+    is_archbench,
+    latency_table,
+    primary_setting,
+)
 
 RUN_FULL = "archbench run --models 'alexnet,googlenet,resnet18,resnet50,vgg16' --profile full --out DIR"
 RUN_RUNTIMES = (
@@ -29,6 +36,8 @@ RUN_RUNTIMES = (
     "--peers torchvision --out DIR"
 )
 RUN_BACKENDS = "archbench run --backend tensorflow,jax --out DIR"
+MIN_FIT_MODELS = 5
+"""A series with fewer models (after the fixed-overhead rule) is drawn without a fit."""
 
 
 def _yerr(d: pd.DataFrame, column: str = "median_ms", scale: pd.Series | float = 1.0) -> np.ndarray | None:
@@ -60,25 +69,35 @@ def _noisy_note(lat: pd.DataFrame) -> list[str]:
 
 
 def _with_gmacs(results: pd.DataFrame, lat: pd.DataFrame) -> pd.DataFrame:
-    macs = _per_model(results, "macs", "macs")["macs"].astype(float) if "macs" in results.columns else pd.Series()
-    own = pd.to_numeric(lat["macs"], errors="coerce") if "macs" in lat.columns else pd.Series(np.nan, index=lat.index)
+    macs = (
+        _per_model(results, "macs", "macs")["macs"].astype(float)
+        if "macs" in results.columns
+        else pd.Series()
+    )
+    own = (
+        pd.to_numeric(lat["macs"], errors="coerce")
+        if "macs" in lat.columns
+        else pd.Series(np.nan, index=lat.index)
+    )
     return lat.assign(gmacs=own.fillna(lat["model"].map(macs)) / 1e9)
 
 
 def operations_series(results: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
-    """``(setting, batch, rows)`` of the operations-vs-time fits: each setting at its smallest batch,
-    rows with ``gmacs`` and ``excluded`` (the fixed-overhead rule of :mod:`~archbench.analysis.fits`)."""
+    """``(setting, batch, rows)`` of the operations-vs-time fits: each setting at its smallest batch (the
+    main setting first), rows with ``gmacs`` and ``excluded`` (the fixed-overhead rule of
+    :mod:`~archbench.analysis.fits`)."""
     lat = latency_table(results, "latency_vs_macs")
     if lat.empty:
         return []
     lat = _with_gmacs(results, lat)
     lat = lat[lat["gmacs"].notna() & (lat["gmacs"] > 0)]
+    primary = primary_setting(lat)
     out = []
     for setting, d in lat.groupby("setting", sort=True):
         bs = int(d["batch_size"].min())
         d = d[d["batch_size"] == bs].sort_values(["gmacs", "model"]).drop_duplicates("model")
         out.append((str(setting), bs, d.assign(excluded=fits.fixed_overhead(d["gmacs"]))))
-    return out
+    return sorted(out, key=lambda s: s[0] != primary)
 
 
 @_styled
@@ -96,8 +115,13 @@ def latency_vs_macs(results: pd.DataFrame) -> Any:
         raise ResultsFileError("latency_vs_macs: no model has both a latency row and 'macs' in results.csv")
     notes = ["no MACs for " + ", ".join(missing) + " (not shown)"] if missing else []
     primary = primary_setting(lat) or series[0][0]
-    fig = _figure(9.5, 6.4)
-    ax = fig.add_subplot()
+    any_out = any(d["excluded"].any() for _s, _b, d in series)
+    fig = _figure(11 if any_out else 9.5, 7.0)
+    if any_out:
+        gs = fig.add_gridspec(1, 2, width_ratios=[1, 5])
+        side, ax = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
+    else:
+        side, ax = None, fig.add_subplot()
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -106,40 +130,53 @@ def latency_vs_macs(results: pd.DataFrame) -> Any:
         colour = cmap(i % 10)
         label = f"{setting}, batch {bs}"
         keep, out = d[~d["excluded"]], d[d["excluded"]]
-        try:
-            fit = fits.power_law(keep["gmacs"], keep["median_ms"])
-        except ValueError:
-            notes.append(f"{setting}: fewer than 3 models left for a fit")
+        if len(keep) < MIN_FIT_MODELS:
+            label += f": {len(keep)} models, too few for a fit"
         else:
+            fit = fits.power_law(keep["gmacs"], keep["median_ms"])
             xs = np.logspace(np.log10(keep["gmacs"].min()), np.log10(keep["gmacs"].max()), 50)
             ax.plot(xs, fit(xs), "-", color=colour, lw=1, alpha=0.8)
             label += f": ms ∝ MACs^{fit.exponent:.2f} [{fit.low:.2f}, {fit.high:.2f}], r = {fit.r:.2f}, n = {fit.n}"
         if not out.empty:
-            excluded_all.append(f"{', '.join(out['model'])} ({setting})")
-        yerr = _yerr(d)
-        if yerr is not None:
-            ax.errorbar(d["gmacs"], d["median_ms"], yerr=yerr, fmt="none", ecolor=colour, elinewidth=0.9,
-                        capsize=2, alpha=0.8, zorder=2)  # fmt: skip
-        ax.scatter(keep["gmacs"], keep["median_ms"], color=colour, label=label, zorder=3, s=30)
-        if not out.empty:
-            ax.scatter(out["gmacs"], out["median_ms"], facecolors="none", edgecolors=colour, zorder=3, s=30, lw=1.2)
-        _ring_noisy(ax, d.loc[d["noisy"], "gmacs"], d.loc[d["noisy"], "median_ms"])
+            excluded_all.append(f"{', '.join(sorted(out['model']))} ({setting})")
+        for target, part, hollow in ((ax, keep, False), (side, out, True)):
+            if target is None or part.empty:
+                continue
+            yerr = _yerr(part)
+            if yerr is not None:
+                target.errorbar(part["gmacs"], part["median_ms"], yerr=yerr, fmt="none", ecolor=colour,
+                                elinewidth=0.9, capsize=2, alpha=0.8, zorder=2)  # fmt: skip
+            target.scatter(part["gmacs"], part["median_ms"], zorder=3, s=30, lw=1.2,
+                           facecolors="none" if hollow else colour, edgecolors=colour,
+                           label=None if hollow else label)  # fmt: skip
+            noisy = part[part["noisy"]]
+            _ring_noisy(target, noisy["gmacs"], noisy["median_ms"])
+            if setting == primary:
+                _label_points(
+                    target, list(part["gmacs"]), list(part["median_ms"]), list(part["model"]), fontsize=7
+                )
         shown.append(d)
-        if setting == primary:
-            _label_points(ax, list(d["gmacs"]), list(d["median_ms"]), list(d["model"]), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    _plain_log_labels(ax.xaxis, ax.yaxis)
+    for target in (ax, side):
+        if target is None:
+            continue
+        target.set_xscale("log")
+        target.set_yscale("log")
+        target.margins(0.12)
+        _plain_log_labels(target.xaxis, target.yaxis)
     ax.set_xlabel("operations: G-MACs per image (log scale)")
     ax.set_ylabel("median inference time per batch (ms, log scale)")
     ax.set_title("Operations vs inference time")
-    ax.legend(loc="upper left", fontsize=7)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", fontsize=7)
+    if side is not None:
+        side.set_title("left out of the fit:\nfixed overhead", fontsize=8)
+        side.set_xlabel("G-MACs (log)")
+        side.set_ylabel("median time per batch (ms, log scale)")
     rows = pd.concat(shown)
     caption = (
         f"Measured on {describe_run(rows)}. Median time of compiled inference (results.csv, latency task) "
         "against archbench's MAC count. Lines: least-squares power law (log10 time on log10 MACs); exponent "
         "with its 95 % interval (Student's t on the slope's standard error); r: Pearson correlation of the "
-        f"logs. Fit rule: models with {fits.OVERHEAD_RULE} are left out of the fit and drawn hollow"
+        f"logs. Fit rule: models with {fits.OVERHEAD_RULE} are left out of the fit and drawn hollow in the left panel"
         + (": " + "; ".join(excluded_all) if excluded_all else " (none here)")
         + f". {_interval_note(rows)} Model labels on the series {primary}."
     )
@@ -153,47 +190,23 @@ def time_vs_batch(results: pd.DataFrame) -> Any:
     lat = latency_table(results, "time_vs_batch")
     if lat.empty:
         raise ResultsFileError("time_vs_batch: results.csv has no ok latency rows ('median_ms')")
-    if lat.groupby(["setting", "model"])["batch_size"].nunique().max() < 2:
+    swept = sweeps(lat)
+    if swept.empty:
         raise NotDrawn(
             f"nothing to compare: every model was measured at one batch size ({', '.join(map(str, sorted(set(lat['batch_size']))))}); "
             f"`{RUN_FULL}` sweeps batch 1, 2, 4, ... 64 and draws it"
         )
-    settings = sorted(lat["setting"].unique())
-    cols = min(len(settings), 2)
-    rows = math.ceil(len(settings) / cols)
-    fig = _figure(5.2 * cols + 2.4, 4.2 * rows + 1.0)
-    colours = _family_colours(lat["model"])
-    axes = []
-    for i, setting in enumerate(settings):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        axes.append(ax)
-        d = lat[lat["setting"] == setting]
-        for m, g in d.groupby("model", sort=True):
-            g = g.sort_values("batch_size")
-            ax.errorbar(g["batch_size"], g["ms_per_image"], yerr=_yerr(g, "ms_per_image", g["batch_size"]),
-                        fmt="o-", color=colours[m], label=m, ms=3.5, lw=1.1, capsize=2, elinewidth=0.8)  # fmt: skip
-            noisy = g[g["noisy"]]
-            ax.plot(noisy["batch_size"], noisy["ms_per_image"], "o", mfc="none", mec="red", ms=9, mew=1.2)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_title(textwrap.fill(setting, 56), fontsize=9)
-        ax.set_xlabel("batch size (log scale)")
-        ax.set_ylabel("median time per image (ms, log scale)")
-        _plain_log_labels(ax.yaxis)
-        batches = sorted(d["batch_size"].unique())
-        ax.set_xticks(batches, [str(b) for b in batches])
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="outside right upper", fontsize=7, title="model")
+    fig = _figure(12, 4.6 * math.ceil(swept["setting"].nunique() / 2) + 1.2)
+    _batch_panels(fig, swept, "ms_per_image", "median time per image (ms, log scale)", log_y=True,
+                  yerr=lambda g: _yerr(g, "ms_per_image", g["batch_size"]), ring_noisy=True)  # fmt: skip
+    one = sorted(set(lat["setting"]) - set(swept["setting"]))
     fig.suptitle("Inference time per image vs batch size", fontsize=12)
-    notes = _noisy_note(lat) + _sweep_stops(results)
+    notes = _noisy_note(swept) + _sweep_stops(results)
+    if one:
+        notes.append("not shown, one batch size only: " + ", ".join(one))
     caption = (
-        f"Measured on {describe_run(lat)}. Time per image = median time per batch / batch size (results.csv, "
-        f"latency task). {_interval_note(lat)}"
+        f"Measured on {describe_run(swept)}. Time per image = median time per batch / batch size (results.csv, "
+        f"latency task). {_interval_note(swept)}"
     )
     return _finish(fig, caption, notes)
 
@@ -216,13 +229,9 @@ def _not_charted(results: pd.DataFrame) -> list[str]:
     bad = results[(results["task"] == "latency") & (results["status"] != "ok")]
     if bad.empty:
         return []
-    def where(r: pd.Series) -> str:
-        bits = [str(r.get(c)) for c in ("framework", "runtime", "mode", "backend") if c in r and not pd.isna(r.get(c))]
-        return " ".join(dict.fromkeys(b for b in bits if b and b not in ("archbench", "keras")))
-
+    bad = _normalised(bad)
     return ["not charted (status not ok): " + ", ".join(
-        f"{r['model']} {where(r)} ({r['status']})".replace("  ", " ") for _, r in bad.iterrows()
-    )]  # fmt: skip
+        f"{r.model} {r.stack} batch {r.batch_size} ({r.status})" for r in bad.itertuples(index=False))]  # fmt: skip
 
 
 @_styled
@@ -240,14 +249,24 @@ def backend_comparison(results: pd.DataFrame) -> Any:
             f"nothing to compare: one backend/runtime/device measured ({d['setting'].iloc[0]}); "
             f"`{RUN_RUNTIMES}` (runtimes and torchvision peers) or `{RUN_BACKENDS}` draws it"
         )
+    ways = d.groupby("model")["setting"].nunique()
+    single = sorted(ways[ways < 2].index) if (ways >= 2).any() else []
+    d = d[~d["model"].isin(single)]
     table = d.pivot_table(index="model", columns="setting", values="median_ms", aggfunc="median")
     low = d.pivot_table(index="model", columns="setting", values="ci_low_ms", aggfunc="median", dropna=False)
-    high = d.pivot_table(index="model", columns="setting", values="ci_high_ms", aggfunc="median", dropna=False)
-    macs = _per_model(results, "macs", "macs")["macs"] if "macs" in results.columns else pd.Series(dtype=float)
+    high = d.pivot_table(
+        index="model", columns="setting", values="ci_high_ms", aggfunc="median", dropna=False
+    )
+    macs = (
+        _per_model(results, "macs", "macs")["macs"] if "macs" in results.columns else pd.Series(dtype=float)
+    )
     table = table.loc[sorted(table.index, key=lambda m: (macs.get(m, np.inf), m))]
-    peer = d.drop_duplicates("setting").set_index("setting")["framework"] != "archbench"
-    settings = sorted(table.columns, key=lambda s: (bool(peer.get(s, False)), s))
-    fig = _figure(max(7.5, 0.5 * len(table) * max(1, len(settings)) + 3.5), 5.6)
+    first = d.drop_duplicates("setting").set_index("setting")
+    peer = first["framework"] != "archbench"
+    settings = sorted(
+        table.columns, key=lambda s: (bool(peer.get(s, False)), first.at[s, "runtime"] != "keras", s)
+    )
+    fig = _figure(min(16.0, max(7.5, (0.3 * len(settings) + 0.3) * len(table) + 3.5)), 5.6)
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -256,9 +275,19 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     x = np.arange(len(table))
     for i, s in enumerate(settings):
         y = table[s].to_numpy(dtype=float)
-        lo = low.reindex(index=table.index)[s].to_numpy(dtype=float) if s in low.columns else np.full(len(y), np.nan)
-        hi = high.reindex(index=table.index)[s].to_numpy(dtype=float) if s in high.columns else np.full(len(y), np.nan)
-        err = np.vstack([np.nan_to_num(y - lo, nan=0.0).clip(min=0), np.nan_to_num(hi - y, nan=0.0).clip(min=0)])
+        lo = (
+            low.reindex(index=table.index)[s].to_numpy(dtype=float)
+            if s in low.columns
+            else np.full(len(y), np.nan)
+        )
+        hi = (
+            high.reindex(index=table.index)[s].to_numpy(dtype=float)
+            if s in high.columns
+            else np.full(len(y), np.nan)
+        )
+        err = np.vstack(
+            [np.nan_to_num(y - lo, nan=0.0).clip(min=0), np.nan_to_num(hi - y, nan=0.0).clip(min=0)]
+        )
         ax.bar(x - 0.4 + width * (i + 0.5), y, width, label=s, color=cmap(i % 10), zorder=3,
                hatch="//" if peer.get(s, False) else "", edgecolor="white" if peer.get(s, False) else None,
                yerr=err if np.isfinite(lo).any() else None, error_kw={"elinewidth": 0.8, "capsize": 1.5})  # fmt: skip
@@ -266,19 +295,22 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     ax.set_xticks(x, table.index, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"median time at batch {bs} (ms, log scale)")
     _plain_log_labels(ax.yaxis)
-    ax.set_title(f"Ways to run each model: backends, runtimes and torchvision peers (batch {bs})")
+    fig.suptitle(
+        f"Ways to run each model: backends, runtimes and torchvision peers (batch {bs})", fontsize=11
+    )
     ax.grid(axis="x", visible=False)
-    ax.legend(fontsize=7, loc="upper left", title="device · stack · precision (hatched: torchvision)",
-              title_fontsize=7)  # fmt: skip
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside right upper",
+               title="device · stack · precision\n(hatched: torchvision peers)", title_fontsize=7)  # fmt: skip
     caption = (
         f"Measured on {describe_run(d)}. Median time per batch (results.csv, latency task), models ordered by "
         f"MACs; each bar one way of running the same architecture. {_interval_note(d)}"
     )
-    return _finish(fig, caption, _noisy_note(d) + _not_charted(results))
+    one_way = ["measured one way only (not shown): " + ", ".join(single)] if single else []
+    return _finish(fig, caption, _noisy_note(d) + _not_charted(results) + one_way)
 
 
 def fastest_runs(results: pd.DataFrame) -> pd.DataFrame:
-    """"The fastest way to run this model here": per model, device and batch size, the fastest ok latency
+    """The fastest way to run this model here: per model, device and batch size, the fastest ok latency
     row with what ran it, its precision and its conformance difference, beside archbench's default
     (the Keras runtime) and the best torchvision peer.
 

@@ -23,6 +23,7 @@ MODELS_REQUIRED = ("model", "display_name", "family", "year")
 LAYERS_REQUIRED = ("name", "params", "macs")
 LAYER_ALIASES = {"layer": "name", "class_name": "type", "layer_type": "type", "MACs": "macs"}
 
+
 class NotDrawn(ResultsFileError):
     """A figure with nothing to compare in these results (one batch size, one backend, no energy
     counter): its message says what is missing and which command measures it."""

@@ -30,6 +30,11 @@ STYLE = {
 }
 
 
+DPI = 130
+"""Resolution figures are laid out and saved at: labels are placed on the final layout at this resolution
+(text extents change slightly with it), so the PNG shows exactly what was placed."""
+
+
 def _styled(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,7 +51,7 @@ def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -80,11 +85,13 @@ def _family_colours(families: Iterable[str]) -> dict[str, Any]:
     return {f: palette[i % len(palette)] for i, f in enumerate(names)}
 
 
-LEADER = {"arrowstyle": "-|>", "mutation_scale": 7, "color": "0.25", "lw": 0.7, "shrinkA": 1, "shrinkB": 2}
+LEADER = {"arrowstyle": "-|>", "mutation_scale": 7, "color": "0.25", "lw": 0.7, "shrinkA": 1, "shrinkB": 0}
 """The leader line drawn from a label to its point when the label sits away from it."""
 
 LEADER_GAP_PT = 4.0
-"""A label whose box is farther than this from its own marker's edge gets a leader line."""
+MARKER_REACH_PT = 6.0
+"""A label whose box is farther than ``LEADER_GAP_PT`` from its own marker's edge (a big bubble counting
+as ``MARKER_REACH_PT`` around its centre, which is the point) gets a leader line."""
 
 
 def _label_points(
@@ -145,15 +152,33 @@ def _needs_leader(label: Any, discs: np.ndarray, renderer: Any) -> bool:
     box = _text_box(label, renderer)
     ox, oy = label.axes.transData.transform(label.xy)
     own = np.hypot(discs[:, 0] - ox, discs[:, 1] - oy) < 0.5 if len(discs) else np.array([], bool)
-    own_radius = float(discs[own, 2].max()) if own.any() else 0.0
+    px = label.figure.dpi / 72.0
+    own_radius = min(float(discs[own, 2].max()) if own.any() else 0.0, MARKER_REACH_PT * px)
     d_own = box_distance(box, ox, oy)
-    if d_own - own_radius > LEADER_GAP_PT * label.figure.dpi / 72.0:
+    if d_own - own_radius > LEADER_GAP_PT * px:
         return True
     return any(box_distance(box, cx, cy) <= d_own for cx, cy, _r in discs[~own])
 
 
+PLACEMENT_ROUNDS = 3
+"""adjustText runs again (pushing labels apart harder) while labels still overlap, at most this often."""
+
+
+def _overlapping(labels: Sequence[Any], legend: Any, renderer: Any) -> bool:
+    """Whether any two labels' text boxes (or a label and the legend) overlap."""
+    boxes = [_text_box(label, renderer) for label in labels]
+    if legend is not None:
+        boxes.append(legend.get_window_extent(renderer))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
+                return True
+    return False
+
+
 def _place_point_labels(fig: Any) -> None:
-    """Place every label of :func:`_label_points` with adjustText, then show the leader lines needed."""
+    """Place every label of :func:`_label_points` with adjustText (again, pushing harder, while labels
+    still overlap), then show the leader lines needed."""
     from adjustText import adjust_text
     from matplotlib.transforms import Bbox
 
@@ -168,16 +193,96 @@ def _place_point_labels(fig: Any) -> None:
         pad = 2.0 * fig.dpi / 72.0
         boxes = [Bbox(inverse.transform([(x - r - pad, y - r - pad), (x + r + pad, y + r + pad)]))
                  for x, y, r in discs]  # fmt: skip
+        legend = ax.get_legend()
+        if legend is not None:
+            boxes.append(Bbox(inverse.transform(legend.get_window_extent(renderer).get_points())))
         xs = [label.xy[0] for label in labels]
         ys = [label.xy[1] for label in labels]
-        adjust_text(labels, x=xs, y=ys, objects=boxes or None, ax=ax, iter_lim=400, min_arrow_len=np.inf,
-                    expand=(1.1, 1.3), force_text=(0.2, 0.4), force_static=(0.15, 0.3))  # fmt: skip
+        for round_ in range(PLACEMENT_ROUNDS):
+            push = 1.0 + round_
+            adjust_text(labels, x=xs, y=ys, target_x=xs, target_y=ys, objects=boxes or None, ax=ax,
+                        avoid_self=round_ == 0, iter_lim=400, min_arrow_len=np.inf, expand=(1.1, 1.3),
+                        force_text=(0.2 * push, 0.4 * push), force_static=(0.15, 0.3))  # fmt: skip
+            fig.draw_without_rendering()
+            if not _overlapping(labels, legend, renderer):
+                break
     fig.draw_without_rendering()
     for ax, labels in jobs:
         discs = marker_discs(ax)
         for label in labels:
             label.arrow_patch.set_visible(_needs_leader(label, discs, renderer))
     fig.set_layout_engine("none")
+
+
+def _model_styles(models: Iterable[str]) -> dict[str, tuple[Any, str]]:
+    """A distinct (colour, marker) per model: tab20's colours, then the same colours with other markers."""
+    from matplotlib import colormaps
+
+    names = sorted({str(m) for m in models})
+    marks = ("o", "s", "^", "D", "v", "P")
+    return {m: (colormaps["tab20"](i % 20), marks[(i // 20) % len(marks)]) for i, m in enumerate(names)}
+
+
+def _batch_panels(
+    fig: Any,
+    df: pd.DataFrame,
+    y: str,
+    ylabel: str,
+    *,
+    log_y: bool = False,
+    yerr: Callable[[pd.DataFrame], Any] | None = None,
+    ring_noisy: bool = False,
+) -> list[Any]:
+    """One panel per setting with a batch sweep: ``y`` against batch size (log 2), one line per model
+    (distinct colour and marker, legend at the right); with ``ring_noisy`` (timings), noisy rows ringed
+    in red."""
+    styles = _model_styles(df["model"])
+    settings = sorted(df["setting"].unique())
+    cols = min(len(settings), 2)
+    rows = math.ceil(len(settings) / cols)
+    axes = []
+    for i, setting in enumerate(settings):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        d = df[df["setting"] == setting]
+        for m, g in d.groupby("model", sort=True):
+            g = g.sort_values("batch_size")
+            colour, marker = styles[m]
+            ax.errorbar(g["batch_size"], g[y], yerr=yerr(g) if yerr else None, fmt=f"{marker}-", color=colour,
+                        label=m, ms=4, lw=1.1, capsize=2, elinewidth=0.8)  # fmt: skip
+            if ring_noisy and "noisy" in g.columns:
+                noisy = g[g["noisy"]]
+                ax.plot(noisy["batch_size"], noisy[y], "o", mfc="none", mec="red", ms=10, mew=1.2)
+        ax.set_xscale("log", base=2)
+        batches = sorted(d["batch_size"].unique())
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_title(textwrap.fill(setting, 56), fontsize=9)
+        ax.set_xlabel("batch size (log scale)")
+        ax.set_ylabel(ylabel)
+        if log_y:
+            ax.set_yscale("log")
+            _plain_log_labels(ax.yaxis)
+        else:
+            ax.set_ylim(bottom=0)
+        axes.append(ax)
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7, title="model",
+               ncols=1 + len(labels) // 30)  # fmt: skip
+    return axes
+
+
+def sweeps(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the settings where at least one model was measured at two batch sizes or more."""
+    if df.empty:
+        return df
+    swept = df.groupby("setting")["model"].transform(
+        lambda ms: df.loc[ms.index].groupby("model")["batch_size"].nunique().max() >= 2
+    )
+    return df[swept.astype(bool)]
 
 
 def _legend_column(
@@ -212,11 +317,25 @@ def _plain_log_ticks(axis: Any, lo: float, hi: float) -> None:
 
 
 def _plain_log_labels(*axes: Any) -> None:
-    """Label the decades of log axes as plain numbers (0.01, 1, 100) rather than powers of ten."""
-    from matplotlib.ticker import FuncFormatter
+    """Tick log axes with plain numbers at their current limits: 1-2-5 per decade (0.5, 1, 2, 5, 10 ...)
+    where that gives three ticks or more, else 1-1.5-2-3-5-7, else a few evenly spaced values; never
+    powers of ten."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
     for axis in axes:
+        lo, hi = sorted(axis.get_view_interval())
+        if lo <= 0 or not np.isfinite([lo, hi]).all():
+            continue
+        for ladder in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+            ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                     for m in ladder if lo <= m * 10.0**e <= hi]  # fmt: skip
+            if len(ticks) >= 3:
+                break
+        if len(ticks) < 2:
+            ticks = [t for t in MaxNLocator(3).tick_values(lo, hi) if lo <= t <= hi and t > 0]
+        axis.set_major_locator(FixedLocator(ticks))
         axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_locator(NullLocator())
 
 
 def _nice_sizes(values: Sequence[float], count: int = 3) -> list[float]:

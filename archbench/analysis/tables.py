@@ -185,7 +185,9 @@ def model_table(
                 else None
             )
         row["depth_paper"] = _num(meta_value(name, "depth_paper"))
-        row.update(top1=None, top1_kind="", top1_source="", top1_protocol="", top1_weights="", top1_inferred=False)
+        row.update(
+            top1=None, top1_kind="", top1_source="", top1_protocol="", top1_weights="", top1_inferred=False
+        )
         if name in measured.index:
             row["top1"] = float(measured.at[name, "top1"])
             row["top1_kind"] = "measured"
@@ -211,9 +213,11 @@ def model_table(
             row["latency_ms"] = float(r["median_ms"])
             row["latency_ci"] = ci_text(r["ci_low_ms"], r["ci_high_ms"])
             row["latency_flag"] = "noisy" if r["noisy"] else "remeasured" if r["remeasured"] else ""
-            row["latency_setting"] = f"{r['stack']}, {r['device']}, batch {int(r['batch_size'])}, {r['precision']}"
+            row["latency_setting"] = (
+                f"{r['stack']}, {r['device']}, batch {int(r['batch_size'])}, {r['precision']}"
+            )
         else:
-            row["latency_ms"], row["latency_ci"], row["latency_flag"], row["latency_setting"] = None, "", "", ""
+            row.update(latency_ms=None, latency_ci="", latency_flag="", latency_setting="")
         rows.append(row)
     table = pd.DataFrame(
         rows,
@@ -404,7 +408,25 @@ def latency_table(results: pd.DataFrame, purpose: str = "the latency table") -> 
     """
     _require(results, ["median_ms"], RESULTS_FILE, f"{purpose} (latency task)")
     df = _ok(results, "latency")
-    df = df[df["median_ms"].notna()].copy()
+    df = _normalised(df[df["median_ms"].notna()])
+    df["median_ms"] = df["median_ms"].astype(float)
+    computed = df["batch_size"] * 1000.0 / df["median_ms"]
+    df["images_per_s"] = (
+        pd.to_numeric(df["images_per_s"], errors="coerce").fillna(computed)
+        if "images_per_s" in df.columns
+        else computed
+    )
+    df["ms_per_image"] = df["median_ms"] / df["batch_size"]
+    for col in ("ci_low_ms", "ci_high_ms"):
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
+    return df.reset_index(drop=True)
+
+
+def _normalised(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``backend, device, dtype, framework, runtime, mode, precision, batch_size, noisy,
+    remeasured, stack, setting`` filled in (defaults where a column is absent) and superseded rows
+    dropped."""
+    df = df.copy()
     if "superseded" in df.columns:
         df = df[~_truthy(df["superseded"])]
     for col, fallback, default in (
@@ -425,20 +447,23 @@ def latency_table(results: pd.DataFrame, purpose: str = "the latency table") -> 
     if "batch" in df.columns:
         batch = batch.fillna(df["batch"])
     df["batch_size"] = pd.to_numeric(batch, errors="coerce").fillna(1).astype(int)
-    df["median_ms"] = df["median_ms"].astype(float)
-    computed = df["batch_size"] * 1000.0 / df["median_ms"]
-    df["images_per_s"] = (
-        pd.to_numeric(df["images_per_s"], errors="coerce").fillna(computed)
-        if "images_per_s" in df.columns
-        else computed
-    )
-    df["ms_per_image"] = df["median_ms"] / df["batch_size"]
-    for col in ("ci_low_ms", "ci_high_ms"):
-        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
     for col in ("noisy", "remeasured"):
         df[col] = _truthy(df[col]) if col in df.columns else False
     df["stack"] = [_stack(r) for r in df[["framework", "runtime", "backend", "mode"]].itertuples(index=False)]
     df["setting"] = df["device"] + " · " + df["stack"] + " · " + df["precision"]
+    return df
+
+
+def measured_rows(results: pd.DataFrame, column: str, *, status: str | None = "ok") -> pd.DataFrame:
+    """Rows of any task with a value in ``column`` (e.g. ``mem_peak_mb``, ``power_w``), normalised as
+    :func:`latency_table` does (``setting``, ``batch_size`` ...), ``column`` as float. Empty when the
+    column is absent."""
+    if column not in results.columns:
+        return pd.DataFrame(columns=["model", "setting", "batch_size", column])
+    df = results if status is None else results[results["status"] == status]
+    df = df[pd.to_numeric(df[column], errors="coerce").notna()]
+    df = _normalised(df)
+    df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     return df.reset_index(drop=True)
 
 
@@ -465,7 +490,9 @@ def primary_setting(lat: pd.DataFrame) -> str | None:
     if own.empty:
         return None
     small = own[own["batch_size"] == own.groupby("setting")["batch_size"].transform("min")]
-    counts = small.groupby("setting").agg(n=("model", "nunique"), keras=("runtime", lambda r: (r == "keras").any()))
+    counts = small.groupby("setting").agg(
+        n=("model", "nunique"), keras=("runtime", lambda r: (r == "keras").any())
+    )
     counts = counts.reset_index().sort_values(["n", "keras", "setting"], ascending=[False, False, True])
     return str(counts["setting"].iloc[0])
 
@@ -485,13 +512,17 @@ def describe_run(rows: pd.DataFrame) -> str:
     device = distinct("device", "env_device")
     name = distinct("env_device_name")
     if device:
-        parts.append(" / ".join(device) + (f" ({' / '.join(name)})" if name and name[0] not in device[0] else ""))
+        parts.append(
+            " / ".join(device) + (f" ({' / '.join(name)})" if name and name[0] not in device[0] else "")
+        )
     cores = distinct("env_cpu_count")
     if cores:
         parts.append(f"{'/'.join(cores)} cores")
     threads = distinct("threads", "env_intra_op_threads")
     if threads:
-        parts.append("threads: " + "/".join("framework default" if t in ("0", "None") else t for t in threads))
+        parts.append(
+            "threads: " + "/".join("framework default" if t in ("0", "None") else t for t in threads)
+        )
     precision = distinct("precision", "dtype")
     if precision:
         parts.append("/".join(precision))

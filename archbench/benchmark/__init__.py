@@ -13,10 +13,18 @@ The timer's contract
 - One timed iteration is ``t0 = clock(); out = fn(); sync(out); t1 = clock()``: the device is
   synchronised *inside* the timed region (TF: ``.numpy()`` of the output; JAX: ``block_until_ready``;
   torch on GPU: ``torch.cuda.synchronize()``), so asynchronous dispatch cannot hide work.
-- Iterations go on until both ``min_iterations`` and ``min_time_s`` of measuring are reached (the
-  MLPerf rule of a minimum duration rather than only a count), or ``max_iterations``.
-- Every per-iteration sample is kept; ``median_ms`` is the headline, with p90, p99, min, mean and IQR.
-  Percentiles interpolate linearly (numpy's default).
+- Sampling stops on precision, not on a count: once both ``min_iterations`` and ``min_time_s`` of
+  measuring are reached (the MLPerf rule of a minimum duration), it goes on until the median's
+  distribution-free 95 % confidence interval is within ``±ci_target`` (2 %) of the median, or
+  ``max_time_s`` of measuring (8 s), or ``max_iterations``; ``stop_reason`` says which.
+- Every per-iteration sample is kept; ``median_ms`` is the headline, with its interval
+  (``ci_low_ms``, ``ci_high_ms``, ``ci_rel``), p90, p99, min, mean and IQR. Percentiles interpolate
+  linearly (numpy's default).
+- The 1-minute load average and the CPU steal are stamped before the first call and after the last
+  timed one; a unit measured on a busy machine or with an interval wider than ±5 % is ``noisy``.
+- Memory (:mod:`archbench.memory`: the process's resident memory, or the GPU allocator's) is stamped
+  before the model is built, after, and at its peak while it is compiled and timed; energy
+  (:mod:`archbench.energy`: RAPL, NVML) over the timed window, or "not available" with the reason.
 - ``images_per_s = batch_size / median``. ``gflops_per_s = 2 * macs * batch_size / median / 1e9``:
   FLOPs are counted as 2 × MACs, with MACs per image from :mod:`archbench.counting` (convolutions and
   dense layers). ``mfu`` is that rate over the device's peak for the compute dtype, on GPU only, with
@@ -36,7 +44,8 @@ aliases, devices and dtypes; :class:`LatencyConfig`), :mod:`~archbench.benchmark
 its statistics), :mod:`~archbench.benchmark.oom` (the one out-of-memory classifier),
 :mod:`~archbench.benchmark.compilers` (compiled inference per backend, thread settings),
 :mod:`~archbench.benchmark.peaks` (device peaks for MFU), :mod:`~archbench.benchmark.result`
-(:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.measure` (timing in this process),
+(:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.load` (load average and steal
+stamps), :mod:`~archbench.benchmark.measure` (timing in this process),
 :mod:`~archbench.benchmark.protocol` (what crosses the process boundary: rows and typed failures) and
 :mod:`~archbench.benchmark.processes` (one process per backend). The terminal report of ``archbench
 bench`` lives with the command line (:mod:`archbench._cli._render_bench`).
@@ -51,29 +60,35 @@ from .compilers import default_freeze, default_jit
 from .config import (
     BACKEND_ALIASES,
     BACKENDS,
+    DEFAULT_MAX_TIME_S,
     DEVICES,
     DTYPES,
     LatencyConfig,
     backend_installed,
+    max_time_for,
     normalize_backend,
     not_installed_message,
 )
+from .load import LoadMonitor, LoadStamps
 from .measure import PreparedInference, build_model, measure, measure_function, model_macs, prepare, sweep
 from .oom import is_oom
 from .peaks import PEAKS, DevicePeak, peak_for
 from .processes import bench, latency_rows, measure_in_subprocess
 from .result import LatencyResult
-from .timing import Timing, summarize, time_function
+from .timing import Timing, median_ci, median_ci_ranks, summarize, time_function
 
 __all__ = [
     "BACKENDS",
     "BACKEND_ALIASES",
+    "DEFAULT_MAX_TIME_S",
     "DEVICES",
     "DTYPES",
     "PEAKS",
     "DevicePeak",
     "LatencyConfig",
     "LatencyResult",
+    "LoadMonitor",
+    "LoadStamps",
     "PreparedInference",
     "Timing",
     "backend_installed",
@@ -84,9 +99,12 @@ __all__ = [
     "format_report",
     "is_oom",
     "latency_rows",
+    "max_time_for",
     "measure",
     "measure_function",
     "measure_in_subprocess",
+    "median_ci",
+    "median_ci_ranks",
     "model_macs",
     "normalize_backend",
     "not_installed_message",

@@ -102,10 +102,22 @@ def gpu_missing(notes: Sequence[str]) -> bool:
 
 
 def input_batch_shape(model: Any, config: LatencyConfig) -> tuple[int, ...]:
-    """``(batch, height, width, channels)`` of the input timed: the model's size or ``input_size``."""
-    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    """``(batch, height, width, channels)`` of the input timed: the model's size or ``input_size``.
+
+    A subclassed model has no inputs of its own: the shape it was built with is used (registered
+    models are built at the registration's ``input_shape`` or at ``input_size``).
+    """
+    from ..keras_internals import model_input_shape
+
+    own = model_input_shape(model)
+    if own is None:
+        raise UsageError(
+            f"the input shape of {getattr(model, 'name', 'the model')!r} is unknown (a subclassed model "
+            "not built yet): build it by calling it once, or give input_shape to its builder"
+        )
+    shape = tuple(own[1:]) if not isinstance(own, list) else None
     if shape is None or len(shape) != 3:
-        raise UsageError(f"latency needs a model with one image input, got input_shape {model.input_shape}")
+        raise UsageError(f"latency needs a model with one image input, got input_shape {own}")
     h, w, c = shape
     if config.input_size is not None:
         if h is not None and h != config.input_size:
@@ -168,8 +180,12 @@ def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> C
     non_trainable = jax.device_put([v.value for v in model.non_trainable_variables], target)
     x = jax.device_put(jax.random.uniform(jax.random.key(config.seed), shape, dtype="float32"), target)
 
+    from ..keras_internals import inference_flags
+
+    flags = inference_flags(model)
+
     def infer(tv: Any, ntv: Any, t: Any) -> Any:
-        return model.stateless_call(tv, ntv, t, training=False)[0]
+        return model.stateless_call(tv, ntv, t, **flags)[0]
 
     if config.freeze_weights:
         frozen = jax.jit(lambda t: infer(trainable, non_trainable, t))

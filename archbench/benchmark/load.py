@@ -23,17 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..environment import cpu_count
+
 STEAL_BUSY_PCT = 5.0
 PROC_STAT = "/proc/stat"
 MIN_TICKS = 100  # below this many jiffies of CPU time (0.5 s on two cores) a share means little
-
-
-def cpu_count() -> int:
-    """Logical cores this process may run on (its affinity mask)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def read_cpu_ticks(path: str = PROC_STAT) -> tuple[int, int] | None:

@@ -338,19 +338,25 @@ class Analytic:
     params_bytes: int
 
     @classmethod
-    def of(cls, model: Any, compute_dtype: str = "float32") -> Analytic:
-        """``compute_dtype`` is the activations' dtype (the dtype policy's compute dtype)."""
+    def of(cls, model: Any, compute_dtype: str = "float32", input_shape: Any = None) -> Analytic:
+        """``compute_dtype`` is the activations' dtype (the dtype policy's compute dtype);
+        ``input_shape`` (per image) is what a subclassed model is traced at. A partial count
+        (:func:`archbench.counting.count_model`) gives no MACs: a rate from it would be wrong."""
         import numpy as np
 
         params_bytes = sum(int(np.prod(w.shape)) * _itemsize(w.dtype) for w in model.weights)
         try:
-            from ..counting import count
+            from ..counting import count_model
 
-            c = count(model, dtype=compute_dtype)
+            c = count_model(model, input_shape, dtype=compute_dtype)
         except Exception:  # the counter is optional here: latency rows are still worth having without it
             return cls(None, None, params_bytes)
-        activations = c.activation_bytes_peak if c.activation_bytes_peak is not None else c.activation_bytes_total
-        return cls(int(c.macs), activations, params_bytes)
+        walked = c.walked if c.method == "walker" else None
+        activations = None
+        if walked is not None:
+            peak = walked.activation_bytes_peak
+            activations = peak if peak is not None else walked.activation_bytes_total
+        return cls(int(c.macs) if c.complete else None, activations, params_bytes)
 
 
 def _itemsize(dtype: Any) -> int:
@@ -394,6 +400,8 @@ def sweep(
     """
     import keras
 
+    from ..keras_internals import model_input_shape
+
     backend = active_backend()
     monitor = load if load is not None else LoadMonitor()
     results: list[LatencyResult] = []
@@ -417,8 +425,9 @@ def sweep(
                 if probe is not None:
                     probe.mark_built()
                 built_key = key
-            if resolved.input_size is None and built.input_shape[1] is not None:
-                resolved = resolved.replace(input_size=int(built.input_shape[1]))
+            own = model_input_shape(built)
+            if resolved.input_size is None and isinstance(own, tuple) and own[1] is not None:
+                resolved = resolved.replace(input_size=int(own[1]))
             with probe.inference() if probe is not None else contextlib.nullcontext():
                 result = measure(built, resolved, name=model, macs=macs, load=monitor)
             context = memory or ""
@@ -426,7 +435,8 @@ def sweep(
                 context += f"; after {windows} earlier config(s) of this model in the same process"
             windows += 1
             if analytic is None:
-                analytic = Analytic.of(built, keras.DTypePolicy(resolved.dtype).compute_dtype)
+                compute = keras.DTypePolicy(resolved.dtype).compute_dtype
+                analytic = Analytic.of(built, compute, input_shape=tuple(result.input_shape) or None)
             per_image = analytic.activation_bytes_per_image
             result = dataclasses.replace(
                 result,

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ArchbenchError, UsageError
@@ -78,6 +79,7 @@ def measure_in_subprocess(
     on_row: Callable[[dict[str, Any]], Any] | None = None,
     python: str = sys.executable,
     memory: bool = True,
+    model_files: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Time one or more models under each config, in a fresh process per backend and thread setting
     (and per model, with ``memory``).
@@ -97,11 +99,39 @@ def measure_in_subprocess(
     ``memory`` measures each model's memory (:func:`~archbench.benchmark.measure.sweep`) in a process
     of its own, started for that model alone, so that its baseline holds nothing of another model;
     the configs of one model share it, in the given order (the row's ``mem_method`` says so).
+    ``model_files`` are loaded by the child before it builds anything (models a user's file registers,
+    :func:`archbench.registry.load_model_file`).
     """
     records = _measure_records(
-        model, configs, timeout_s, macs=macs, samples=samples, on_row=on_row, python=python, memory=memory
+        model,
+        configs,
+        timeout_s,
+        macs=macs,
+        samples=samples,
+        on_row=on_row,
+        python=python,
+        memory=memory,
+        model_files=model_files,
     )
     return [r.row for r in records]
+
+
+@dataclass(frozen=True)
+class _Children:
+    """How the children of one call are run: see :func:`measure_in_subprocess` for each field."""
+
+    timeout_s: float
+    macs: Mapping[str, int]
+    samples: bool
+    python: str
+    on_row: Callable[[dict[str, Any]], Any] | None
+    memory: bool
+    model_files: tuple[str, ...]
+
+    def emit(self, record: Record) -> Record:
+        if self.on_row:
+            self.on_row(record.row)
+        return record
 
 
 def _measure_records(
@@ -114,6 +144,7 @@ def _measure_records(
     on_row: Callable[[dict[str, Any]], Any] | None,
     python: str = sys.executable,
     memory: bool = False,
+    model_files: Sequence[str] = (),
 ) -> list[Record]:
     """:func:`measure_in_subprocess`, keeping each row's :class:`~archbench.benchmark.protocol.Failure`."""
     models = [model] if isinstance(model, str) else list(model)
@@ -127,6 +158,15 @@ def _measure_records(
         macs_by_model = {models[0]: int(macs)}
     else:
         raise UsageError("give macs as a mapping model -> MACs when timing several models")
+    children = _Children(
+        timeout_s,
+        macs_by_model,
+        samples,
+        python,
+        on_row,
+        memory,
+        tuple(os.path.abspath(f) for f in model_files),
+    )
     table: dict[tuple[int, int], Record] = {}
     groups: dict[tuple[str, int | None], list[int]] = {}
     for i, c in enumerate(configs):
@@ -134,34 +174,23 @@ def _measure_records(
     for (backend, _threads), indices in groups.items():
         group = [configs[i] for i in indices]
         if backend_installed(backend):
-            got = _run_backend(models, group, timeout_s, macs_by_model, samples, python, on_row, memory)
+            got = _run_backend(models, group, children)
         else:
             msg = not_installed_message(backend)
-            got = [_error_record(m, c, msg) for m in models for c in group]
-            for record in got if on_row else ():
-                on_row(record.row)
+            got = [children.emit(_error_record(m, c, msg)) for m in models for c in group]
         for k, record in enumerate(got):
             table[(k // len(group), indices[k % len(group)])] = record
     return [table[key] for key in sorted(table)]
 
 
-def _run_backend(
-    models: list[str],
-    configs: list[LatencyConfig],
-    timeout_s: float,
-    macs: Mapping[str, int],
-    samples: bool,
-    python: str,
-    on_row: Callable[[dict[str, Any]], Any] | None,
-    memory: bool,
-) -> list[Record]:
+def _run_backend(models: list[str], configs: list[LatencyConfig], children: _Children) -> list[Record]:
     """All records of one backend, restarting the child after a model that crashed or timed out (and
     for every model, with ``memory``)."""
     records: list[Record] = []
     pending = list(models)
     while pending:
-        batch = pending[:1] if memory else pending
-        got, stopped, killed = _spawn(batch, configs, timeout_s, macs, samples, python, on_row, memory)
+        batch = pending[:1] if children.memory else pending
+        got, stopped, killed = _spawn(batch, configs, children)
         records += got
         finished, partial = divmod(len(got), len(configs))
         if finished < len(batch):
@@ -170,27 +199,18 @@ def _run_backend(
                 if killed and k == 0:
                     record = _error_record(current, c, stopped or "", oom=True)
                 elif killed:
-                    record = _error_record(current, c, f"not measured: the process was killed at batch "
-                                                        f"{configs[partial].batch_size}")
+                    at = configs[partial].batch_size
+                    record = _error_record(current, c, f"not measured: the process was killed at batch {at}")
                 else:
                     record = _error_record(current, c, stopped or "subprocess returned no result")
-                records.append(record)
-                if on_row:
-                    on_row(record.row)
+                records.append(children.emit(record))
             finished += 1
         pending = pending[finished:]
     return records
 
 
 def _spawn(
-    models: list[str],
-    configs: list[LatencyConfig],
-    timeout_s: float,
-    macs: Mapping[str, int],
-    samples: bool,
-    python: str,
-    on_row: Callable[[dict[str, Any]], Any] | None,
-    memory: bool = False,
+    models: list[str], configs: list[LatencyConfig], children: _Children
 ) -> tuple[list[Record], str | None, bool]:
     """Run one child over ``models``; returns the records it finished, why it stopped early (or None)
     and whether it was killed by a ``SIGKILL`` that archbench did not send.
@@ -213,9 +233,10 @@ def _spawn(
                 {
                     "models": models,
                     "configs": [c.as_dict() for c in configs],
-                    "macs": dict(macs),
-                    "samples": samples,
-                    "memory": MEMORY_CONTEXT if memory else None,
+                    "macs": dict(children.macs),
+                    "samples": children.samples,
+                    "memory": MEMORY_CONTEXT if children.memory else None,
+                    "model_files": list(children.model_files),
                 },
                 f,
             )
@@ -223,7 +244,7 @@ def _spawn(
         stopped, rss_mb = None, 0.0
         with open(err_path, "w", encoding="utf-8") as err, open(out_path, encoding="utf-8") as out:
             proc = subprocess.Popen(
-                [python, "-c", _CHILD, "--job", job, "--out", out_path],
+                [children.python, "-c", _CHILD, "--job", job, "--out", out_path],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -231,7 +252,7 @@ def _spawn(
                 start_new_session=True,
             )
             try:
-                deadline = time.monotonic() + timeout_s
+                deadline = time.monotonic() + children.timeout_s
                 buffer = ""
                 while True:
                     code = proc.poll()
@@ -239,17 +260,15 @@ def _spawn(
                     *lines, buffer = buffer.split("\n")
                     for line in lines:
                         if line.strip():
-                            records.append(decode(line))
-                            if on_row:
-                                on_row(records[-1].row)
+                            records.append(children.emit(decode(line)))
                             if len(records) % len(configs) == 0:
-                                deadline = time.monotonic() + timeout_s
+                                deadline = time.monotonic() + children.timeout_s
                     if code is not None:
                         break
                     if time.monotonic() > deadline:
                         proc.kill()
                         proc.wait()
-                        stopped = f"timed out after {timeout_s:g} s"
+                        stopped = f"timed out after {children.timeout_s:g} s"
                         break
                     rss_mb = max(rss_mb, _resident_mb(proc.pid))
                     time.sleep(0.05)
@@ -299,7 +318,10 @@ def child_main(argv: Sequence[str] | None = None) -> int:
         limit_threads_before_start(os.environ.get("KERAS_BACKEND", "tensorflow"), configs[0].threads)
 
     from ..environment import environment
+    from ..registry import load_model_file
 
+    for path in job.get("model_files", ()):
+        load_model_file(path)
     env = environment()
     with open(args.out, "a", encoding="utf-8") as out:
 
@@ -309,8 +331,14 @@ def child_main(argv: Sequence[str] | None = None) -> int:
             out.flush()
 
         for model in job["models"]:
-            sweep(model, configs, macs=job.get("macs", {}).get(model), on_result=write, load=monitor,
-                  memory=job.get("memory"))
+            sweep(
+                model,
+                configs,
+                macs=job.get("macs", {}).get(model),
+                on_result=write,
+                load=monitor,
+                memory=job.get("memory"),
+            )
     return 0
 
 
@@ -346,6 +374,7 @@ def latency_rows(
     samples: bool = False,
     on_row: Callable[[dict[str, Any]], Any] | None = None,
     memory: bool = True,
+    model_files: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Rows of the ``latency`` task: one per model, backend and batch size (in that order), timed in
     one subprocess per backend (see :func:`measure_in_subprocess`).
@@ -359,7 +388,7 @@ def latency_rows(
     statistics, derived figures and the child's environment; failures are rows with ``status``
     ``"oom"`` or ``"error"``. ``timeout_s`` bounds each model; ``on_row`` sees each row as it arrives.
     ``max_time_s=None`` is the default cap (:func:`~archbench.benchmark.config.max_time_for`);
-    ``memory`` is as for :func:`measure_in_subprocess`.
+    ``memory`` and ``model_files`` are as for :func:`measure_in_subprocess`.
     """
     if input_size is None and spec is not None and isinstance(model_name, str):
         input_size = spec.input_shape[0]
@@ -384,7 +413,14 @@ def latency_rows(
         for n in batches
     ]
     return measure_in_subprocess(
-        model_name, configs, timeout_s, macs=macs, samples=samples, on_row=on_row, memory=memory
+        model_name,
+        configs,
+        timeout_s,
+        macs=macs,
+        samples=samples,
+        on_row=on_row,
+        memory=memory,
+        model_files=model_files,
     )
 
 
@@ -402,13 +438,21 @@ def bench(model: str, config: LatencyConfig, *, timeout_s: float = 1800.0) -> di
         if not backend_installed(backend):
             raise UsageError(not_installed_message(backend))
         record = _measure_records(
-            model, config.replace(backend=backend), timeout_s, macs=None, samples=True, on_row=None, memory=True
+            model,
+            config.replace(backend=backend),
+            timeout_s,
+            macs=None,
+            samples=True,
+            on_row=None,
+            memory=True,
         )[0]
     else:
         from ..environment import environment
 
         result = sweep(
-            _absolute_model(model), [config.replace(backend=backend)], memory="this process, baseline before the build"
+            _absolute_model(model),
+            [config.replace(backend=backend)],
+            memory="this process, baseline before the build",
         )[0]
         record = Record({**environment(), **result.as_row(samples=True)}, result.failure)
     row = record.row

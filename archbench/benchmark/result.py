@@ -10,8 +10,9 @@ from .load import LoadStamps
 from .protocol import Failure
 from .timing import summarize
 
-NOISY_CI_REL = 0.05
+NOISY_CI_REL = 0.05  # a median whose 95 % interval is wider than +-5 % is noisy
 MB = 1e6
+
 
 def short_message(exc: BaseException, limit: int = 500) -> str:
     """``"TypeName: message"``, cut to ``limit`` characters: the ``message`` of a failed row."""
@@ -104,49 +105,28 @@ class LatencyResult:
         return busy or ci_rel is None or ci_rel > NOISY_CI_REL
 
     def _memory_columns(self) -> dict[str, Any]:
-        m = self.memory
-        row: dict[str, Any] = {
-            "mem_method": "",
-            "mem_baseline_mb": None,
-            "mem_model_mb": None,
-            "mem_peak_mb": None,
-            "mem_peak_exact": None,
-        }
-        if m is not None:
-            context = f"; {self.memory_context}" if self.memory_context else ""
-            row.update(
-                {
-                    "mem_method": f"{m.method}{context}",
-                    "mem_baseline_mb": _mb(m.baseline_bytes),
-                    "mem_model_mb": _mb(m.model_bytes),
-                    "mem_peak_mb": _mb(m.peak_above_baseline_bytes),
-                    "mem_peak_exact": m.peak_exact,
-                }
-            )
+        """Measured memory (:meth:`archbench.memory.MemoryRecord.as_row`, the method followed by the
+        process it was measured in) and the analytic parameter and activation memory, in MB."""
+        row: dict[str, Any] = {"mem_method": ""}
+        row.update(dict.fromkeys(("mem_baseline_mb", "mem_model_mb", "mem_peak_mb", "mem_peak_exact")))
+        if self.memory is not None:
+            row.update(self.memory.as_row())
+            if self.memory_context:
+                row["mem_method"] += f"; {self.memory_context}"
         row["mem_params_mb"] = _mb(self.params_bytes)
         row["mem_activations_mb"] = _mb(self.activation_bytes)
         return row
 
     def _energy_columns(self) -> dict[str, Any]:
-        e = self.energy
-        if e is None:
-            return {"energy_available": False if self.status == "ok" else None,
-                    "energy_reason": "not measured" if self.status == "ok" else "",
-                    "energy_method": "", "energy_counter": "", "energy_j": None, "energy_s": None,
-                    "power_w": None, "energy_j_per_image": None}
-        method = ""
-        if e.available:
-            method = "nvml total energy" if e.counter.startswith("nvml") else "rapl"
-        return {
-            "energy_available": e.available,
-            "energy_reason": e.reason,
-            "energy_method": method,
-            "energy_counter": e.counter,
-            "energy_j": e.joules,
-            "energy_s": e.seconds,
-            "power_w": e.watts,
-            "energy_j_per_image": e.joules_per_image,
-        }
+        """:meth:`archbench.energy.EnergyReading.as_row`; for an ok row without a reading, "not measured"."""
+        if self.energy is not None:
+            return self.energy.as_row()
+        ok = self.status == "ok"
+        row: dict[str, Any] = dict.fromkeys(
+            ("energy_method", "energy_counter", "energy_j", "energy_s", "power_w", "energy_j_per_image")
+        )
+        row.update({"energy_available": False if ok else None, "energy_reason": "not measured" if ok else ""})
+        return row
 
     def as_row(self, *, samples: bool = False) -> dict[str, Any]:
         """A flat dict: the config fields (``device_requested`` for the asked device), what was used,
@@ -176,8 +156,11 @@ class LatencyResult:
         )
         row.update(self.stats)
         row["stop_reason"] = self.stop_reason
-        load = self.load.as_row() if self.load else dict.fromkeys(
-            ("load_before", "load_after", "steal_before", "steal_after", "cpu_count"))
+        load = (
+            self.load.as_row()
+            if self.load
+            else dict.fromkeys(("load_before", "load_after", "steal_before", "steal_after", "cpu_count"))
+        )
         row.update(load)
         row["noisy"] = self.noisy
         row.update(self._memory_columns())

@@ -22,9 +22,10 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ContextManager
+from typing import Any
 
 from .config import LatencyConfig
 
@@ -142,7 +143,7 @@ def time_function(
     sync: Callable[[Any], Any],
     clock: Callable[[], float] = time.perf_counter,
     first_sync: Callable[[Any], Any] | None = None,
-    window: Callable[[], ContextManager[Any]] | None = None,
+    window: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> Timing:
     """Time ``fn()`` under the contract of the package docstring; ``sync(out)`` runs inside each timed
     region. ``first_sync`` (default ``sync``) replaces it for the first, compiling call only (the

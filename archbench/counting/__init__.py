@@ -69,11 +69,15 @@ The package, one job per module:
 - :mod:`~archbench.counting.receptive_field`: field propagation through one layer call.
 - :mod:`~archbench.counting.walker`: the graph walker, :func:`count` and :func:`complexity_row`;
   Keras' graph is read through :mod:`archbench.keras_internals`.
+- :mod:`~archbench.counting.choice`: :func:`count_model`, the count the ``macs`` task records: the
+  walker's, or the traced program's (:mod:`archbench.tracing`) when the walker leaves anything
+  uncounted; ``partial`` when neither covers the whole model.
 
 The per-layer table of ``archbench summary`` is rendered in ``archbench/_cli/_render_counting.py``.
 """
 
 from . import keras_rules  # noqa: F401  (registers the rules of Keras' layers)
+from .choice import ModelCount, count_model
 from .formulas import (
     conv_macs,
     conv_output_size,
@@ -104,6 +108,7 @@ __all__ = [
     "Complexity",
     "LayerCost",
     "LayerRecord",
+    "ModelCount",
     "RULES",
     "ReceptiveField",
     "RefGap",
@@ -113,6 +118,7 @@ __all__ = [
     "conv_output_size",
     "conv_transpose_macs",
     "count",
+    "count_model",
     "dense_macs",
     "depthwise_conv_macs",
     "einsum_macs",

@@ -23,7 +23,7 @@ from .receptive_field import RF, rf_public, rf_step
 from .records import Complexity, LayerRecord
 from .rules import LayerCost, Shape, UncountedLayer, find_rule, is_weight_layer
 
-__all__ = ["complexity_row", "count"]
+__all__ = ["complexity_row", "count", "keras_depth"]
 
 _ITEMSIZE = {
     "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "uint8": 1,
@@ -194,7 +194,8 @@ def count(model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str =
     ``None`` spatial sizes at that size; dimensions the model fixes must match. Functional and
     Sequential models, nested ones included, are walked through their graph; for a subclassed model
     each built sub-layer is counted once at the shape it was built with, and the model is listed in
-    ``uncounted`` (its call graph is unknown, so depth, receptive field and peak memory are None).
+    ``uncounted`` (its call graph is unknown, so depth, receptive field and peak memory are None);
+    :func:`~archbench.counting.count_model` counts such a model from its traced program.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -233,7 +234,7 @@ def count(model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str =
         ops_other=dict(sorted(other.items())),
         params=count_params(model),
         depth=max(v.depth for v in outputs),
-        keras_depth=_keras_depth(model),
+        keras_depth=keras_depth(model),
         receptive_field=rf,
         activation_bytes_peak=peak * batch_size * itemsize,
         activation_bytes_total=total * batch_size * itemsize,
@@ -241,8 +242,19 @@ def count(model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str =
     )
 
 
-def _keras_depth(model: Any) -> int:
-    return sum(1 for layer in iter_layers(model) if not getattr(layer, "layers", None) and layer.weights)
+def keras_depth(model: Any) -> int:
+    """keras.applications' "depth": the layers holding weights of their own, at any depth (the
+    sublayers of custom layers and nested models, not containers whose weights are their sublayers')."""
+
+    def holders(layer: Any):
+        for sub in keras_internals.sublayers(layer):
+            inner = keras_internals.sublayers(sub)
+            held = {id(w) for s in inner for w in s.weights}
+            if any(id(w) not in held for w in sub.weights):
+                yield sub
+            yield from holders(sub)
+
+    return len(dict.fromkeys(holders(model)))
 
 
 def _activation_memory(walker: _Walker, inputs: list[_Value], outputs: list[_Value]) -> tuple[int, int]:
@@ -320,7 +332,7 @@ def _count_subclassed(model: Any, batch_size: int, dtype: str, itemsize: int) ->
         ops_other=dict(sorted(other.items())),
         params=count_params(model),
         depth=None,
-        keras_depth=_keras_depth(model),
+        keras_depth=keras_depth(model),
         receptive_field=None,
         activation_bytes_peak=None,
         activation_bytes_total=total * batch_size * itemsize,

@@ -37,6 +37,7 @@ from .loaders import (
     IMAGENET_HINT,
     INTERPOLATIONS,
     load_dataset,
+    load_pixels,
     parse_dataset,
     stratified_split,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Recipe",
     "Split",
     "load_dataset",
+    "load_pixels",
     "parse_dataset",
     "render_shape",
     "stratified_split",

@@ -13,7 +13,7 @@ from ..registry import ModelSpec, Preprocessing, get_spec
 from .datasets import Dataset, Recipe, Split, _tf
 from .synthetic import SHAPES, _shape_source
 
-__all__ = ["DATASETS", "IMAGENET_HINT", "load_dataset", "parse_dataset", "stratified_split"]
+__all__ = ["DATASETS", "IMAGENET_HINT", "load_dataset", "load_pixels", "parse_dataset", "stratified_split"]
 
 DATASETS = ("digits", "shapes", "imagefolder", "imagenet", "npz")
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
@@ -406,6 +406,68 @@ def _per_channel(values, channels: int, what: str, spec: ModelSpec) -> tuple[flo
     )
 
 
+def _read_source(parsed, options, data_dir, heldout_fraction, seed, limit, size) -> dict[str, Any]:
+    if parsed == "digits":
+        return _load_digits(options, data_dir, heldout_fraction, seed, limit)
+    if parsed == "npz":
+        return _load_npz(options, data_dir, heldout_fraction, seed, limit)
+    if parsed == "shapes":
+        return _load_shapes(options, data_dir, heldout_fraction, seed, limit, size)
+    return _load_folder(options, data_dir, heldout_fraction, seed, limit, name=parsed)
+
+
+def _check_split_options(heldout_fraction: float | None, limit: int | None, parsed: str) -> float:
+    if heldout_fraction is None:
+        heldout_fraction = 1.0 if parsed == "imagenet" else 0.2
+    if not 0.0 < heldout_fraction <= 1.0:
+        raise UsageError(f"heldout_fraction must be in (0, 1], got {heldout_fraction}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be positive, got {limit}")
+    return heldout_fraction
+
+
+def load_pixels(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    heldout_fraction: float | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    resolution: int = 32,
+) -> Dataset:
+    """Dataset ``name`` as its raw pixels, for models outside the zoo (the accuracy baselines).
+
+    The same source, splits and seed as :func:`load_dataset` gives the zoo's models, but every image
+    at its native size (``shapes``: drawn at ``resolution`` unless its ``resolution`` option says
+    otherwise), channels as stored, values scaled to [0, 1], no resizing and no normalisation.
+    Sources without one fixed square size (image folders) are an error.
+    """
+    parsed, options = parse_dataset(name)
+    heldout_fraction = _check_split_options(heldout_fraction, limit, parsed)
+    if parsed in ("imagefolder", "imagenet"):
+        raise UsageError(f"{parsed!r} images have no fixed size: no raw-pixel view")
+    info = _read_source(parsed, options, data_dir, heldout_fraction, seed, limit, resolution)
+    h, w = info.pop("native_size")
+    if h != w:
+        raise UsageError(f"{parsed!r} images are {h}x{w}: the raw-pixel view needs square images")
+    channels = info.pop("channels")
+    recipe = Recipe(
+        input_size=h,
+        channels_in=channels,
+        channels_out=channels,
+        mode="none",
+        resize=None,
+        crop=None,
+        interpolation="bilinear",
+        antialias=False,
+        scale=1.0 / 255.0,
+        mean=(0.0,) * channels,
+        std=(1.0,) * channels,
+        channel_order="RGB" if channels == 3 else "L",
+    )
+    return Dataset(name=parsed, seed=seed, recipe=recipe, native_size=(h, w), **info)
+
+
 def load_dataset(
     name: str,
     model: str | ModelSpec,
@@ -436,20 +498,8 @@ def load_dataset(
         raise InputTooSmallError(
             f"{spec.name}: input {size}x{size} is smaller than its minimum {spec.min_input_size}x{spec.min_input_size}"
         )
-    if heldout_fraction is None:
-        heldout_fraction = 1.0 if parsed == "imagenet" else 0.2
-    if not 0.0 < heldout_fraction <= 1.0:
-        raise UsageError(f"heldout_fraction must be in (0, 1], got {heldout_fraction}")
-    if limit is not None and limit < 1:
-        raise UsageError(f"limit must be positive, got {limit}")
-    if parsed == "digits":
-        info = _load_digits(options, data_dir, heldout_fraction, seed, limit)
-    elif parsed == "npz":
-        info = _load_npz(options, data_dir, heldout_fraction, seed, limit)
-    elif parsed == "shapes":
-        info = _load_shapes(options, data_dir, heldout_fraction, seed, limit, size)
-    else:
-        info = _load_folder(options, data_dir, heldout_fraction, seed, limit, name=parsed)
+    heldout_fraction = _check_split_options(heldout_fraction, limit, parsed)
+    info = _read_source(parsed, options, data_dir, heldout_fraction, seed, limit, size)
     native = info["native_size"]
     if native is not None and min(native) < size and not upsample:
         h, w = native

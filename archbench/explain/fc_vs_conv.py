@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import keras
 
 from ..errors import UsageError
+from ..lecture import conv_params, fc_params
 from ._common import grouped, positive
 
 __all__ = ["MAX_BUILD_PARAMS", "FcVsConv", "fc_vs_conv", "format_fc_vs_conv"]
@@ -45,8 +46,8 @@ def fc_vs_conv(image_size: int = 512, units: int = 64, kernel: int = 7, channels
     if kernel > image_size:
         raise UsageError(f"a {kernel} x {kernel} kernel does not fit a {image_size} x {image_size} image")
     features = image_size * image_size * channels
-    fc_formula = (features + 1) * units
-    conv_formula = (kernel * kernel * channels + 1) * units
+    fc_formula = fc_params(image_size, image_size, channels, units)
+    conv_formula = conv_params(kernel, channels, units)
     fc_built = None
     if fc_formula <= MAX_BUILD_PARAMS:
         inputs = keras.Input((features,))

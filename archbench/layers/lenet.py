@@ -177,6 +177,7 @@ class EuclideanRBF(keras.layers.Layer):
     """
 
     archbench_weight_layer = True
+    archbench_fixed_weights = ("centers",)
 
     def __init__(self, units, activation=None, seed=1998, **kwargs):
         super().__init__(**kwargs)

@@ -33,7 +33,18 @@ Deliberate deviations (also in each spec's ``deviations``):
 
 from __future__ import annotations
 
-from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Preprocessing, Ref, register_model
+from ..registry import (
+    CHART,
+    TEN_CROP,
+    AccuracyRef,
+    Deviation,
+    ILSVRCEntry,
+    Paper,
+    Preprocessing,
+    Ref,
+    register_model,
+    single_crop,
+)
 from ._blocks import LRN, BatchNorm, Conv, ConvNet, Pool, build_convnet
 from ._common import variant
 
@@ -110,7 +121,7 @@ _NO_ADAPTIVE_POOL = Deviation(
 )
 _TORCHVISION = "torchvision AlexNet_Weights.IMAGENET1K_V1 meta (pytorch/vision torchvision/models/alexnet.py)"
 _SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
-_IMAGENET_10_PATCH = "ILSVRC-2012 val, average over 10 patches (4 corners + centre, and their mirrors)"
+_BVLC = "BVLC Caffe models/bvlc_alexnet/readme.md"
 
 alexnet = register_model(
     display_name="AlexNet",
@@ -141,10 +152,23 @@ alexnet = register_model(
     ),
     accuracy_refs=(
         AccuracyRef(
+            57.1,
+            80.2,
+            f"{_BVLC}: 'top-1 accuracy 57.1% and a top-5 accuracy 80.2% on the validation set, using just "
+            "the center crop'",
+            note="the same two-tower network (groups=2 in conv2, conv4, conv5; LRN), trained without the "
+            "paper's relighting augmentation",
+            protocol=single_crop(227),
+            weights="BVLC",
+        ),
+        AccuracyRef(
             59.3,
             81.8,
             "Krizhevsky et al. 2012, table 2 (1 CNN: 40.7 % top-1, 18.2 % top-5 error)",
-            scope=_IMAGENET_10_PATCH,
+            note="the paper averages the predictions of ten 224x224 patches (the four corners and the "
+            "centre, and their mirrors); not comparable with single-crop figures",
+            protocol=TEN_CROP,
+            weights="paper",
         ),
     ),
     ilsvrc=ILSVRCEntry(
@@ -186,7 +210,9 @@ alexnet_onetower = register_model(
             note="given to 3 decimals in G",
         ),
     ),
-    accuracy_refs=(AccuracyRef(56.522, 79.066, _TORCHVISION),),
+    accuracy_refs=(
+        AccuracyRef(56.522, 79.066, _TORCHVISION, protocol=single_crop(224), weights="torchvision"),
+    ),
     depth_paper=ALEXNET_ONETOWER.weight_layers,
 )(
     variant(
@@ -222,7 +248,10 @@ bn_alexnet = register_model(
             57.0,
             None,
             "Canziani et al. 2016, figure 1 (read off the chart)",
-            note="approximate: the paper gives the figure only as a bar chart",
+            note="approximate (about +-1 point): the paper gives its single-crop figures only as a bar "
+            "chart; the network it measured is the Torch7 alexnetowtbn",
+            protocol=CHART,
+            weights="Canziani et al.",
         ),
     ),
     depth_paper=BN_ALEXNET.weight_layers,

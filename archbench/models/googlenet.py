@@ -43,7 +43,16 @@ from keras import layers
 
 from ..errors import InputTooSmallError, UsageError
 from ..layers import LocalResponseNormalization
-from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Preprocessing, Ref, register_model
+from ..registry import (
+    AccuracyRef,
+    Deviation,
+    ILSVRCEntry,
+    Paper,
+    Preprocessing,
+    Ref,
+    register_model,
+    single_crop,
+)
 from ._common import BuildArgs, variant
 
 __all__ = [
@@ -323,6 +332,8 @@ googlenet = register_model(
             "error) on the validation set, using just the center crop'",
             note="same architecture as this builder (LRN, 5x5 branch, biases, no batch norm); trained "
             "60 epochs with quick_solver, without the paper's scale/aspect/relighting augmentation",
+            protocol=single_crop(224),
+            weights="BVLC",
         ),
         AccuracyRef(
             69.778,
@@ -330,6 +341,8 @@ googlenet = register_model(
             source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 meta",
             note="a different network: batch norm after every convolution and 3x3 instead of 5x5 in "
             "the '5x5' branch (pytorch/vision#906); 6,624,904 parameters; registered as googlenet_bn",
+            protocol=single_crop(224),
+            weights="torchvision",
         ),
     ),
     ilsvrc=ILSVRCEntry(
@@ -423,6 +436,8 @@ googlenet_bn = register_model(
             source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 meta",
             note="with torchvision's transform_input (on when its weights are loaded): inputs normalised "
             "with the ImageNet mean/std are mapped back to (x - 0.5) / 0.5 of [0, 1] pixels",
+            protocol=single_crop(224),
+            weights="torchvision",
         ),
     ),
     preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers
 
-from ..registry import AccuracyRef, Deviation, Paper, Preprocessing, Ref, register_model
+from ..registry import CHART, AccuracyRef, Deviation, Paper, Preprocessing, Ref, register_model, single_crop
 from ._blocks import Conv, Pool, keras_padding, pool2d
 from ._common import BuildArgs, variant
 from .keras_apps import KERAS_TABLE, wrap_application
@@ -121,23 +121,31 @@ inception_v3 = register_model(
     ),
     accuracy_refs=(
         AccuracyRef(
+            _V3_KERAS_TOP1,
+            _V3_KERAS_TOP5,
+            source="keras.io/api/applications, table of available models",
+            note="keras' ImageNet weights for this very implementation; one centre crop at 299 "
+            "(keras-applications README, 'Performance')",
+            protocol=single_crop(_V3_SIZE),
+            weights="keras.applications",
+        ),
+        AccuracyRef(
             78.8,
             94.4,
             source="Szegedy et al. 2016 (arXiv 1512.00567), abstract: '21.2% top-1 and 5.6% top-5 error "
             "for single frame evaluation'",
-            scope="ILSVRC 2012 val, single frame",
-        ),
-        AccuracyRef(
-            _V3_KERAS_TOP1,
-            _V3_KERAS_TOP5,
-            source="keras.io/api/applications, table of available models",
-            note="keras' ImageNet weights for this very implementation",
+            note="the authors' own network (trained with the auxiliary classifier and label smoothing), "
+            "not the weights keras ships",
+            protocol=single_crop(_V3_SIZE),
+            weights="paper",
         ),
         AccuracyRef(
             77.294,
             93.450,
             source="torchvision Inception_V3_Weights.IMAGENET1K_V1 meta",
             note="torchvision's implementation (weights ported from TensorFlow), 299 crop after resize to 342",
+            protocol=single_crop(_V3_SIZE),
+            weights="torchvision",
         ),
     ),
     depth_paper=None,
@@ -351,12 +359,16 @@ inception_v4 = register_model(
             "OpenVINO Open Model Zoo, googlenet-v4-tf (the TF-slim inception_v4 checkpoint): "
             "docs.openvino.ai/2021.1/omz_models_public_googlenet_v4_tf_googlenet_v4_tf.html",
             note="a released checkpoint of this architecture evaluated by a third party, not the paper's table",
+            protocol=single_crop(299),
+            weights="TF-slim",
         ),
         AccuracyRef(
             80.0,
             None,
             "Canziani et al. 2016, figure 1 (read off the chart)",
-            note="approximate: the paper gives the figure only as a chart",
+            note="approximate (about +-1 point): the paper gives its single-crop figures only as a chart",
+            protocol=CHART,
+            weights="Canziani et al.",
         ),
     ),
     depth_paper=None,

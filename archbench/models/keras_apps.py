@@ -37,7 +37,7 @@ from typing import Any
 import keras
 
 from ..errors import InputTooSmallError
-from ..registry import AccuracyRef, ModelSpec, Paper, Preprocessing, Ref, add_spec
+from ..registry import AccuracyRef, ModelSpec, Paper, Preprocessing, Ref, add_spec, single_crop
 from ._common import KERAS_ARGUMENTS, BuildArgs, load_local_weights, variant
 
 __all__ = [
@@ -205,7 +205,15 @@ def _references(name: str) -> tuple[tuple[Ref, ...], tuple[AccuracyRef, ...]]:
         note="keras.io counts batch-norm moving means and variances as parameters; archbench's paper "
         "count leaves them out (equal for models without batch norm, e.g. VGG)",
     )
-    accuracy = AccuracyRef(top1, top5, source=_KERAS_TABLE_SOURCE, note="keras' ImageNet weights")
+    accuracy = AccuracyRef(
+        top1,
+        top5,
+        source=_KERAS_TABLE_SOURCE,
+        note="keras' ImageNet weights; one centre crop at the default input size (keras-applications "
+        "README, 'Performance')",
+        protocol=single_crop(size),
+        weights="keras.applications",
+    )
     return (params_ref,), (accuracy,)
 
 

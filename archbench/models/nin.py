@@ -39,7 +39,7 @@ import keras
 from keras import layers
 
 from ..errors import UsageError
-from ..registry import AccuracyRef, Deviation, Paper, register_model
+from ..registry import CHART, AccuracyRef, Deviation, Paper, register_model, single_crop
 from ._blocks import BatchNorm, Conv, Pool, conv_unit, pool2d
 from ._common import BuildArgs, variant
 
@@ -177,7 +177,9 @@ nin = register_model(
             59.36,
             None,
             "NIN-imagenet Caffe Model Zoo gist (mavenlin/d802a5849de39225bcc6) README",
-            scope="ImageNet-1k val, single 224 centre crop (the model's Caffe test phase)",
+            note="the first author's own Caffe model, evaluated with its test phase (one 224 centre crop)",
+            protocol=single_crop(224),
+            weights="paper",
         ),
     ),
     depth_paper=NIN.weight_layers,
@@ -215,17 +217,22 @@ bn_nin = register_model(
     ),
     accuracy_refs=(
         AccuracyRef(
+            62.6,
+            None,
+            "soumith/imagenet-multiGPU.torch models/ninbn.lua, header comment ('Achieves 62.6% top1 on "
+            "validation set at 35 epochs')",
+            note="the repository's test loader: shorter side resized to 256, one 224 centre crop "
+            "(donkey.lua testHook)",
+            protocol=single_crop(224),
+            weights="imagenet-multiGPU.torch",
+        ),
+        AccuracyRef(
             63.0,
             None,
             "Canziani et al. 2016, figure 1 (read off the chart)",
-            note="approximate: the paper gives the figure only as a bar chart",
-        ),
-        AccuracyRef(
-            62.6,
-            None,
-            "soumith/imagenet-multiGPU.torch models/ninbn.lua, header comment",
-            scope="ImageNet-1k val, the repository's test loader",
-            note="after 35 epochs of the schedule given there",
+            note="approximate (about +-1 point): the paper gives its single-crop figures only as a bar chart",
+            protocol=CHART,
+            weights="Canziani et al.",
         ),
     ),
     depth_paper=BN_NIN.weight_layers,

@@ -48,7 +48,7 @@ import keras
 from keras import layers
 
 from ..errors import UsageError
-from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
+from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model, single_crop
 from ._common import BuildArgs, variant
 
 __all__ = [
@@ -265,7 +265,15 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
                 tv_top1,
                 tv_top5,
                 tv_source,
-                note="basic blocks: v1 and v1.5 coincide" if kind == "basic" else "",
+                note="torchvision's weights and training recipe; "
+                + (
+                    "basic blocks: v1 and v1.5 coincide"
+                    if kind == "basic"
+                    else "its gap to the v1 figure (keras.applications weights) is made of other weights, "
+                    "another recipe and framework as much as of the stride's place"
+                ),
+                protocol=single_crop(INPUT_SIZE),
+                weights="torchvision",
             )
         )
     if depth in _KERAS and not v1_5:
@@ -282,7 +290,13 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
         )
         accuracy.append(
             AccuracyRef(
-                keras_top1, keras_top5, keras_source, note="v1 weights, with conv biases and epsilon 1.001e-5"
+                keras_top1,
+                keras_top5,
+                keras_source,
+                note="keras.applications' v1 weights (with conv biases and epsilon 1.001e-5, which convert "
+                "exactly into this builder); the v1.5 figures are torchvision's weights, not these",
+                protocol=single_crop(INPUT_SIZE),
+                weights="keras.applications",
             )
         )
     deviations = [_PREPROCESSING_DEVIATION]

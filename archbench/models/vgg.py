@@ -38,7 +38,7 @@ import keras
 from keras import layers
 
 from ..errors import UsageError
-from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model
+from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model, single_crop
 from ._common import BuildArgs, variant
 
 __all__ = [
@@ -182,7 +182,9 @@ def _spec(config: str, batch_norm: bool) -> dict[str, Any]:
     macs = [
         Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G")
     ]
-    accuracy = [AccuracyRef(tv_top1, tv_top5, tv_source)]
+    accuracy = [
+        AccuracyRef(tv_top1, tv_top5, tv_source, protocol=single_crop(INPUT_SIZE), weights="torchvision")
+    ]
     if not batch_norm:
         params.append(
             Ref(
@@ -197,7 +199,15 @@ def _spec(config: str, batch_norm: bool) -> dict[str, Any]:
             keras_name, keras_params, keras_top1, keras_top5 = _KERAS[config]
             source = f"keras.applications {keras_name} (keras.io/api/applications)"
             params.append(Ref(keras_params, source, _SCOPE_PARAMS))
-            accuracy.append(AccuracyRef(keras_top1, keras_top5, source))
+            accuracy.append(
+                AccuracyRef(
+                    keras_top1,
+                    keras_top5,
+                    source,
+                    protocol=single_crop(INPUT_SIZE),
+                    weights="keras.applications",
+                )
+            )
         if config in _HE_MACS_G:
             value, rtol = _HE_MACS_G[config]
             macs.append(

@@ -5,16 +5,17 @@ For one zoo model and one runtime, :func:`measure_runtime` returns a row (column
 
 1. **Export** through Keras' own ``model.export(format=...)`` on the TensorFlow backend, and for ONNX
    a second step with tf2onnx (:data:`ROUTES` names each route and why it was chosen). The model is
-   built in float32 with seeded weights and a static input of ``batch`` images. ``export_s`` is the
+   built in float32 with seeded weights, ending in its logits (``classifier_activation=None``), with
+   a static input of ``batch`` images. ``export_s`` is the
    time of the export calls; ``export_peak_rss_mb`` the highest resident memory of the export
    processes (building the model and computing the reference included).
 2. **Load** in the runtime on the CPU with float32 pinned where the runtime could choose otherwise
    (OpenVINO's ``INFERENCE_PRECISION_HINT``) and the thread count set when ``threads`` is given.
    ``precision`` is what the runtime reports it uses (OpenVINO), else the graph's element type.
 3. **Conformance**: the runtime's output and the Keras model's on :data:`CONFORMANCE_DRAWS` random
-   batches (uniform in [0, 1), fixed seed): ``max_abs_diff``, ``max_rel_diff`` (over the reference's
-   largest magnitude) and ``tolerance`` (:data:`TOLERANCE` x ``max(1, max|reference|)``). Above it
-   the row is ``status="failed"``, ``reason="conformance"``, and it is not timed.
+   batches (uniform in [0, 1), fixed seed), on the logits: ``max_abs_diff``, ``max_rel_diff`` (over
+   the reference's largest magnitude) and ``tolerance`` (:data:`TOLERANCE` x ``max|reference|``). Above
+   it the row is ``status="failed"``, ``reason="conformance"``, and it is not timed.
 4. **Timing** with archbench's timer (:func:`archbench.benchmark.time_function`): the first call
    timed apart, ``warmup`` more calls, then iterations until ``min_iterations`` and ``min_time_s``
    are both reached; every sample is summarised by :func:`archbench.benchmark.summarize`

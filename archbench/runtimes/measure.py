@@ -13,6 +13,7 @@ from .base import (
     CONFORMANCE_DRAWS,
     PRECISION_OF_DTYPE,
     ROW_FIELDS,
+    Route,
     missing_requirement,
     normalize_runtime,
     parse_runtimes,
@@ -125,20 +126,33 @@ def measure_runtime(
         "draws": CONFORMANCE_DRAWS,
         **timer,
     }
+    return _run_stages(row, job, chosen, python=python, memory_limit_mb=memory_limit_mb, timeout_s=timeout_s)
+
+
+def _run_stages(
+    row: dict[str, Any],
+    job: dict[str, Any],
+    route: Route,
+    *,
+    python: str,
+    memory_limit_mb: float,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Export, convert (when the route has a converter) and run, each in a guarded child process
+    sharing one temporary work directory; the first failure ends the row."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     for key, value in _CHILD_ENV.items():
         env.setdefault(key, value)
-    stages = ["export"] + (["convert"] if chosen.convert else []) + ["run"]
+    stages = ["export"] + (["convert"] if route.convert else []) + ["run"]
     with tempfile.TemporaryDirectory(prefix="archbench-runtime-") as work:
         with open(os.path.join(work, "job.json"), "w", encoding="utf-8") as f:
             json.dump(job, f)
         for stage in stages:
-            stage_env = {**env, **chosen.convert_env} if stage == "convert" else env
             guarded = run_guarded(
                 [python, "-c", _CHILD, "--stage", stage, "--work", work],
                 memory_limit_mb=memory_limit_mb,
                 timeout_s=timeout_s,
-                env=stage_env,
+                env={**env, **route.convert_env} if stage == "convert" else env,
             )
             result = _read(os.path.join(work, f"{stage}.json"))
             if stage == "run":
@@ -149,13 +163,12 @@ def measure_runtime(
                 if key in result:
                     row["export_s"] = (row["export_s"] or 0.0) + result.pop(key)
             if guarded.failure is not None:
+                if guarded.reason == "exit" and result.get("error"):
+                    error = f"{stage} failed: {result['error']}"
+                else:
+                    error = f"{stage} {guarded.failure}"
                 reason = guarded.reason if guarded.reason in ("memory", "timeout") else stage
-                message = (
-                    result.get("error")
-                    if guarded.reason == "exit" and result.get("error")
-                    else guarded.failure
-                )
-                return {**row, "status": "failed", "reason": reason, "error": f"{stage} {message}"}
+                return {**row, "status": "failed", "reason": reason, "error": error}
             row.update(result)
     return row
 

@@ -43,6 +43,10 @@ Conventions (numbers per sample: the program is traced at ``batch_size`` and div
   the input to an output; ``None`` when weight operations run inside a loop (``depth_note`` says
   where). It counts operations, not layers: a separable convolution is two, and a layer with weights
   but no multiply-adds (LeNet-5's trainable subsampling) none.
+- The **receptive field** follows the walker's arithmetic through the program's windows (convolutions
+  and pooling by their dimension numbers, padding, slicing, data movement; see :mod:`._field`): the
+  largest field of any value, the input taken as channels-last. ``None`` (with ``rf_note``) when no
+  window acts on a spatial axis of the input. It equals the walker's for every zoo model.
 
 Walker and tracer agree exactly on the MACs and params of every zoo model (``tests/test_tracing.py``:
 all 28 on TensorFlow, four of them under JAX). Where they differ by design:
@@ -65,12 +69,15 @@ depth with separable convolutions     the walker counts ``SeparableConv2D`` as o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..counting.records import ReceptiveField
 from ..errors import UsageError
 from ..params import ParamCounts, count_params
+from . import _field
 from ._common import OpRecord, Shape
 
 __all__ = ["OpRecord", "TracedCount", "trace_count"]
@@ -94,6 +101,8 @@ class TracedCount:
     ops: tuple[OpRecord, ...]
     untraced: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    receptive_field: ReceptiveField | None = None
+    rf_note: str | None = None
 
     @property
     def flops(self) -> int:
@@ -121,6 +130,29 @@ class TracedCount:
                 out[r.scope] = out.get(r.scope, 0) + r.macs
         return out
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The per-scope table, in program order: the layer path, its operations with a cost, the
+        output shape of its last one, MACs, % of MACs and other operations per sample. Parameters
+        are not attributed to scopes (the column is empty)."""
+        scopes: dict[str, dict[str, Any]] = {}
+        for r in self.ops:
+            if not r.per_sample:
+                continue
+            row = scopes.setdefault(
+                r.scope or "<top>",
+                {"name": r.scope or "<top>", "type": [], "output_shape": "", "params": None, "macs": 0,
+                 "macs_pct": 0.0, "ops_other": 0, "receptive_field": None, "depth": None, "counted": True},
+            )  # fmt: skip
+            if r.op not in row["type"]:
+                row["type"].append(r.op)
+            row["output_shape"] = " x ".join(str(d) for d in r.shape[1:])
+            row["macs"] += r.macs
+            row["ops_other"] += r.ops
+        for row in scopes.values():
+            row["type"] = ", ".join(row["type"])
+            row["macs_pct"] = round(100.0 * row["macs"] / self.macs, 3) if self.macs else 0.0
+        return list(scopes.values())
+
     def totals(self) -> dict[str, Any]:
         """The model-level figures as a flat, JSON-friendly dict."""
         row: dict[str, Any] = {
@@ -134,6 +166,8 @@ class TracedCount:
             "depth": self.depth,
         }
         row.update({f"params_{k}": v for k, v in self.params.as_dict().items()})
+        rf = self.receptive_field
+        row.update(rf.as_dict() if rf else dict.fromkeys(("rf_size", "rf_jump", "rf_start")))
         row["untraced"] = ";".join(self.untraced)
         return row
 
@@ -172,6 +206,14 @@ def trace_count(
         depth, depth_note = None, "; ".join(loops)
     else:
         depth, depth_note = max((v.depth for v in outputs), default=0), None
+    if backend == "tensorflow":
+        tally.records = _layer_scopes(tally.records, model)
+    receptive_field = _field.public(tally.receptive_field)
+    rf_note = (
+        None
+        if receptive_field is not None
+        else ("no convolution or pooling window on a spatial axis of the (channels-last) input")
+    )
     return TracedCount(
         model_name=model.name,
         backend=backend,
@@ -187,7 +229,31 @@ def trace_count(
         ops=tuple(tally.records),
         untraced=tuple(f"{key} ({why})" for key, why in tally.untraced.items()),
         notes=tuple(tally.notes),
+        receptive_field=receptive_field,
+        rf_note=rf_note,
     )
+
+
+def _layer_scopes(records: list[OpRecord], model: Any) -> list[OpRecord]:
+    """Scopes named by layers: TensorFlow makes graph scopes unique (``block_1`` for the layer
+    ``block`` when the name was taken); the suffix goes where the layer's own name is meant."""
+    from ..keras_internals import sublayers
+
+    names, stack = {model.name}, [model]
+    while stack:
+        for layer in sublayers(stack.pop()):
+            if layer.name not in names:
+                names.add(layer.name)
+                stack.append(layer)
+
+    def layer_name(part: str) -> str:
+        base = re.sub(r"_\d+$", "", part)
+        return base if part not in names and base in names else part
+
+    return [
+        replace(r, scope="/".join(layer_name(p) for p in r.scope.split("/"))) if r.scope else r
+        for r in records
+    ]
 
 
 def _input_shapes(model: Any, input_shape: Any) -> list[Shape]:

@@ -15,6 +15,9 @@ from math import prod
 
 import numpy as np
 
+from . import _field
+from ._field import Field
+
 Shape = tuple[int, ...]
 
 MASK_LIMIT = 1 << 24
@@ -27,7 +30,7 @@ class OpRecord:
 
     ``op`` is the primitive (JAX) or op type (TensorFlow), or ``weighted_sum`` for a sum reduction of
     products with weights (see :mod:`archbench.tracing`); ``scope`` the name scope it ran in (the layer
-    path); ``shape`` its output shape, batch included. ``macs`` and ``ops`` are per sample when
+    path; TensorFlow makes graph scopes unique, ``block_1``); ``shape`` its output shape, batch included. ``macs`` and ``ops`` are per sample when
     ``per_sample`` is true, else once per call (work on weights and constants alone).
     """
 
@@ -48,6 +51,12 @@ class Tally:
     records: list[OpRecord] = field(default_factory=list)
     untraced: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    receptive_field: Field | None = None
+
+    def see(self, value: Value) -> Value:
+        """Keep the largest receptive field of the data values produced (:mod:`._field`)."""
+        self.receptive_field = _field.larger(self.receptive_field, value.rf)
+        return value
 
     def add(
         self,
@@ -81,6 +90,7 @@ class Tally:
         for key, why in other.untraced.items():
             self.untraced.setdefault(key, why)
         self.notes.extend(other.notes)
+        self.receptive_field = _field.larger(self.receptive_field, other.receptive_field)
 
     @property
     def macs(self) -> int:
@@ -106,7 +116,8 @@ class Value:
     ``data``: it depends on the model's input (per-sample work); ``weight``: on a variable; ``depth``:
     weight operations on the longest data path that produced it; ``const``: its value, when it depends
     on neither; ``mask``: its structural non-zeros (static values only, ``None`` = dense); ``flipped``:
-    a kernel reversed along its spatial axes (JAX's form of a transposed convolution).
+    a kernel reversed along its spatial axes (JAX's form of a transposed convolution); ``rf``: its
+    receptive field, one entry per axis (data values only, see :mod:`._field`).
     """
 
     data: bool = False
@@ -115,6 +126,7 @@ class Value:
     const: np.ndarray | None = None
     mask: np.ndarray | None = None
     flipped: bool = False
+    rf: Field | None = None
 
     @property
     def static(self) -> bool:

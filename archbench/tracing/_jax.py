@@ -9,13 +9,15 @@ unknown, is listed as untraced.
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
+from dataclasses import replace
 from math import prod
 from typing import Any
 
 import numpy as np
 
+from ..keras_internals import inference_flags
+from . import _field
 from ._common import (
     DENSE,
     Shape,
@@ -61,6 +63,10 @@ _MOVES = frozenset(
 _INDEX_OPERANDS = {"gather": slice(1, 2), "dynamic_slice": slice(1, None), "select_n": slice(0, 1)}
 _SAME_MASK = frozenset("neg abs square integer_pow copy copy_p stop_gradient reduce_precision sign".split())
 _KEEPS_FLIP = frozenset("transpose reshape convert_element_type copy copy_p reduce_precision".split())
+_SAME_FIELD = frozenset(
+    "convert_element_type copy copy_p reduce_precision stop_gradient optimization_barrier "
+    "sharding_constraint".split()
+)
 
 
 def trace(
@@ -80,12 +86,7 @@ def trace(
     frozen = [spec(v) for v in model.non_trainable_variables]
     inputs = [jax.ShapeDtypeStruct((batch_size, *s), dtype) for s in shapes]
 
-    signature = inspect.signature(model.call).parameters
-    flags = (
-        {"training": False}
-        if "training" in signature or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
-        else {}
-    )
+    flags = inference_flags(model)
 
     def infer(trainable, frozen, inputs):
         x = inputs[0] if len(inputs) == 1 else list(inputs)
@@ -94,7 +95,9 @@ def trace(
 
     closed = jax.make_jaxpr(infer)(trainable, frozen, inputs)
     walker = _Walker(batch_size)
-    values = [Value(weight=True)] * (len(trainable) + len(frozen)) + [Value(data=True)] * len(inputs)
+    values = [Value(weight=True)] * (len(trainable) + len(frozen)) + [
+        Value(data=True, rf=_field.input_field(x.shape)) for x in inputs
+    ]
     outputs = walker.closed(closed, values, "")
     return walker.tally, outputs, walker.loops
 
@@ -157,7 +160,10 @@ class _Walker:
         products = {
             e.outvars[0]
             for e in jaxpr.eqns
-            if e.primitive.name in _PRODUCTS and e.outvars[0] in summed and uses[e.outvars[0]] == 1
+            if e.primitive.name in _PRODUCTS
+            and e.params.get("y", 2) == 2
+            and e.outvars[0] in summed
+            and uses[e.outvars[0]] == 1
         }
         fused: set[Any] = set()
         for eqn in jaxpr.eqns:
@@ -212,8 +218,9 @@ class _Walker:
             if evaluated is not None:
                 return evaluated
             result = Value(weight=result.weight, mask=_mask(eqn, values, shape), flipped=flipped)
-        elif flipped:
-            result = Value(data=True, weight=result.weight, depth=result.depth, flipped=True)
+        else:
+            rf = _receptive_field(eqn, values, shape)
+            result = self.tally.see(replace(result, flipped=flipped, rf=rf))
         return [result] * len(eqn.outvars)
 
     def evaluate(self, eqn: Any, values: list[Value]) -> list[Value] | None:
@@ -269,11 +276,16 @@ class _Walker:
         self.tally.absorb(best.tally)
         self.loops.extend(best.loops)
         results = []
-        for i in range(len(eqn.outvars)):
+        for i, out in enumerate(eqn.outvars):
             branch_outs = [outs[i] for _, _, outs in runs]
             flags = merged([index, *branch_outs])
             depth = max(v.depth for v in branch_outs)
-            results.append(Value(data=flags.data, weight=flags.weight, depth=depth))
+            rf = _field.merge([v.rf for v in branch_outs], len(out.aval.shape))
+            results.append(Value(data=flags.data, weight=flags.weight, depth=depth, rf=rf))
+        for _, walker, _ in runs:
+            self.tally.receptive_field = _field.larger(
+                self.tally.receptive_field, walker.tally.receptive_field
+            )
         return results
 
     def scan(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
@@ -326,6 +338,78 @@ def _conv_macs(params: dict, shapes: list[Shape], out: Shape, values: list[Value
         batch = lhs[lhs_spec[0]] // int(params["batch_group_count"])
         return batch * prod(lhs[d] for d in lhs_spec[2:]) * kernel
     return out[out_spec[0]] * prod(out[d] for d in out_spec[2:]) * kernel
+
+
+def _receptive_field(eqn: Any, values: list[Value], shape: Shape) -> _field.Field | None:
+    """The receptive field of a data result (see :mod:`._field`); None where it ends."""
+    name, p = eqn.primitive.name, eqn.params
+    rank = len(shape)
+    data = [(i, v) for i, v in enumerate(values) if v.data]
+    if not data:
+        return None
+    first, operand = data[0]
+    in_shape = tuple(int(d) for d in eqn.invars[first].aval.shape)
+    if name in _ELEMENTWISE or name in _TRANSCENDENTAL or name in _SAME_FIELD:
+        return _field.merge([v.rf for i, v in data if eqn.invars[i].aval.shape], rank)
+    if len(data) > 1 and name != "concatenate":
+        return None
+    rf = operand.rf
+    if name == "conv_general_dilated":
+        if first != 0:
+            return None
+        dn = p["dimension_numbers"]
+        rhs = tuple(int(d) for d in eqn.invars[1].aval.shape)
+        kernel = [rhs[d] for d in dn.rhs_spec[2:]]
+        upsample = [int(d) for d in p["lhs_dilation"]]
+        transposed = any(d > 1 for d in upsample) or values[1].flipped
+        return _field.window(
+            rf, list(dn.lhs_spec[2:]), list(dn.out_spec[2:]), rank, kernel, list(p["window_strides"]),
+            list(p["rhs_dilation"]), [lo for lo, _ in p["padding"]], upsample=upsample if transposed else None,
+        )  # fmt: skip
+    if name in _POOLING:
+        if any(int(d) > 1 for d in p["base_dilation"]):
+            return None
+        axes = list(range(rank))
+        return _field.window(
+            rf, axes, axes, rank, list(p["window_dimensions"]), list(p["window_strides"]),
+            list(p["window_dilation"]), [lo for lo, _ in p["padding"]],
+        )  # fmt: skip
+    if name == "pad":
+        config = p["padding_config"]
+        if any(interior for _, _, interior in config):
+            return None
+        return _field.shift(rf, [-lo for lo, _, _ in config])
+    if name == "slice":
+        return _field.shift(rf, list(p["start_indices"]), list(p["strides"] or [1] * rank))
+    if name == "transpose":
+        return _field.permute(rf, list(p["permutation"]))
+    if name == "broadcast_in_dim":
+        axes: list[int | None] = [None] * rank
+        for i, d in enumerate(p["broadcast_dimensions"]):
+            axes[d] = i
+        return _field.pick(rf, axes)
+    if name in ("reshape", "squeeze", "expand_dims"):
+        return _field.reshape(rf, in_shape, shape)
+    if name in _REDUCTION:
+        return _field.pick(rf, [i for i in range(len(in_shape)) if i not in p["axes"]])
+    if name == "concatenate":
+        fields = [v.rf for _, v in data]
+        if any(f is not None and f[p["dimension"]] is not None for f in fields):
+            return None
+        return _field.merge(fields, rank)
+    if name == "dot_general":
+        (lc, rc), (lb, rb) = p["dimension_numbers"]
+        shapes = [len(v.aval.shape) for v in eqn.invars]
+        free = [
+            [i for i in range(n) if i not in c and i not in b]
+            for n, c, b in zip(shapes, (lc, rc), (lb, rb), strict=True)
+        ]
+        if first == 0:
+            axes = [*lb, *free[0], *[None] * len(free[1])]
+        else:
+            axes = [*rb, *[None] * len(free[0]), *free[1]]
+        return _field.pick(rf, axes)
+    return None
 
 
 def _mask(eqn: Any, values: list[Value], shape: Shape) -> np.ndarray | None:
