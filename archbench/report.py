@@ -165,6 +165,7 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
         figures.append(entry)
 
     page = _Page.of(inputs)
+    page.references = _reference_comparison(results_dir, inputs.results)
     paths["summary_csv"] = os.path.join(out_dir, "summary.csv")
     page.summary.to_csv(paths["summary_csv"], index=False)
     paths["markdown"] = os.path.join(out_dir, "summary.md")
@@ -183,6 +184,7 @@ class _Page:
     summary: pd.DataFrame
     findings: list[analysis.Finding]
     fastest: pd.DataFrame
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def of(cls, d: _Inputs) -> _Page:
@@ -192,6 +194,28 @@ class _Page:
     def compared(self) -> bool:
         """Whether any model ran more than one way (so the fastest-way table compares something)."""
         return not self.fastest.empty and bool((self.fastest["ways measured"] > 1).any())
+
+
+REFERENCE_INTRO = (
+    "This folder's median latency beside the committed measurements of the reference machines "
+    "(results/reference/<machine>/, next to the default output folder), for the settings measured in both; "
+    "ratio = here / reference (below 1: faster here). Different machines: a ratio compares hardware and "
+    "load, not code."
+)
+
+
+def _reference_comparison(results_dir: str, results: pd.DataFrame) -> pd.DataFrame:
+    """Latency against every ``reference/<machine>/results.csv`` beside ``results_dir``."""
+    root = os.path.join(os.path.dirname(os.path.abspath(results_dir)), "reference")
+    refs = {}
+    for label in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        folder = os.path.join(root, label)
+        if os.path.isfile(os.path.join(folder, "results.csv")) and not os.path.samefile(folder, results_dir):
+            try:
+                refs[label] = analysis.load_results(folder)
+            except ResultsFileError:
+                continue
+    return analysis.reference_comparison(results, refs) if refs else pd.DataFrame()
 
 
 FASTEST_INTRO = (
@@ -236,6 +260,9 @@ def _markdown(
         lines += [FASTEST_INTRO, "", markdown_table(page.fastest.map(_cell)), ""]
     else:
         lines += [_fastest_missing(), ""]
+    if not page.references.empty:
+        lines += ["## Beside the reference machines", "", REFERENCE_INTRO, "",
+                  markdown_table(page.references.map(_cell)), ""]  # fmt: skip
     lines += ["## Figures", ""]
     for fig in figures:
         if fig.skipped:
@@ -405,6 +432,9 @@ def _html(
         parts += [f"<p>{esc(FASTEST_INTRO)}</p>", _table(page.fastest)]
     else:
         parts.append(f"<p>{_code(_fastest_missing())}</p>")
+    if not page.references.empty:
+        parts += ['<h2 id="references">Beside the reference machines</h2>', f"<p>{esc(REFERENCE_INTRO)}</p>",
+                  _table(page.references)]  # fmt: skip
     parts.append('<h2 id="figures">Figures</h2>')
     for fig in figures:
         if fig.skipped:

@@ -56,6 +56,10 @@ if [[ "${1:-}" == "--prepare" ]]; then
   exit 0
 fi
 
+# KERAS_BACKEND before anything imports Keras (its default backend, TensorFlow, is absent there). The
+# parent process builds models too (JAX): without the last setting it would hold 75 % of the GPU's
+# memory while the measuring processes run.
+export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
 missing=()
 for need in "${NEEDS[@]}"; do
   "$PY" -c "import ${need%%:*}" 2>/dev/null || { read -ra more <<<"${need#*:}"; missing+=("${more[@]}"); }
@@ -67,9 +71,6 @@ if ((${#missing[@]})); then
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-# The parent process builds models too (JAX): without this it would hold 75 % of the GPU's memory
-# while the measuring processes run.
-export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
 
 if [[ "$DRY" == 1 ]]; then
   # Every step and code path of the GPU call on the CPU, small: one model, 64 x 64 inputs, short timings,

@@ -146,7 +146,7 @@ def show(rows: list[dict]) -> None:
         compile_part = f", vs torch.compile {r['vs_compile']:.2f}" if r["vs_compile"] != "" else ""
         print(
             f"{r['model']:17s} {r['dtype']:14s} bs{r['batch_size']:<4d} archbench {r['archbench_fastest']} "
-            f"{r['archbench_ms']:.3f} ms | torchvision {r['torchvision_best']} {r['torchvision_ms']:.3f} ms | "
+            f"{r['archbench_ms']:.3f} ms | {r['torchvision_best']} {r['torchvision_ms']:.3f} ms | "
             f"ratio {r['ratio']:.2f} (goal <= {r['goal']:g}: {'met' if r['met'] else 'not met'}){compile_part}, "
             f"throughput x{r['throughput_ratio']:.2f}{flag}"
         )

@@ -218,3 +218,33 @@ def test_headless_browser_renders_offline(report, tmp_path):
                    check=True, timeout=120, capture_output=True)  # fmt: skip
     assert shot.exists() and shot.stat().st_size > 10_000
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_report_sets_this_machine_beside_the_reference_machines(tmp_path):
+    """A folder with a sibling ``reference/<machine>/`` gets a comparison table (latency here / there)."""
+    import pandas as pd
+
+    from archbench import analysis
+
+    ref = tmp_path / "reference" / "machine-a"
+    ref.mkdir(parents=True)
+    here = tmp_path / "latest"
+    here.mkdir()
+    rows = [
+        {"model": "vgg16", "task": "latency", "status": "ok", "run_id": "r", "key": "k1", "backend": "tensorflow",
+         "device": "cpu:0", "dtype": "float32", "batch_size": 1, "median_ms": 200.0},
+        {"model": "resnet18", "task": "latency", "status": "ok", "run_id": "r", "key": "k2", "backend": "tensorflow",
+         "device": "cpu:0", "dtype": "float32", "batch_size": 1, "median_ms": 40.0},
+    ]
+    pd.DataFrame(rows).to_csv(ref / "results.csv", index=False)
+    rows[0]["median_ms"] = 100.0
+    pd.DataFrame(rows[:1]).to_csv(here / "results.csv", index=False)
+    table = analysis.reference_comparison(analysis.load_results(here), {"machine-a": analysis.load_results(ref)})
+    assert table[["reference", "model", "median_ms", "reference_median_ms", "ratio"]].values.tolist() == [
+        ["machine-a", "vgg16", 100.0, 200.0, 0.5]
+    ]
+    from archbench.report import write_report
+
+    paths = write_report(here, tmp_path / "out")
+    text = open(paths["markdown"], encoding="utf-8").read()
+    assert "## Beside the reference machines" in text and "machine-a" in text

@@ -60,6 +60,7 @@ from .tables import (
     markdown_table,
     measurements,
     model_table,
+    reference_comparison,
     summary_markdown,
     summary_table,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "findings_markdown",
     "findings_table",
     "latency_table",
+    "reference_comparison",
     "latency_vs_macs",
     "load_layers",
     "load_models",

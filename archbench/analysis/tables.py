@@ -3,12 +3,13 @@ measurements, failures and latency rows, each a DataFrame; :func:`markdown_table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import ResultsFileError
 from .load import RESULTS_FILE, _require
 
 IMAGENET_DATASETS = ("imagenet", "imagefolder")
@@ -540,3 +541,36 @@ def ci_text(low: Any, high: Any) -> str:
     if _missing(low) or _missing(high):
         return ""
     return f"{float(low):.3g}–{float(high):.3g}"
+
+
+def reference_comparison(results: pd.DataFrame, references: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """This folder's median latency beside each reference folder's, per model and setting.
+
+    ``references`` maps a label (the reference folder's name) to its ``results.csv``. Only settings
+    measured in both (same device type, stack, precision and batch size) are compared; ``ratio`` is
+    this folder's median over the reference's (below 1: faster here). Empty when nothing matches.
+    """
+    keys = ["model", "stack", "precision", "batch_size"]
+    try:
+        here = latency_table(results)
+    except ResultsFileError:
+        return pd.DataFrame()
+    here = here.groupby(keys, as_index=False).agg(device=("device", "first"), median_ms=("median_ms", "median"))
+    tables = []
+    for label, ref in references.items():
+        try:
+            theirs = latency_table(ref)
+        except ResultsFileError:
+            continue
+        theirs = theirs.groupby(keys, as_index=False).agg(
+            reference_device=("device", "first"), reference_median_ms=("median_ms", "median")
+        )
+        both = here.merge(theirs, on=keys)
+        if both.empty:
+            continue
+        both.insert(0, "reference", label)
+        both["ratio"] = (both["median_ms"] / both["reference_median_ms"]).round(3)
+        tables.append(both)
+    if not tables:
+        return pd.DataFrame()
+    return pd.concat(tables, ignore_index=True).rename(columns={"batch_size": "batch"})

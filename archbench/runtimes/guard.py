@@ -69,28 +69,11 @@ def run_guarded(
             stderr=err,
             start_new_session=True,
         )
-        peak_kib: int | None = None
-        failure = reason = None
-        while proc.poll() is None:
-            status = _status_kib(proc.pid)
-            if status and "VmHWM" in status:
-                peak_kib = max(peak_kib or 0, status["VmHWM"])
-            if status and status.get("VmRSS", 0) > memory_limit_mb * 1024:
-                failure = (
-                    f"exceeded {_gb(memory_limit_mb)} resident memory "
-                    f"(killed at {_gb(status['VmRSS'] / 1024)})"
-                )
-                reason = "memory"
-            elif time.monotonic() - t0 > timeout_s:
-                failure, reason = f"timed out after {timeout_s:g} s", "timeout"
-            if failure:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-                break
-            time.sleep(poll_s)
+        try:
+            peak_kib, failure, reason = _watch(proc, t0, memory_limit_mb, timeout_s, poll_s)
+        except BaseException:
+            _kill_group(proc)
+            raise
         wall = time.monotonic() - t0
         if failure is None and proc.returncode != 0:
             err.seek(0)
@@ -99,3 +82,36 @@ def run_guarded(
             failure, reason = f"exited with code {proc.returncode}" + (f": {tail}" if tail else ""), "exit"
     peak = None if peak_kib is None else peak_kib / 1024
     return Guarded(proc.returncode, peak, wall, failure, reason)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _watch(
+    proc: subprocess.Popen, t0: float, memory_limit_mb: float, timeout_s: float, poll_s: float
+) -> tuple[int | None, str | None, str | None]:
+    """Poll ``proc`` until it exits or breaks a limit (then its process group is killed)."""
+    peak_kib: int | None = None
+    failure = reason = None
+    while proc.poll() is None:
+        status = _status_kib(proc.pid)
+        if status and "VmHWM" in status:
+            peak_kib = max(peak_kib or 0, status["VmHWM"])
+        if status and status.get("VmRSS", 0) > memory_limit_mb * 1024:
+            failure = (
+                f"exceeded {_gb(memory_limit_mb)} resident memory "
+                f"(killed at {_gb(status['VmRSS'] / 1024)})"
+            )
+            reason = "memory"
+        elif time.monotonic() - t0 > timeout_s:
+            failure, reason = f"timed out after {timeout_s:g} s", "timeout"
+        if failure:
+            _kill_group(proc)
+            break
+        time.sleep(poll_s)
+    return peak_kib, failure, reason
