@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -374,6 +375,16 @@ def _subprocess_backend():
     return "jax" if importlib.util.find_spec("jax") else "tensorflow"
 
 
+def sleeper(**kwargs):
+    """A builder that says it started (in ``ARCHBENCH_TEST_MARKER``) and then takes a minute."""
+    import time
+
+    with open(os.environ["ARCHBENCH_TEST_MARKER"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(60)
+    return tiny_model()
+
+
 def crash(**kwargs):
     """A builder that kills its process, as a segfault in a framework would."""
     import os
@@ -468,6 +479,30 @@ def test_the_child_is_killed_when_the_parent_stops_waiting(tmp_path, monkeypatch
         bm.measure_in_subprocess(TINY, bm.LatencyConfig(backend="tensorflow"), 60, python=str(fake_python))
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_child_dies_with_its_parent(tmp_path):
+    marker = tmp_path / "child_pid"
+    parent_code = (
+        "import sys\n"
+        "from archbench.benchmark import LatencyConfig, measure_in_subprocess\n"
+        f"measure_in_subprocess({f'{__file__}:sleeper'!r}, LatencyConfig(backend='tensorflow'), 300)\n"
+    )
+    env = {**os.environ, "ARCHBENCH_TEST_MARKER": str(marker), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = int(marker.read_text())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{child}"), "the measuring process outlived the sweep"
 
 
 # -- the process boundary: failures cross it as types -----------------------------------------------

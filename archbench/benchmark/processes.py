@@ -45,6 +45,7 @@ MEMORY_CONTEXT = "own process, baseline after the framework's import and before 
 # The kernel's out-of-memory killer picks the process with the highest score: the measuring child
 # rather than the sweep that started it or another user's work.
 _CHILD_OOM_SCORE_ADJ = "500"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _error_record(model: str, config: LatencyConfig, message: str, *, oom: bool = False) -> Record:
@@ -215,9 +216,10 @@ def _spawn(
     """Run one child over ``models``; returns the records it finished, why it stopped early (or None)
     and whether it was killed by a ``SIGKILL`` that archbench did not send.
 
-    The child runs in a session of its own, so a Ctrl-C at the terminal reaches the sweep (which
-    stops after the measurement in progress) and not the measurement; any exception here, a second
-    Ctrl-C or the sweep's own time limit included, kills the child before it propagates.
+    The child ignores Ctrl-C (:func:`_bind_to_parent`), so that the sweep, which stops after the
+    measurement in progress, decides; any exception here, a second Ctrl-C or the sweep's own time
+    limit included, kills the child before it propagates, and on Linux the child dies with this
+    process however it dies.
     """
     env = dict(os.environ)
     env["KERAS_BACKEND"] = configs[0].backend or "tensorflow"
@@ -237,6 +239,7 @@ def _spawn(
                     "samples": children.samples,
                     "memory": MEMORY_CONTEXT if children.memory else None,
                     "model_files": list(children.model_files),
+                    "parent": os.getpid(),
                 },
                 f,
             )
@@ -249,7 +252,6 @@ def _spawn(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
-                start_new_session=True,
             )
             try:
                 deadline = time.monotonic() + children.timeout_s
@@ -313,6 +315,7 @@ def child_main(argv: Sequence[str] | None = None) -> int:
         job = json.load(f)
     configs = [LatencyConfig(**d) for d in job["configs"]]
     monitor = LoadMonitor()
+    _bind_to_parent(job.get("parent"))
     _volunteer_for_the_oom_killer()
     if configs:
         limit_threads_before_start(os.environ.get("KERAS_BACKEND", "tensorflow"), configs[0].threads)
@@ -340,6 +343,24 @@ def child_main(argv: Sequence[str] | None = None) -> int:
                 memory=job.get("memory"),
             )
     return 0
+
+
+def _bind_to_parent(parent: int | None) -> None:
+    """Ignore Ctrl-C (the terminal sends it to the whole process group; the sweep that started this
+    process stops after the measurement in progress, and kills this process on a second one) and,
+    on Linux, receive SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``), so that no
+    measurement outlives its sweep. A parent already gone ends this process at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _volunteer_for_the_oom_killer() -> None:
