@@ -156,9 +156,10 @@ def test_steal_is_a_share_of_cpu_time_over_each_window():
 
 @pytest.mark.parametrize(
     ("load_before", "load_after", "steal", "busy"),
-    [(1.0, 2.0, 0.0, False), (2.5, 1.0, 0.0, True), (0.5, 2.01, None, True), (None, None, 4.9, False)],
+    [(1.0, 2.0, 0.0, False), (2.9, 1.0, 0.0, False), (3.5, 1.0, 0.0, True), (0.5, 3.01, None, True),
+     (None, None, 4.9, False)],
 )
-def test_busy_means_more_load_than_cores_or_steal_over_5_percent(load_before, load_after, steal, busy):
+def test_busy_means_more_load_than_cores_plus_one_or_steal_over_5_percent(load_before, load_after, steal, busy):
     assert LoadStamps(load_before, load_after, steal, steal, cpu_count=2).busy is busy
 
 
@@ -177,7 +178,7 @@ def _measured(durations, load, **config):
     ("durations", "load", "noisy", "reason"),
     [
         ([1.0] + [0.1] * 200, 1.0, False, "precision"),  # quiet and precise
-        ([1.0] + [0.1] * 200, 3.0, True, "precision"),  # precise, but three runnable threads on two cores
+        ([1.0] + [0.1] * 200, 3.5, True, "precision"),  # precise, but another job beside the measurement
         ([1.0] + [0.05, 0.15] * 200, 1.0, True, "time_cap"),  # quiet, but the median is +-50 %
     ],
 )
