@@ -4,6 +4,7 @@
     >>> archbench.list_models("resnet*")
     >>> model = archbench.get_model("vgg16")
     >>> archbench.count_params(model).paper
+    >>> archbench.count(model).macs
 
 The public names are imported on first use, so ``import archbench`` (and the command line's
 ``--help``) does not pay for importing Keras and its backend until a model is needed.
@@ -27,9 +28,11 @@ _EXPORTS = {
     "get_spec": "registry",
     "list_models": "registry",
     "register_model": "registry",
-    "count": "counting",
+    "count": "cost",
+    "ModelCount": "cost",
     "complexity_row": "counting",
     "Complexity": "counting",
+    "CountRecord": "counting",
     "LayerCost": "counting",
     "register_rule": "counting",
     "register_weight_layer": "counting",

@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..counting import Complexity, ModelCount, RefGap, count_model, reference_gap
+from ..cost import ModelCount, count
+from ..counting import Complexity, RefGap, reference_gap
 from ..errors import UsageError
 from ..registry import get_spec
 from ..units import si
@@ -21,9 +22,7 @@ FORMATS = ("table", "csv", "json", "markdown")
 
 
 def _as_count(c: Complexity | ModelCount) -> ModelCount:
-    if isinstance(c, ModelCount):
-        return c
-    return ModelCount("walker", "", c.uncounted, c, None, c.keras_depth)
+    return c if isinstance(c, ModelCount) else ModelCount.of(c)
 
 
 def _or_reason(value: Any, reason: str) -> str:
@@ -56,10 +55,10 @@ def _totals_lines(mc: ModelCount, gaps: Iterable[RefGap]) -> list[str]:
     else:
         lines += [f"note: {n}" for n in c.notes]
     lines += [str(g) for g in gaps]
-    if mc.not_counted:
+    if mc.uncounted:
         lines.append(
-            f"PARTIAL: these figures leave out {len(mc.not_counted)} uncounted part(s): "
-            + "; ".join(mc.not_counted)
+            f"PARTIAL: these figures leave out {len(mc.uncounted)} uncounted part(s): "
+            + "; ".join(mc.uncounted)
         )
     return lines
 
@@ -81,7 +80,7 @@ def format_complexity(
                 "ops_other": dict(mc.chosen.ops_other),
                 "layers": rows,
                 "references": [str(g) for g in gaps],
-                "not_counted": list(mc.not_counted),
+                "not_counted": list(mc.uncounted),
             },
             indent=2,
         )
@@ -135,7 +134,7 @@ def summarize_model(
     fmt: str = "table",
 ) -> str:
     """Build a registered model (at ``input_size`` x ``input_size`` if given), count it
-    (:func:`archbench.counting.count_model`: the layer walker, or the traced program when the walker
+    (:func:`archbench.count`: the layer walker, or the traced program when the walker
     cannot count it all), and render the table, the totals, what was not counted and the gaps to the
     spec's MAC references (budgets included)."""
     from ..keras_internals import functional_graph
@@ -150,7 +149,7 @@ def summarize_model(
     if not include_top:
         kwargs.update(include_top=False, pooling="avg")
     model = spec.build(**kwargs)
-    mc = count_model(
+    mc = count(
         model, None if functional_graph(model) is not None else shape, batch_size=batch_size, dtype=dtype
     )
     at_reference = include_top and mc.complete and tuple(mc.input_shapes[0]) == tuple(spec.input_shape)

@@ -64,20 +64,21 @@ The package, one job per module:
   (:func:`register_rule`, :func:`register_weight_layer`); no Keras import.
 - :mod:`~archbench.counting.formulas`: the pure formulas (shapes in, integers out); no Keras import.
 - :mod:`~archbench.counting.keras_rules`: the rules of Keras' own layers, registered on import.
-- :mod:`~archbench.counting.records`: :class:`LayerRecord`, :class:`Complexity`,
-  :class:`ReceptiveField` and the gap to a registry reference (:func:`reference_gap`).
+- :mod:`~archbench.counting.records`: :class:`CountRecord` (the record both the walker and the tracer
+  fill), :class:`Complexity`, :class:`LayerRecord`, :class:`ReceptiveField` and the gap to a registry
+  reference (:func:`reference_gap`).
 - :mod:`~archbench.counting.receptive_field`: field propagation through one layer call.
 - :mod:`~archbench.counting.walker`: the graph walker, :func:`count` and :func:`complexity_row`;
   Keras' graph is read through :mod:`archbench.keras_internals`.
-- :mod:`~archbench.counting.choice`: :func:`count_model`, the count the ``macs`` task records: the
-  walker's, or the traced program's (:mod:`archbench.tracing`) when the walker leaves anything
-  uncounted; ``partial`` when neither covers the whole model.
+The layers above: :mod:`archbench.tracing` counts the traced program with the same conventions;
+:mod:`archbench.cost` (``archbench.count``, ``archbench.count_training``) chooses between the two.
+``count_model`` and ``ModelCount`` are still found here, forwarded to :mod:`archbench.cost` on first
+use (this package never imports the layers above it).
 
 The per-layer table of ``archbench summary`` is rendered in ``archbench/_cli/_render_counting.py``.
 """
 
 from . import keras_rules  # noqa: F401  (registers the rules of Keras' layers)
-from .choice import ModelCount, count_model
 from .formulas import (
     conv_macs,
     conv_output_size,
@@ -92,7 +93,7 @@ from .formulas import (
     same_padding,
     separable_conv_macs,
 )
-from .records import Complexity, LayerRecord, ReceptiveField, RefGap, reference_gap
+from .records import Complexity, CountRecord, LayerRecord, ReceptiveField, RefGap, reference_gap
 from .rules import (
     RULES,
     LayerCost,
@@ -106,9 +107,9 @@ from .walker import complexity_row, count
 
 __all__ = [
     "Complexity",
+    "CountRecord",
     "LayerCost",
     "LayerRecord",
-    "ModelCount",
     "RULES",
     "ReceptiveField",
     "RefGap",
@@ -118,7 +119,6 @@ __all__ = [
     "conv_output_size",
     "conv_transpose_macs",
     "count",
-    "count_model",
     "dense_macs",
     "depthwise_conv_macs",
     "einsum_macs",
@@ -134,3 +134,12 @@ __all__ = [
     "same_padding",
     "separable_conv_macs",
 ]
+
+
+def __getattr__(name: str):
+    """``count_model`` and ``ModelCount``, the chooser's names before it moved up to :mod:`archbench.cost`."""
+    if name in ("count_model", "ModelCount"):
+        from .. import cost
+
+        return cost.count if name == "count_model" else cost.ModelCount
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,6 @@
-"""What counting returns: per-layer records, the model's :class:`Complexity`, its receptive field, and
-the gap between our MACs and a registry reference."""
+"""What counting returns: :class:`CountRecord`, the one record both counters fill (the layer walker's
+:class:`Complexity`, the tracer's :class:`archbench.tracing.TracedCount`), per-layer records, the
+receptive field, and the gap between our MACs and a registry reference."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from ..params import ParamCounts
 from .rules import Shape
 
-__all__ = ["Complexity", "LayerRecord", "ReceptiveField", "RefGap", "reference_gap"]
+__all__ = ["Complexity", "CountRecord", "LayerRecord", "ReceptiveField", "RefGap", "reference_gap"]
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,23 @@ class LayerRecord:
         return sum(self.other.values())
 
 
-@dataclass(frozen=True)
-class Complexity:
-    """What :func:`count` measured. MACs and operations are per sample; memory is at ``batch_size``."""
+@dataclass(frozen=True, kw_only=True)
+class CountRecord:
+    """A model's count, whichever counter made it: per-sample MACs and other operations, params, depth,
+    receptive field and what was left out (``uncounted``: a count that leaves something out is
+    partial, never ``ok``). :meth:`rows` is the per-layer table (the walker's layers, the tracer's
+    name scopes), :meth:`by_layer` and :meth:`by_operator` the MACs grouped both ways (fvcore's
+    ``by_module`` and ``by_operator``)."""
 
     model_name: str
     input_shapes: tuple[Shape, ...]
     batch_size: int
     dtype: str
-    layers: tuple[LayerRecord, ...]
     macs: int
     ops_other: Mapping[str, int]
     params: ParamCounts
     depth: int | None
-    keras_depth: int
-    receptive_field: ReceptiveField | None
-    activation_bytes_peak: int | None
-    activation_bytes_total: int
+    receptive_field: ReceptiveField | None = None
     uncounted: tuple[str, ...] = ()
 
     @property
@@ -99,8 +100,72 @@ class Complexity:
     def ops_other_total(self) -> int:
         return sum(self.ops_other.values())
 
+    @property
+    def complete(self) -> bool:
+        """Whether nothing was left uncounted."""
+        return not self.uncounted
+
+    @property
+    def status(self) -> str:
+        """``ok`` for a complete count, else ``partial``."""
+        return "ok" if self.complete else "partial"
+
     def rows(self) -> list[dict[str, Any]]:
-        """The per-layer table: name, type, output shape, params, MACs, % of MACs, other ops, field."""
+        """The per-layer table: name, type, output shape, params, MACs, % of MACs, other ops, field,
+        depth, counted."""
+        raise NotImplementedError
+
+    def by_layer(self) -> dict[str, int]:
+        """Per-sample MACs by layer (the tracer: by name scope), in program order."""
+        out: dict[str, int] = {}
+        for row in self.rows():
+            out[row["name"]] = out.get(row["name"], 0) + row["macs"]
+        return out
+
+    def by_operator(self) -> dict[str, int]:
+        """Per-sample MACs by operator: the layer class (walker) or the primitive (tracer)."""
+        raise NotImplementedError
+
+    def totals(self) -> dict[str, Any]:
+        """The model-level figures as a flat, JSON-friendly dict."""
+        row: dict[str, Any] = {
+            "input_shape": ";".join("x".join(str(d) for d in s) for s in self.input_shapes),
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "macs": self.macs,
+            "flops": self.flops,
+            "ops_other": self.ops_other_total,
+            "depth": self.depth,
+            **self._depths(),
+        }
+        row.update({f"params_{k}": v for k, v in self.params.as_dict().items()})
+        rf = self.receptive_field
+        row.update(rf.as_dict() if rf else dict.fromkeys(("rf_size", "rf_jump", "rf_start")))
+        row.update(self._extras())
+        row["uncounted"] = ";".join(self.uncounted)
+        return row
+
+    def _depths(self) -> dict[str, Any]:
+        return {}
+
+    def _extras(self) -> dict[str, Any]:
+        return {}
+
+    def _macs_pct(self, macs: int) -> float:
+        return round(100.0 * macs / self.macs, 3) if self.macs else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Complexity(CountRecord):
+    """What the layer walker (:func:`archbench.counting.count`) measured. MACs and operations are per
+    sample; memory is at ``batch_size``."""
+
+    layers: tuple[LayerRecord, ...]
+    keras_depth: int
+    activation_bytes_peak: int | None
+    activation_bytes_total: int
+
+    def rows(self) -> list[dict[str, Any]]:
         out = []
         for r in self.layers:
             rf = r.receptive_field.as_dict()["rf_size"] if r.receptive_field else None
@@ -111,7 +176,7 @@ class Complexity:
                     "output_shape": " x ".join(str(d) for d in r.output_shape),
                     "params": r.params,
                     "macs": r.macs,
-                    "macs_pct": round(100.0 * r.macs / self.macs, 3) if self.macs else 0.0,
+                    "macs_pct": self._macs_pct(r.macs),
                     "ops_other": r.ops_other,
                     "receptive_field": rf,
                     "depth": r.depth,
@@ -120,29 +185,27 @@ class Complexity:
             )
         return out
 
+    def by_operator(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.layers:
+            out[r.class_name] = out.get(r.class_name, 0) + r.macs
+        return out
+
     def totals(self) -> dict[str, Any]:
-        """The model-level figures as a flat, JSON-friendly dict (the ``complexity_row`` columns)."""
-        row: dict[str, Any] = {
-            "input_shape": "x".join(str(d) for d in self.input_shape),
-            "batch_size": self.batch_size,
-            "dtype": self.dtype,
-            "macs": self.macs,
-            "flops": self.flops,
-            "ops_other": self.ops_other_total,
-            "depth": self.depth,
-            "keras_depth": self.keras_depth,
-        }
-        row.update({f"params_{k}": v for k, v in self.params.as_dict().items()})
-        rf = (
-            self.receptive_field.as_dict()
-            if self.receptive_field
-            else dict.fromkeys(("rf_size", "rf_jump", "rf_start"))
-        )
-        row.update(rf)
-        row["activation_bytes_peak"] = self.activation_bytes_peak
-        row["activation_bytes_total"] = self.activation_bytes_total
-        row["uncounted"] = ";".join(self.uncounted)
+        """The ``complexity_row`` columns: input shape, batch, dtype, macs, flops, ops_other, depth,
+        keras_depth, params_*, rf_*, activation bytes, uncounted."""
+        row = super().totals()
+        row["input_shape"] = "x".join(str(d) for d in self.input_shape)
         return row
+
+    def _depths(self) -> dict[str, Any]:
+        return {"keras_depth": self.keras_depth}
+
+    def _extras(self) -> dict[str, Any]:
+        return {
+            "activation_bytes_peak": self.activation_bytes_peak,
+            "activation_bytes_total": self.activation_bytes_total,
+        }
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .receptive_field import RF, rf_public, rf_step
 from .records import Complexity, LayerRecord
 from .rules import LayerCost, Shape, UncountedLayer, find_rule, is_weight_layer
 
-__all__ = ["complexity_row", "count", "keras_depth"]
+__all__ = ["UnknownDimension", "complexity_row", "count", "keras_depth"]
 
 _ITEMSIZE = {
     "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "uint8": 1,
@@ -44,9 +44,14 @@ class _Value:
         return tuple(self.spec.shape[1:])
 
 
+class UnknownDimension(UsageError):
+    """A shape the graph leaves open (``None``): the model's input, or a layer's output that only a run
+    decides (``EinsumDense(output_shape=(None, 64))``); :func:`archbench.count` traces such a model."""
+
+
 def _check_defined(shape: Shape, what: str) -> None:
     if any(d is None for d in shape):
-        raise UsageError(
+        raise UnknownDimension(
             f"{what} has an unknown dimension {tuple(shape)}: pass input_shape to count at a given size"
         )
 
@@ -195,7 +200,7 @@ def count(model: Any, input_shape: Any = None, batch_size: int = 1, dtype: str =
     Sequential models, nested ones included, are walked through their graph; for a subclassed model
     each built sub-layer is counted once at the shape it was built with, and the model is listed in
     ``uncounted`` (its call graph is unknown, so depth, receptive field and peak memory are None);
-    :func:`~archbench.counting.count_model` counts such a model from its traced program.
+    :func:`archbench.count` counts such a model from its traced program.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")

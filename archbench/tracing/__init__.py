@@ -36,7 +36,7 @@ Conventions (numbers per sample: the program is traced at ``batch_size`` and div
   explicit zero rule.
 - ``static`` holds the work done on weights and constants alone (folding batch-norm statistics,
   assembling a kernel), once per call whatever the batch: it is not in the per-sample figures.
-- An operation with no rule is listed in :attr:`TracedCount.untraced`, never silently zero; so is a
+- An operation with no rule is listed in :attr:`TracedCount.uncounted`, never silently zero; so is a
   ``while`` loop (unknown trip count). ``scan`` bodies count ``length`` times; of a ``cond`` the
   costliest branch counts, with a note in :attr:`TracedCount.notes` when branches differ.
 - **Depth** is the number of convolutions, matrix products and weighted sums on the longest path from
@@ -74,53 +74,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..counting.records import ReceptiveField
+from ..counting.records import CountRecord
 from ..errors import UsageError
-from ..params import ParamCounts, count_params
+from ..params import count_params
 from . import _field
 from ._common import OpRecord, Shape
 
 __all__ = ["OpRecord", "TracedCount", "trace_count"]
 
 
-@dataclass(frozen=True)
-class TracedCount:
-    """What :func:`trace_count` measured: per-sample MACs and operations, exact params, per-op records."""
+@dataclass(frozen=True, kw_only=True)
+class TracedCount(CountRecord):
+    """What :func:`trace_count` measured: per-sample MACs and operations, exact params, per-op records.
 
-    model_name: str
+    ``uncounted`` (also :attr:`untraced`) lists the operations without a rule and the loops whose trip
+    count could not be bounded; ``static`` the work on weights and constants alone, once per call."""
+
     backend: str
-    input_shapes: tuple[Shape, ...]
-    batch_size: int
-    dtype: str
-    macs: int
-    ops_other: Mapping[str, int]
     static: Mapping[str, int]
-    params: ParamCounts
-    depth: int | None
     depth_note: str | None
     ops: tuple[OpRecord, ...]
-    untraced: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    receptive_field: ReceptiveField | None = None
     rf_note: str | None = None
 
     @property
-    def flops(self) -> int:
-        """``2 * macs``."""
-        return 2 * self.macs
-
-    @property
-    def input_shape(self) -> Shape:
-        return self.input_shapes[0]
-
-    @property
-    def ops_other_total(self) -> int:
-        return sum(self.ops_other.values())
-
-    @property
-    def complete(self) -> bool:
-        """Whether every operation of the program had a rule (nothing in :attr:`untraced`)."""
-        return not self.untraced
+    def untraced(self) -> tuple[str, ...]:
+        return self.uncounted
 
     def macs_by_scope(self) -> dict[str, int]:
         """Per-sample MACs by name scope (the layer path the operations ran in), in program order."""
@@ -128,6 +107,13 @@ class TracedCount:
         for r in self.ops:
             if r.per_sample and r.macs:
                 out[r.scope] = out.get(r.scope, 0) + r.macs
+        return out
+
+    def by_operator(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.ops:
+            if r.per_sample and r.macs:
+                out[r.op] = out.get(r.op, 0) + r.macs
         return out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -150,26 +136,11 @@ class TracedCount:
             row["ops_other"] += r.ops
         for row in scopes.values():
             row["type"] = ", ".join(row["type"])
-            row["macs_pct"] = round(100.0 * row["macs"] / self.macs, 3) if self.macs else 0.0
+            row["macs_pct"] = self._macs_pct(row["macs"])
         return list(scopes.values())
 
-    def totals(self) -> dict[str, Any]:
-        """The model-level figures as a flat, JSON-friendly dict."""
-        row: dict[str, Any] = {
-            "input_shape": ";".join("x".join(str(d) for d in s) for s in self.input_shapes),
-            "batch_size": self.batch_size,
-            "dtype": self.dtype,
-            "backend": self.backend,
-            "macs": self.macs,
-            "flops": self.flops,
-            "ops_other": self.ops_other_total,
-            "depth": self.depth,
-        }
-        row.update({f"params_{k}": v for k, v in self.params.as_dict().items()})
-        rf = self.receptive_field
-        row.update(rf.as_dict() if rf else dict.fromkeys(("rf_size", "rf_jump", "rf_start")))
-        row["untraced"] = ";".join(self.untraced)
-        return row
+    def _extras(self) -> dict[str, Any]:
+        return {"backend": self.backend}
 
 
 def trace_count(
@@ -227,7 +198,7 @@ def trace_count(
         depth=depth,
         depth_note=depth_note,
         ops=tuple(tally.records),
-        untraced=tuple(f"{key} ({why})" for key, why in tally.untraced.items()),
+        uncounted=tuple(f"{key} ({why})" for key, why in tally.untraced.items()),
         notes=tuple(tally.notes),
         receptive_field=receptive_field,
         rf_note=rf_note,
