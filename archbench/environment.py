@@ -50,6 +50,15 @@ _DISTRIBUTIONS = {
 }
 
 
+ENV_KEYS = (
+    "backend", "device", "device_type", "device_name", "gpus_visible",
+    *(f"{k}_version" for k in _DISTRIBUTIONS),
+    "python_version", "platform", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads",
+    "omp_num_threads", "xla_flags", "tf_enable_onednn_opts",
+)  # fmt: skip
+"""The keys of :func:`environment`, in order."""
+
+
 def versions() -> dict[str, str | None]:
     """Installed versions of Keras, the backends and numpy (``None`` when a package is missing)."""
     out: dict[str, str | None] = {}
@@ -171,9 +180,12 @@ def _threads(backend: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-def environment() -> dict[str, Any]:
-    """The flat description of this process's software and hardware (keys in the module docstring)."""
-    backend = _backend()
+def environment(backend: str | None = None) -> dict[str, Any]:
+    """The flat description of this process's software and hardware (keys in the module docstring).
+
+    ``backend`` names the framework that computes when it is not Keras' (``torch`` for a torchvision
+    model: Keras is then not imported at all)."""
+    backend = backend or _backend()
     kind, index = _default_device(backend)
     gpus = gpu_names(backend)
     intra, inter = _threads(backend)

@@ -3,8 +3,9 @@
 ``run()`` builds each model at most once (shared by its in-process tasks), measures every unit not
 already in the output folder, appends one row per unit to the store as soon as it is measured, and
 records a failing unit (build error, out of memory, timeout, any exception) as a row with status
-``error``/``oom``/``timeout`` before going on. A first Ctrl-C stops after the measurement in progress;
-a second aborts at once. Nothing measured is ever lost.
+``error``/``oom``/``timeout`` before going on. Ctrl-C stops at once: the unit in progress is not
+recorded (its measuring process is killed; nothing of it counts as a failure), every finished one is
+kept, and rerunning the same command resumes with it. Nothing measured is ever lost.
 
 Two rules shape a sweep:
 
@@ -117,10 +118,10 @@ def _graceful_interrupt(flag: _StopFlag, notify: Callable[[str], None]) -> Itera
         return
 
     def handler(signum, frame):
-        if flag.requested:
-            raise KeyboardInterrupt
+        if not flag.requested:
+            notify("\ninterrupt: stopping now; the unit in progress is not recorded (rerun to resume)")
         flag.requested = True
-        notify("\ninterrupt: stopping after the current measurement (Ctrl-C again to abort now)")
+        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -203,6 +204,7 @@ def run(
                 summary.interrupted = True
                 summary.remaining = len(units) - index
                 break
+            summary.remaining = len(units) - index
             group = _sweep_group(unit)
             if unit.key in done:
                 summary.skipped += 1
@@ -214,7 +216,11 @@ def run(
                 if progress:
                     progress(unit, "not measured")
                 continue
-            status = _measure_unit(unit, settings, store, run_id, env, cache, timeout_s)
+            try:
+                status = _measure_unit(unit, settings, store, run_id, env, cache, timeout_s)
+            except KeyboardInterrupt:
+                summary.interrupted = True
+                break
             if status == "ok":
                 summary.measured += 1
             elif status == "skipped":
@@ -232,7 +238,11 @@ def run(
                 cache.clear()
                 gc.collect()
         if not summary.interrupted:
-            _remeasure_noisy(units, settings, store, run_id, env, timeout_s, machine, flag, summary, notify)
+            try:
+                _remeasure_noisy(units, settings, store, run_id, env, timeout_s, machine, flag, summary, notify)
+            except KeyboardInterrupt:
+                summary.interrupted = True
+        if not summary.interrupted:
             from .baselines import record_baselines  # logistic regression beside accuracy rows
 
             record_baselines(units, store, run_id=run_id, env=env, done=done)
@@ -264,9 +274,9 @@ def _remeasure_noisy(units, settings, store, run_id, env, timeout_s, machine, fl
         return
     notify(f"re-measuring {len(pending)} noisy unit(s) once, now that the sweep is done")
     for index, (unit, first) in enumerate(pending):
+        summary.remaining = len(pending) - index
         if flag.requested:
             summary.interrupted = True
-            summary.remaining = len(pending) - index
             return
         status = _measure_unit(unit, settings, store, run_id, env, {}, timeout_s, remeasured=True)
         if status == "ok":

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .benchmark.config import DEFAULT_MAX_TIME_S
+from .benchmark.config import DEFAULT, LatencyConfig
 from .errors import UsageError
 from .registry import ModelSpec
 
@@ -31,8 +31,9 @@ class RunSettings:
     """Options of one ``archbench run``; each task picks the ones that define its measurement.
 
     ``batches`` are the latency batch sizes (the profile's unless given); ``profile`` is recorded in
-    each latency row. ``min_time_s``, ``max_time_s`` and ``ci_target`` are the latency stop rule
-    (:class:`archbench.benchmark.LatencyConfig`). ``runtimes`` are the ways archbench runs its models
+    each latency row. ``latency`` is the one :class:`archbench.benchmark.LatencyConfig` of the run (the
+    stop rule, device, dtype, threads, compile cache), made once from the command line and passed whole
+    to every way of running a model; each unit only sets its backend, batch and input size. ``runtimes`` are the ways archbench runs its models
     (``keras``: the backends' compiled paths; ``onnxruntime``, ``openvino``, ``litert``: exported, see
     :mod:`archbench.runtimes`); ``peers`` the frameworks whose own builds are timed beside them
     (``torchvision``, :mod:`archbench.peers`), in ``peer_modes`` (``None``: the device's default
@@ -43,11 +44,7 @@ class RunSettings:
     backends: tuple[str, ...] = ("tensorflow",)
     batches: tuple[int, ...] = PROFILES["quick"]
     profile: str = "quick"
-    device: str = "auto"
-    dtype: str = "float32"
-    min_time_s: float = 1.0
-    max_time_s: float = DEFAULT_MAX_TIME_S
-    ci_target: float = 0.02
+    latency: LatencyConfig = DEFAULT
     runtimes: tuple[str, ...] = ("keras",)
     peers: tuple[str, ...] = ()
     peer_modes: tuple[str, ...] | None = None
@@ -56,6 +53,14 @@ class RunSettings:
     data_dir: str | None = None
     weights: str | None = None
     train_epochs: int = 0
+
+    @property
+    def device(self) -> str:
+        return self.latency.device
+
+    @property
+    def dtype(self) -> str:
+        return self.latency.dtype
 
 
 @dataclass
@@ -188,12 +193,15 @@ register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first wit
 def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
     """One unit per way of running a model and batch size: the Keras runtime once per backend, each
     exported runtime once, each peer framework once per mode (:func:`archbench.peers.default_modes`).
-    ``framework``, ``runtime`` and ``mode`` are settings of the unit, hence part of its key."""
+    ``framework``, ``runtime`` and ``mode`` are settings of the unit, hence part of its key, with the
+    stop rule that defines the measurement."""
     from .peers import default_modes
 
+    c = s.latency
+
     def timed(n: int) -> dict[str, Any]:
-        return {"batch_size": n, "dtype": s.dtype, "device": s.device, "input_size": s.input_size,
-                "min_time_s": s.min_time_s, "max_time_s": s.max_time_s, "ci_target": s.ci_target}
+        return {"batch_size": n, "dtype": c.dtype, "device": c.device, "input_size": s.input_size,
+                "min_time_s": c.min_time_s, "max_time_s": c.max_time_s, "ci_target": c.ci_target}
 
     units = []
     for runtime in s.runtimes:
@@ -201,40 +209,33 @@ def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
         units += [{"framework": "archbench", "runtime": runtime, **way, **timed(n)} for way in ways for n in s.batches]
     for peer in s.peers:
         units += [{"framework": peer, "runtime": PEER_RUNTIME, "mode": mode, **timed(n)}
-                  for mode in s.peer_modes or default_modes(s.device) for n in s.batches]
+                  for mode in s.peer_modes or default_modes(c.device) for n in s.batches]
     return units
 
 
 def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
-    """Compiled inference latency, with measured memory and energy, through
-    :func:`archbench.benchmark.latency_rows`: each unit in a process of its own, whatever the backend.
-
-    Memory is why: this process has built the model already (and the models before it, whose freed
-    memory it keeps), so no stamp taken here is a baseline "before the model is built". A fresh
-    process gives one, at the cost of its start-up (seconds). A unit of an exported runtime or of a peer
-    framework goes to :func:`_runtime_latency` or :func:`_peer_latency`, also in processes of their own.
-    """
-    from .benchmark import latency_rows, normalize_backend
-    from .environment import environment
+    """Compiled inference latency, with measured memory and energy, of one way of running the model,
+    through the one pipeline (:func:`archbench.benchmark.measure_in_subprocess`): the run's
+    :class:`~archbench.benchmark.LatencyConfig` with this unit's backend, batch and input size, in a
+    measuring process of its own (forked from a pre-imported worker: its memory baseline holds nothing
+    of another model), whatever the way — the Keras model on its backend, an exported runtime
+    (:func:`archbench.runtimes.measure_runtime`: export stages first) or a peer framework's build
+    (:func:`archbench.peers.peer_rows`)."""
+    from .benchmark import measure_in_subprocess, normalize_backend
+    from .peers import peer_rows
+    from .runtimes import measure_runtime
 
     u = ctx.unit
+    config = ctx.settings.latency.replace(batch_size=u["batch_size"],
+                                          input_size=u["input_size"] or ctx.spec.input_shape[0])
+    timeout = ctx.settings.timeout_s or 3600.0
     if u.get("framework", "archbench") != "archbench":
-        return [_finish_latency(ctx, _peer_latency(ctx))]
-    if u.get("runtime", "keras") != "keras":
-        return [_finish_latency(ctx, _runtime_latency(ctx))]
-    row = latency_rows(ctx.spec.name, ctx.spec, backends=(normalize_backend(u["backend"]),),
-                       batches=(u["batch_size"],), dtype=u["dtype"], device=u["device"],
-                       input_size=u["input_size"], min_time_s=u["min_time_s"], max_time_s=u["max_time_s"],
-                       ci_target=u["ci_target"], timeout_s=ctx.settings.timeout_s or 3600.0,
-                       model_files=_model_files(ctx.spec))[0]
-    keys = set(environment())
-    env = {k: row[k] for k in keys if k in row}
-    row = {k: v for k, v in row.items() if k not in keys or k in ("backend", "device", "device_type", "device_name")}
-    row["error"] = row.pop("message", "")
-    backend = str(row.get("backend") or u["backend"])
-    row.update(framework="archbench", framework_version=env.get("keras_version"), runtime="keras",
-               runtime_version=f"{backend} {env.get(f'{backend}_version')}", mode=_keras_mode(backend, row.get("path")))
-    row["env"] = env
+        row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout)[0]
+    elif u.get("runtime", "keras") != "keras":
+        row = measure_runtime(ctx.spec.name, u["runtime"], config, timeout_s=timeout)
+    else:
+        row = measure_in_subprocess(ctx.spec.name, config.replace(backend=normalize_backend(u["backend"])),
+                                    timeout, memory=True, model_files=_model_files(ctx.spec))[0]
     return [_finish_latency(ctx, row)]
 
 
@@ -266,63 +267,26 @@ def _sweep_stopped(status: str, batch: int, batches: tuple[int, ...]) -> str:
 
 
 def _finish_latency(ctx: TaskContext, row: dict[str, Any]) -> dict[str, Any]:
-    """What every latency row carries whatever ran it: the profile and where its sweep stopped."""
+    """What every latency row carries whatever ran it: the measuring process's environment apart (the
+    runner stores it as the row's ``env``), the profile and where its sweep stopped."""
+    from .environment import ENV_KEYS
+
+    kept = ("backend", "device", "device_type", "device_name")
+    env = {k: row[k] for k in ENV_KEYS if k in row}
+    row = {k: v for k, v in row.items() if k not in ENV_KEYS or k in kept}
     row.pop("model", None)
+    row["error"] = row.pop("message", "")
+    if row.get("reason") and row["error"] and not row["error"].startswith(row["reason"]):
+        row["error"] = f"{row['reason']}: {row['error']}"
     row["profile"] = ctx.settings.profile
     row["sweep_stopped"] = _sweep_stopped(row["status"], ctx.unit["batch_size"], ctx.settings.batches)
+    if env:
+        row["env"] = env
     return row
 
-
-_KERAS_MODES = {"tf.function+xla": "xla", "tf.function": "graph", "torch.compile": "compile", "torch eager": "eager"}
 
 PEER_RUNTIME = "torch"
 """The ``runtime`` of a torchvision peer's rows: PyTorch runs the peer's own build."""
-
-
-def _keras_mode(backend: str, path: Any) -> str:
-    """``<backend> <how the Keras model was compiled>``: ``tensorflow xla``, ``jax jit``, ``torch compile``."""
-    path = str(path or "")
-    how = "jit" if path.startswith("jax.jit") else _KERAS_MODES.get(path, path)
-    return f"{backend} {how}".strip()
-
-
-def _peer_latency(ctx: TaskContext) -> dict[str, Any]:
-    """The peer framework's own build of the model in the unit's mode, timed in a process of its own
-    (:func:`archbench.peers.peer_rows`); a model without a counterpart gives a ``skipped`` row saying why."""
-    from .peers import peer_rows
-
-    u = ctx.unit
-    row = peer_rows([ctx.spec.name], device=u["device"], batch=u["batch_size"], dtype=u["dtype"],
-                    modes=(u["mode"],), input_size=u["input_size"], min_time_s=u["min_time_s"],
-                    max_time_s=u["max_time_s"], ci_target=u["ci_target"],
-                    timeout_s=ctx.settings.timeout_s or 900.0)[0]
-    row["error"] = row.pop("message", "")
-    torch = row.get("torch_version")
-    row.update(runtime=PEER_RUNTIME, runtime_version=f"torch {torch}" if torch else None, mode=u["mode"])
-    return row
-
-
-def _runtime_latency(ctx: TaskContext) -> dict[str, Any]:
-    """The model exported to another runtime, checked against the Keras model on random inputs and
-    timed on the CPU (:func:`archbench.runtimes.measure_runtime`). A row above the tolerance is
-    ``failed`` (``reason`` says why, the differences are in the row); a runtime that is not installed
-    gives a ``skipped`` row with the ``pip install`` line."""
-    import importlib.metadata
-
-    from .environment import cpu_model
-    from .runtimes import measure_runtime
-
-    u = ctx.unit
-    row = measure_runtime(ctx.spec.name, u["runtime"], batch=u["batch_size"], input_size=u["input_size"],
-                          dtype=u["dtype"], min_time_s=u["min_time_s"], timeout_s=ctx.settings.timeout_s or 900.0)
-    reason, error = row.get("reason") or "", row.get("error") or ""
-    cpu = cpu_model()
-    row.update(framework="archbench", framework_version=importlib.metadata.version("keras"), backend="tensorflow",
-               device=f"cpu:0 ({cpu})", device_type="cpu", device_name=cpu, device_requested=u["device"],
-               error=f"{reason}: {error}" if reason and error else error or reason)
-    if u["device"] == "gpu":
-        row["notes"] = "the runtimes run on the cpu: gpu requested, cpu measured"
-    return row
 
 
 register_task(Task("latency", "compiled inference latency, memory and energy per backend, runtime or peer and "

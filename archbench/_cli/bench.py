@@ -6,10 +6,11 @@ import json
 
 import click
 
-from ..benchmark import DEFAULT_MAX_TIME_S, DEVICES, DTYPES, LatencyConfig, max_time_for
-from ..errors import UsageError
+from ..benchmark import DEFAULT_MAX_TIME_S, DEVICES, DTYPES
+from ..benchmark.config import DEFAULT
+from ._options import latency_config
 
-_D = LatencyConfig()
+_D = DEFAULT
 
 
 @click.command("bench")
@@ -99,10 +100,9 @@ def command(
     from ..benchmark import bench
     from ._render_bench import format_report
 
-    cap = max_time_for(min_time_s, max_time_s)
-    if cap < min_time_s:
-        raise UsageError(f"--max-time {cap:g} is below --min-time {min_time_s:g}")
-    config = LatencyConfig(
+    config = latency_config(
+        min_time_s=min_time_s,
+        max_time_s=max_time_s,
         backend=backend,
         device=device,
         dtype=dtype,
@@ -112,9 +112,7 @@ def command(
         threads=threads,
         warmup=warmup,
         min_iterations=iterations,
-        min_time_s=min_time_s,
         max_iterations=max(max_iterations, iterations),
-        max_time_s=cap,
         ci_target=ci_target,
         seed=seed,
     )

@@ -9,7 +9,7 @@ import click
 
 from ..benchmark import BACKENDS, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, normalize_backend
 from ..errors import ArchbenchError, InputTooSmallError, UsageError
-from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
+from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list, latency_config
 
 
 @click.command("run")
@@ -42,6 +42,10 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
                    f"--ci-target [default: {DEFAULT_MAX_TIME_S:g}, or --min-time if larger].")
 @click.option("--ci-target", type=click.FloatRange(min=0, min_open=True), default=0.02, show_default=True,
               help="Stop timing once the median's 95 % interval is within this fraction of it.")
+@click.option("--compile-cache/--no-compile-cache", default=True, show_default=True,
+              help="Keep compiled programs in archbench's cache folder (JAX, TorchInductor; $ARCHBENCH_CACHE_DIR).")
+@click.option("--isolation", type=click.Choice(["fork", "fresh"]), default="fork", show_default=True,
+              help="How each measuring process starts: forked from a pre-imported worker, or a fresh interpreter.")
 @click.option("--dataset", default="digits", show_default=True, help="Accuracy dataset.")
 @click.option("--data-dir", default=None, help="Local data path for imagefolder/npz datasets.")
 @click.option("--weights", default=None, help="Local weights file for the accuracy task.")
@@ -53,15 +57,15 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list
 @click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report at the end.")
 def command(models, tasks, out, input_size, backends, runtimes, peers, peer_modes, profile, batches, device, dtype,
-            min_time_s, max_time_s, ci_target, dataset, data_dir, weights, train_epochs, timeout_s, force, shard,
+            min_time_s, max_time_s, ci_target, compile_cache, isolation, dataset, data_dir, weights, train_epochs, timeout_s, force, shard,
             model_files, report) -> None:
     """Measure models x tasks into OUT (a tidy results.csv), resuming what is already there."""
     from .. import registry, runner
-    from ..benchmark import max_time_for
     from ..peers import parse_modes, parse_peers
     from ..runtimes import parse_runtimes
     from ..tasks import PROFILES, RunSettings, resolve_tasks
 
+    os.environ["ARCHBENCH_ISOLATION"] = isolation
     for path in model_files:
         registry.load_model_file(path)
     names = registry.resolve(models)
@@ -78,11 +82,8 @@ def command(models, tasks, out, input_size, backends, runtimes, peers, peer_mode
         backends=tuple(normalize_backend(b) for b in csv_list(backends, str, "backend list")),
         batches=PROFILES[profile] if batches is None else _validate_batches(csv_list(batches, int, "batch list")),
         profile=profile,
-        device=device,
-        dtype=_validate_dtype(dtype),
-        min_time_s=min_time_s,
-        max_time_s=_validate_max_time(min_time_s, max_time_for(min_time_s, max_time_s)),
-        ci_target=ci_target,
+        latency=latency_config(min_time_s=min_time_s, max_time_s=max_time_s, ci_target=ci_target, device=device,
+                               dtype=_validate_dtype(dtype), compile_cache=compile_cache),
         runtimes=tuple(parse_runtimes(runtimes)),
         peers=parse_peers(peers),
         peer_modes=parse_modes(peer_modes),
@@ -161,12 +162,6 @@ def _validate_batches(values: tuple[int, ...]) -> tuple[int, ...]:
         if v < 1:
             raise UsageError(f"batch size must be a positive integer, got {v}")
     return values
-
-
-def _validate_max_time(min_time_s: float, max_time_s: float) -> float:
-    if max_time_s < min_time_s:
-        raise UsageError(f"--max-time {max_time_s:g} is below --min-time {min_time_s:g}")
-    return max_time_s
 
 
 def _validate_dtype(value: str) -> str:

@@ -1,7 +1,7 @@
-"""``python -m archbench.benchmark --job JOB --out OUT``: the child process of :mod:`.processes`."""
+"""``python -m archbench.benchmark JOB OUT``: one measuring process (:mod:`.worker`) started by hand."""
 
 import sys
 
-from archbench.benchmark.processes import child_main
+from archbench.benchmark.worker import main
 
-sys.exit(child_main())
+sys.exit(main(sys.argv[1:]))

@@ -89,6 +89,9 @@ class LatencyConfig:
     sampling goes on until the median's 95 % interval is within ``±ci_target`` of it, or
     ``max_time_s`` seconds of sampling, or ``max_iterations`` samples. The defaults keep the zoo's
     quick run (28 models at batch 1) within minutes on two CPU cores: a unit samples for 1 to 8 s.
+
+    ``compile_cache`` keeps compiled programs in archbench's persistent cache folder
+    (:mod:`archbench.benchmark.caches`; JAX and TorchInductor).
     """
 
     backend: str | None = None
@@ -107,6 +110,7 @@ class LatencyConfig:
     ci_target: float = 0.02
     max_time_s: float = DEFAULT_MAX_TIME_S
     seed: int = 0
+    compile_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.backend is not None:
@@ -136,5 +140,14 @@ class LatencyConfig:
     def replace(self, **changes: Any) -> LatencyConfig:
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyConfig:
+        """The config of :meth:`as_dict` (fields it does not know are refused by the constructor)."""
+        return dataclasses.replace(DEFAULT, **d)
+
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+DEFAULT = LatencyConfig()
+"""The default settings; every other config is made from it (:meth:`LatencyConfig.replace`)."""

@@ -28,7 +28,7 @@ from .compilers import (
     gpu_missing,
     input_batch_shape,
 )
-from .config import LatencyConfig, active_backend
+from .config import DEFAULT, LatencyConfig, active_backend
 from .load import LoadMonitor
 from .oom import is_oom
 from .peaks import peak_for
@@ -39,7 +39,8 @@ from .timing import time_function
 EnergyFactory = Callable[[str, int, Callable[[], float]], Any]
 
 
-def _resolve(config: LatencyConfig, backend: str) -> LatencyConfig:
+def resolve(config: LatencyConfig, backend: str) -> LatencyConfig:
+    """The config with the backend and the compiled path (``jit=None``: :func:`default_jit`) filled in."""
     changes: dict[str, Any] = {}
     if config.backend is None:
         changes["backend"] = backend
@@ -76,7 +77,7 @@ def measure(
     except Exception as exc:
         if not is_oom(exc):
             raise
-        config = _resolve(config or LatencyConfig(), active_backend())
+        config = resolve(config or DEFAULT, active_backend())
         return LatencyResult(
             model=name or getattr(model, "name", "model"),
             config=config,
@@ -143,7 +144,7 @@ def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None
     (out of memory included) propagate.
     """
     backend = active_backend()
-    config = config or LatencyConfig()
+    config = config or DEFAULT
     if config.backend is not None and config.backend != backend:
         raise UsageError(
             f"config asks for backend {config.backend!r} but this process runs {backend!r} "
@@ -151,7 +152,7 @@ def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None
         )
     if backend not in COMPILERS:
         raise UsageError(f"latency is not measured on the {backend!r} backend")
-    config = _resolve(config, backend)
+    config = resolve(config, backend)
     if config.freeze_weights is None:
         config = config.replace(freeze_weights=default_freeze(backend, model))
     policy = model.dtype_policy.name if hasattr(model, "dtype_policy") else "float32"
@@ -234,9 +235,7 @@ def measure_function(
     device.update(seen)
     peak, source = (None, None)
     if device["device_type"] == "gpu":
-        import keras
-
-        compute = keras.DTypePolicy(config.dtype).compute_dtype
+        compute = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(config.dtype, config.dtype)
         peak, source = peak_for(device["device_name"], compute)
     return LatencyResult(
         path=path() if callable(path) else path,
@@ -381,62 +380,67 @@ def sweep(
     model: str,
     configs: Iterable[LatencyConfig],
     *,
+    target: Any = None,
     macs: int | None = None,
     on_result: Callable[[LatencyResult], Any] | None = None,
     load: LoadMonitor | None = None,
     memory: str | None = None,
 ) -> list[LatencyResult]:
-    """Time one model under several configs in this process (the active backend), going on after
-    an out-of-memory or other failure, which is recorded in that config's result.
+    """Time one model under several configs in this process through one ``target`` (a
+    :class:`archbench.benchmark.targets.Target`; default: the Keras model on the active backend),
+    going on after an out-of-memory or other failure, which is recorded in that config's result.
 
-    The model is built once per (dtype, input size, device) and reused across batch sizes.
-    ``macs`` (per image) is counted with :mod:`archbench.counting` when not given, after the first
-    measurement, as are the analytic parameter and activation bytes.
+    The target builds the model once per :meth:`~archbench.benchmark.targets.Target.build_key` (the
+    Keras model: per dtype, input size and device, reused across batch sizes). ``macs`` (per image)
+    is counted with :mod:`archbench.counting` when not given and the target can (Keras), as are the
+    analytic parameter and activation bytes. Every result carries the target's columns (framework,
+    runtime, mode, versions and its own).
 
     ``memory`` (a description of the process, e.g. ``"fresh process per unit"``) turns on measured
     memory: a :func:`memory_probe` stamps the process before each build, after it, and its peak
     while each config is compiled and timed. Its baseline is honest only if nothing of an earlier
     model is still held, so callers ask for it in a process of their own.
     """
-    import keras
+    from . import caches
+    from .targets import TargetFailed
 
-    from ..keras_internals import model_input_shape
+    if target is None:
+        from .targets import Way, make_target
 
-    backend = active_backend()
+        target = make_target(Way("keras", active_backend()))
     monitor = load if load is not None else LoadMonitor()
     results: list[LatencyResult] = []
     built_key, built, analytic, probe, windows = None, None, None, None, 0
     for config in configs:
-        resolved = _resolve(config, backend)
+        resolved = target.resolve(config)
+        prepared = None
         try:
-            if resolved.backend != backend:
+            if resolved.backend != target.backend:
                 raise UsageError(
-                    f"backend {resolved.backend!r} is not the active one ({backend!r}); "
+                    f"backend {resolved.backend!r} is not the active one ({target.backend!r}); "
                     "use measure_in_subprocess"
                 )
-            key = (resolved.dtype, resolved.input_size, resolved.device)
+            key = target.build_key(resolved)
             if key != built_key:
-                built, analytic = None, None
-                keras.utils.clear_session()
-                probe, windows = (memory_probe(resolved, backend) if memory else None), 0
+                built, analytic, built_key = None, None, None
+                probe, windows = (target.memory_probe(resolved) if memory else None), 0
                 if probe is not None:
                     probe.mark_baseline()
-                built = build_model(model, resolved)
+                built = target.build(model, resolved)
                 if probe is not None:
                     probe.mark_built()
                 built_key = key
-            own = model_input_shape(built)
-            if resolved.input_size is None and isinstance(own, tuple) and own[1] is not None:
-                resolved = resolved.replace(input_size=int(own[1]))
+            entries = caches.count_entries(target.backend, resolved.compile_cache)
             with probe.inference() if probe is not None else contextlib.nullcontext():
-                result = measure(built, resolved, name=model, macs=macs, load=monitor)
+                prepared = target.prepare(built, resolved, model)
+                result = prepared.measure(macs=macs, load=monitor)
+            after = caches.count_entries(target.backend, resolved.compile_cache)
             context = memory or ""
             if windows:
                 context += f"; after {windows} earlier config(s) of this model in the same process"
             windows += 1
             if analytic is None:
-                compute = keras.DTypePolicy(resolved.dtype).compute_dtype
-                analytic = Analytic.of(built, compute, input_shape=tuple(result.input_shape) or None)
+                analytic = target.analytic(built, prepared.config, tuple(result.input_shape))
             per_image = analytic.activation_bytes_per_image
             result = dataclasses.replace(
                 result,
@@ -445,20 +449,36 @@ def sweep(
                 memory_context=context,
                 params_bytes=analytic.params_bytes,
                 activation_bytes=None if per_image is None else per_image * resolved.batch_size,
+                columns={
+                    **target.columns(prepared),
+                    "compile_cache": caches.row_value(target.backend, resolved.compile_cache),
+                    "compile_cache_warm": None if entries is None else after == entries,
+                },
             )
         except Exception as exc:
             failure = Failure.of(exc)
             if failure.status == "oom":
                 built_key, built = None, None
+            failed = isinstance(exc, TargetFailed)
             result = LatencyResult(
                 model=model,
                 config=resolved,
-                status=failure.status,
-                message=short_message(exc),
-                backend=backend,
-                failure=failure,
+                status="failed" if failed else failure.status,
+                message=str(exc) if failed else short_message(exc),
+                backend=target.backend,
+                failure=None if failed else failure,
+                columns={**_safe_columns(target, prepared), **(exc.columns if failed else {}),
+                         **({"reason": exc.reason} if failed else {})},
             )
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
+
+
+def _safe_columns(target: Any, prepared: Any) -> dict[str, Any]:
+    """The target's columns for a failed row (what it can say before it failed)."""
+    try:
+        return target.columns(prepared)
+    except Exception:  # a failed build leaves the target unable to describe itself: the row still says why
+        return {}

@@ -35,7 +35,8 @@ class LatencyResult:
     :class:`archbench.memory.MemoryRecord` (``memory_context`` says in which process it was taken),
     ``energy`` an :class:`archbench.energy.EnergyReading` over the timed window; ``params_bytes`` and
     ``activation_bytes`` are the analytic figures at this batch size (the weights' bytes; the
-    counter's inference peak of live activations).
+    counter's inference peak of live activations). ``columns`` are the way's own (framework,
+    runtime, mode, versions, compile cache; an exported runtime's conformance), appended to the row.
     """
 
     model: str
@@ -64,6 +65,7 @@ class LatencyResult:
     energy: Any = None
     params_bytes: int | None = None
     activation_bytes: int | None = None
+    columns: Any = None
 
     @property
     def stats(self) -> dict[str, float | int | None]:
@@ -176,6 +178,7 @@ class LatencyResult:
                 "notes": "; ".join(self.notes),
             }
         )
+        row.update(self.columns or {})
         if samples:
             row["samples_ms"] = list(self.samples_ms)
         return row

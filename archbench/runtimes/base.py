@@ -7,7 +7,7 @@ processes (:mod:`archbench.runtimes.child`) do the importing.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,6 @@ __all__ = [
     "CONFORMANCE_DRAWS",
     "PRECISION_OF_DTYPE",
     "ROUTES",
-    "ROW_FIELDS",
     "RUNTIMES",
     "TOLERANCE",
     "Loaded",
@@ -238,65 +237,3 @@ class Loaded:
     precision: str
     threads_used: int | None
     settings: str
-
-
-def time_loaded(loaded: Loaded, x: Any, config: Any) -> dict[str, Any]:
-    """Time ``loaded.run(x)`` with archbench's timer (:func:`archbench.benchmark.time_function`)."""
-    from ..benchmark import summarize, time_function
-
-    timing = time_function(lambda: loaded.run(x), config, sync=lambda out: None)
-    samples_ms = [s * 1e3 for s in timing.samples_s]
-    stats = summarize(samples_ms)
-    median = stats["median_ms"]
-    return {
-        "first_call_ms": timing.first_call_s * 1e3,
-        "warmup_iterations": timing.warmup_iterations,
-        "measured_s": sum(samples_ms) / 1e3,
-        **stats,
-        "images_per_s": config.batch_size / (median / 1e3) if median else None,
-    }
-
-
-ROW_FIELDS: Sequence[str] = (
-    "model",
-    "runtime",
-    "status",
-    "reason",
-    "error",
-    "runtime_version",
-    "export_format",
-    "export_route",
-    "export_s",
-    "export_peak_rss_mb",
-    "run_peak_rss_mb",
-    "precision",
-    "dtype",
-    "threads",
-    "threads_used",
-    "runtime_settings",
-    "batch_size",
-    "input_shape",
-    "max_abs_diff",
-    "max_rel_diff",
-    "tolerance",
-    "conformance_draws",
-    "load_s",
-    "first_call_ms",
-    "warmup_iterations",
-    "iterations",
-    "measured_s",
-    "median_ms",
-    "p90_ms",
-    "p99_ms",
-    "min_ms",
-    "max_ms",
-    "mean_ms",
-    "std_ms",
-    "iqr_ms",
-    "images_per_s",
-    "warmup",
-    "min_iterations",
-    "min_time_s",
-    "memory_limit_mb",
-)
-"""The columns of a runtime row, in order (:func:`archbench.runtimes.measure_runtime`)."""

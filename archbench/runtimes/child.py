@@ -1,26 +1,22 @@
-"""What runs inside the child processes of :func:`archbench.runtimes.measure_runtime`, one stage each.
+"""What runs inside the measuring processes of a runtime unit: the export and conversion stages, and
+the conformance check of a loaded model (its timing is the latency pipeline's,
+:mod:`archbench.benchmark.targets.exported`).
 
 ``export``: build the model (seeded), save the reference inputs and outputs, ``model.export``.
 ``convert``: the route's converter on the Keras artifact (its own process, its own environment).
-``run``: load the artifact in the runtime, check it against the reference, time it.
-
-Each stage reads ``job.json`` in the work directory and writes ``<stage>.json`` there; an exception
-becomes ``{"error": "<one line>"}`` and exit code 1. :func:`evaluate` is also the in-process API that
-tests use on small models.
+Each stage reads the job's ``work`` folder and returns its figures (``export_s``, ``input_shape``;
+``convert_s``), which :func:`archbench.benchmark.worker.main` writes back to the parent.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from .base import ROUTES, Loaded, Route, compare_outputs, time_loaded, tolerance_for
+from .base import ROUTES, Loaded, Route, compare_outputs, tolerance_for
 
-__all__ = ["evaluate", "loader", "main", "one_line"]
+__all__ = ["STAGES", "conformance", "loader", "one_line", "run_stage"]
 
 
 def loader(runtime: str) -> Callable[..., Loaded]:
@@ -37,20 +33,12 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def evaluate(
-    loaded: Loaded,
-    inputs: Any,
-    reference: Any,
-    *,
-    precision: str,
-    config: Any,
-) -> dict[str, Any]:
-    """Conformance of a loaded model on every reference draw, then (only if it conforms) its timing.
+def conformance(loaded: Loaded, inputs: Any, reference: Any, *, precision: str) -> dict[str, Any]:
+    """The loaded model against the Keras outputs on every reference draw.
 
     Returns the row fields: ``status`` ``"ok"``, or ``"failed"`` with ``reason`` ``"precision"`` (the
     runtime reports another precision than asked) or ``"conformance"`` (``max_abs_diff`` over all
-    draws above the tolerance); the differences and the tolerance; when ok, the timer's statistics
-    on the first draw's batch.
+    draws above the tolerance) and ``error``; the differences and the tolerance.
     """
     import numpy as np
 
@@ -58,31 +46,20 @@ def evaluate(
     worst_abs, worst_rel = compare_outputs(outputs, reference)
     tol = tolerance_for(precision, float(np.max(np.abs(reference))))
     row: dict[str, Any] = {
-        "runtime_version": loaded.runtime_version,
-        "precision": loaded.precision,
-        "threads_used": loaded.threads_used,
-        "runtime_settings": loaded.settings,
         "max_abs_diff": worst_abs,
         "max_rel_diff": worst_rel,
         "tolerance": tol,
         "conformance_draws": len(inputs),
+        "status": "ok",
+        "reason": "",
+        "error": "",
     }
     if loaded.precision != precision:
-        row.update(
-            status="failed",
-            reason="precision",
-            error=f"asked for {precision}, the runtime used {loaded.precision}",
-        )
-        return row
-    if not worst_abs <= tol:
-        row.update(
-            status="failed",
-            reason="conformance",
-            error=f"max abs diff {worst_abs:.3g} > tolerance {tol:.3g} on random inputs",
-        )
-        return row
-    row.update(status="ok", reason="", error="")
-    row.update(time_loaded(loaded, np.ascontiguousarray(inputs[0]), config))
+        row.update(status="failed", reason="precision",
+                   error=f"asked for {precision}, the runtime used {loaded.precision}")
+    elif not worst_abs <= tol:
+        row.update(status="failed", reason="conformance",
+                   error=f"max abs diff {worst_abs:.3g} > tolerance {tol:.3g} on random inputs")
     return row
 
 
@@ -106,51 +83,16 @@ def _convert(job: dict[str, Any], work: str) -> dict[str, Any]:
     return {"convert_s": seconds}
 
 
-def _run(job: dict[str, Any], work: str) -> dict[str, Any]:
-    import numpy as np
-
-    from ..benchmark import LatencyConfig
-
-    route = _route(job)
-    with np.load(os.path.join(work, "reference.npz")) as ref:
-        inputs, outputs = ref["inputs"], ref["outputs"]
-    t0 = time.perf_counter()
-    loaded = loader(route.runtime)(
-        os.path.join(work, route.artifact), precision=job["precision"], threads=job["threads"]
-    )
-    load_s = time.perf_counter() - t0
-    config = LatencyConfig(
-        dtype=job["dtype"],
-        batch_size=job["batch_size"],
-        threads=job["threads"],
-        warmup=job["warmup"],
-        min_iterations=job["min_iterations"],
-        min_time_s=job["min_time_s"],
-        max_iterations=job["max_iterations"],
-        seed=job["seed"],
-    )
-    return {"load_s": load_s, **evaluate(loaded, inputs, outputs, precision=job["precision"], config=config)}
-
-
 def _route(job: dict[str, Any]) -> Route:
     return next(r for r in ROUTES[job["runtime"]] if r.name == job["route"])
 
 
-_STAGES = {"export": _export, "convert": _convert, "run": _run}
+STAGES = {"export": _export, "convert": _convert}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="One stage of a runtime measurement (a child process).")
-    parser.add_argument("--stage", required=True, choices=sorted(_STAGES))
-    parser.add_argument("--work", required=True, help="work directory holding job.json")
-    args = parser.parse_args(argv)
-    with open(os.path.join(args.work, "job.json"), encoding="utf-8") as f:
-        job = json.load(f)
-    code = 0
+def run_stage(job: dict[str, Any]) -> dict[str, Any]:
+    """One stage of a runtime unit in this process; an exception becomes ``{"error": "<one line>"}``."""
     try:
-        result = _STAGES[args.stage](job, args.work)
-    except Exception as exc:  # reported in the row by the parent; the child has no one else to tell
-        result, code = {"error": one_line(exc)}, 1
-    with open(os.path.join(args.work, f"{args.stage}.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    return code
+        return {"ok": True, **STAGES[job["stage"]](job, job["work"])}
+    except Exception as exc:  # reported in the row by the parent; the stage has no one else to tell
+        return {"ok": False, "error": one_line(exc)}
