@@ -36,6 +36,7 @@ import pandas as pd
 from . import analysis
 from .analysis.tables import markdown_table
 from .errors import ResultsFileError, UsageError
+from .roofline import OVERHEAD_FACTOR
 
 __all__ = ["FIGURES", "draw_figures", "write_report"]
 
@@ -66,6 +67,8 @@ FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
      lambda d: analysis.top1_vs_energy(d.results, d.models)),
     ("backend_comparison", "Ways to run each model: backends, runtimes, torchvision peers",
      lambda d: analysis.backend_comparison(d.results)),
+    ("roofline", "Roofline: FLOP/s against this machine's measured limits",
+     lambda d: analysis.roofline(d.results)),
 )  # fmt: skip
 """``(file name, title, draw)`` of the report's figures, in page order (per-layer figures follow)."""
 
@@ -185,11 +188,18 @@ class _Page:
     findings: list[analysis.Finding]
     fastest: pd.DataFrame
     references: pd.DataFrame = field(default_factory=pd.DataFrame)
+    limits: list[str] = field(default_factory=list)
+    limits_missing: str = ""
 
     @classmethod
     def of(cls, d: _Inputs) -> _Page:
-        return cls(analysis.summary_table(d.results, d.models), analysis.findings(d.results, d.models),
+        page = cls(analysis.summary_table(d.results, d.models), analysis.findings(d.results, d.models),
                    analysis.fastest_runs(d.results))  # fmt: skip
+        try:
+            page.limits = analysis.roofline_findings(d.results)
+        except ResultsFileError as exc:
+            page.limits_missing = str(exc)
+        return page
 
     def compared(self) -> bool:
         """Whether any model ran more than one way (so the fastest-way table compares something)."""
@@ -255,7 +265,9 @@ def _markdown(
         analysis.findings_markdown(page.findings),
         "",
     ]
-    lines += ["## Fastest way to run each model here", ""]
+    lines += ["## How close to the machine's limit", "", LIMITS_INTRO, ""]
+    lines += [f"- {x}" for x in page.limits] if page.limits else [f"Not known: {page.limits_missing}"]
+    lines += ["", "## Fastest way to run each model here", ""]
     if page.compared():
         lines += [FASTEST_INTRO, "", markdown_table(page.fastest.map(_cell)), ""]
     else:
@@ -284,6 +296,13 @@ def _markdown(
     ]
     return "\n".join(lines)
 
+
+LIMITS_INTRO = (
+    "Each model's effective FLOP/s (2 × MACs × batch / median time) against the measured peaks of the device it "
+    "ran on (`archbench doctor --peaks`): its bound (compute, memory, or overhead when the time is over "
+    f"{OVERHEAD_FACTOR:g} × what the roof allows), its fraction of the peak FLOP/s and of the roof at its "
+    "arithmetic intensity."
+)
 
 FINDINGS_INTRO = (
     "Canziani, Paszke & Culurciello (arXiv 1605.07678, 2016) measured these on one Jetson TX1; here each is "
@@ -405,7 +424,7 @@ def _html(
         f"<style>{_CSS}</style></head><body>",
         "<h1>archbench report</h1>",
         f"<p>{esc(_overview(results_dir, results).replace('`', ''))}</p>",
-        '<nav><a href="#summary">Summary</a><a href="#findings">Findings</a><a href="#fastest">Fastest way</a>'
+        '<nav><a href="#summary">Summary</a><a href="#findings">Findings</a><a href="#limits">Limits</a><a href="#fastest">Fastest way</a>'
         '<a href="#figures">Figures</a><a href="#measurements">Measurements</a>'
         '<a href="#failures">Failures</a><a href="#environments">Environments</a><a href="#models">Models</a></nav>',
     ]
@@ -427,6 +446,11 @@ def _html(
         parts.append(f"<li><b>{esc(f.claim)}</b> — <i>{esc(f.verdict)}</i>: {esc(f.measured)}.{run} "
                      f'<span class="note">Rule: {esc(f.rule)}.</span></li>')  # fmt: skip
     parts.append("</ul>")
+    parts += ['<h2 id="limits">How close to the machine\'s limit</h2>', f"<p>{_code(LIMITS_INTRO)}</p>"]
+    if page.limits:
+        parts += ["<ul>", *(f"<li>{esc(x)}</li>" for x in page.limits), "</ul>"]
+    else:
+        parts.append(f"<p>Not known: {_code(page.limits_missing)}</p>")
     parts.append('<h2 id="fastest">Fastest way to run each model here</h2>')
     if page.compared():
         parts += [f"<p>{esc(FASTEST_INTRO)}</p>", _table(page.fastest)]

@@ -1,6 +1,9 @@
-"""``archbench doctor``: backends, versions, devices and threads, with warnings about known slow paths."""
+"""``archbench doctor``: backends, versions, devices and threads, with warnings about known slow paths;
+``--peaks``: this machine's measured arithmetic peak and memory bandwidth per device and dtype."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -20,7 +23,48 @@ def doctor_text() -> str:
     return "\n".join(lines)
 
 
+def peaks_text(peaks: list) -> str:
+    """The table ``archbench doctor --peaks`` prints, then how each figure was measured."""
+    from ..catalog import format_table
+
+    rows = [[p.device, p.dtype, f"{p.flops_per_s / 1e9:,.1f}", f"{p.bandwidth_bytes_per_s / 1e9:,.1f}",
+             "-" if p.spec_flops_per_s is None else f"{p.spec_flops_per_s / 1e9:,.0f}",
+             "cache" if p.cached else "measured now"] for p in peaks]  # fmt: skip
+    table = format_table(["device", "dtype", "GFLOP/s", "bandwidth GB/s", "spec GFLOP/s", "from"], rows)
+    methods = [f"{p.device} {p.dtype}: {p.method}" for p in peaks]
+    return "\n".join([table, "", *methods, "(--refresh measures again)"])
+
+
 @click.command("doctor")
-def command() -> None:
+@click.option(
+    "--peaks", is_flag=True, help="Measure (or read from the cache) this machine's FLOP/s and bandwidth."
+)
+@click.option("--refresh", is_flag=True, help="With --peaks: measure again instead of reading the cache.")
+@click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    help="With --peaks: the dtypes to measure (default float32 on CPU; float32, bfloat16, float16 on GPU).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def command(peaks: bool, refresh: bool, dtypes: tuple[str, ...], fmt: str) -> None:
     """Show backends, versions, devices and threads, and warn about known slow paths."""
+    if (refresh or dtypes) and not peaks:
+        raise click.UsageError("--refresh and --dtype go with --peaks")
+    if peaks:
+        from ..benchmark.machine_peaks import machine_peaks
+
+        found = machine_peaks(list(dtypes) or None, refresh=refresh)
+        if fmt == "json":
+            click.echo(json.dumps({"peaks": [p.as_dict() for p in found]}, indent=1))
+        else:
+            click.echo(peaks_text(found))
+        return
+    if fmt == "json":
+        from ..doctor import diagnose
+
+        env, warnings = diagnose()
+        click.echo(json.dumps({"environment": env, "warnings": warnings}, indent=1, default=str))
+        return
     click.echo(doctor_text())

@@ -25,7 +25,8 @@ module per figure family: :mod:`~archbench.analysis.canziani` (top-1 vs operatio
 :mod:`~archbench.analysis.depth` (ILSVRC entries), :mod:`~archbench.analysis.fc_conv` (fully connected vs
 convolutional parameters), :mod:`~archbench.analysis.latency` (operations vs time, time vs batch size,
 runtimes and peers, the fastest way to run each model), :mod:`~archbench.analysis.measured` (memory,
-power, energy, accuracy vs time), :mod:`~archbench.analysis.layers` (per-layer cost); and
+power, energy, accuracy vs time), :mod:`~archbench.analysis.layers` (per-layer cost),
+:mod:`~archbench.analysis.roofline` (FLOP/s against the measured peaks, one line per model); and
 :mod:`~archbench.analysis.findings` (Canziani et al.'s findings checked with these rows).
 
 A figure with nothing to compare (one batch size, one backend, no energy counter) raises
@@ -52,6 +53,7 @@ from .load import (
 )
 from .measured import memory_vs_batch, memory_vs_params, power_vs_batch, top1_vs_energy, top1_vs_latency
 from .plotting import STYLE, caption_of, pareto_frontier
+from .roofline import roofline, roofline_findings
 from .tables import (
     IMAGENET_DATASETS,
     environments,
@@ -91,6 +93,8 @@ __all__ = [
     "findings_table",
     "latency_table",
     "reference_comparison",
+    "roofline",
+    "roofline_findings",
     "latency_vs_macs",
     "load_layers",
     "load_models",

@@ -60,6 +60,19 @@ FIGURE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "memory_vs_params": {"results.csv": ("mem_peak_mb", "params_paper")},
     "power_vs_batch": {"results.csv": ("power_w", "energy_available", "batch_size")},
     "top1_vs_energy": {"results.csv": ("energy_j_per_image",), "models.csv": ("top1_ref",)},
+    "roofline": {
+        "results.csv": (
+            "flops_per_s",
+            "fraction_of_peak",
+            "arithmetic_intensity",
+            "peak_flops_per_s",
+            "peak_bandwidth_bytes_per_s",
+            "median_ms",
+            "batch_size",
+            "device",
+        ),
+        "results.csv (optional)": ("bound", "peak_source"),
+    },
     "per_layer": {"layers/<model>.csv": LAYERS_REQUIRED},
 }
 """The columns each figure reads, by file; without the non-optional ones the figure cannot be drawn."""

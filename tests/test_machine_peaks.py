@@ -1,0 +1,142 @@
+"""Measured peaks: the float32 CPU peak against an independent numpy product, the cache, ``doctor --peaks``
+and the peak of a latency row (its own machine, another machine, a GPU known only from its datasheet)."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archbench.benchmark import machine_peaks as mp
+from archbench.cli import cli
+from archbench.environment import cpu_model
+from archbench.errors import UsageError
+from archbench.roofline import Peak
+
+ATTEMPTS = 3  # a shared machine's load changes between two timings: a ratio out of range is measured again
+
+
+def doctor_peaks(*extra):
+    result = CliRunner().invoke(
+        cli, ["doctor", "--peaks", "--format", "json", *extra], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)["peaks"]
+
+
+def numpy_matmul_flops(n, repeats=mp.REPEATS):
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    a @ b
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        samples.append(time.perf_counter() - t0)
+    return 2.0 * n**3 / float(np.median(samples))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("peaks-cache")
+    with pytest.MonkeyPatch.context() as mpatch:
+        mpatch.setenv("ARCHBENCH_CACHE_DIR", str(folder))
+        yield folder, doctor_peaks()
+
+
+def cpu_float32(peaks):
+    (peak,) = [p for p in peaks if p["device_type"] == "cpu" and p["dtype"] == "float32"]
+    return peak
+
+
+def test_float32_cpu_peak_is_at_least_numpys_and_not_absurdly_above(cache, monkeypatch):
+    folder, peaks = cache
+    monkeypatch.setenv("ARCHBENCH_CACHE_DIR", str(folder))
+    ratios = []
+    for attempt in range(ATTEMPTS):
+        peak = cpu_float32(peaks if attempt == 0 else doctor_peaks("--refresh"))
+        assert peak["peak_source"] == "measured" and peak["bandwidth_bytes_per_s"] > 0
+        ratios.append(peak["flops_per_s"] / numpy_matmul_flops(peak["matmul_n"]))
+        if 0.8 <= ratios[-1] <= 5.0:
+            break
+    assert 0.8 <= ratios[-1] <= 5.0, f"archbench / numpy float32 matmul FLOP/s: {ratios}"
+    assert (
+        peak["method"].startswith(f"{peak['backend']} ")
+        and f"best n = {peak['matmul_n']} kept" in peak["method"]
+    )
+    again = cpu_float32(doctor_peaks())
+    assert again["cached"] is (not peak["busy"])
+
+
+def fake_measure(busy):
+    def measure(device_type, dtype="float32", *, backend=None):
+        calls.append((device_type, dtype, backend))
+        return Peak(device=f"{device_type}:0 ({cpu_model()})", device_type=device_type, device_name=cpu_model(),
+                    dtype=dtype, flops_per_s=1e11 * len(calls), bandwidth_bytes_per_s=2e10, peak_source="measured",
+                    method="fake", backend=backend, busy=busy)  # fmt: skip
+
+    calls = []
+    return measure, calls
+
+
+def test_peaks_are_cached_per_machine_and_versions(tmp_path, monkeypatch):
+    measure, calls = fake_measure(busy=False)
+    monkeypatch.setattr(mp, "measure_peak", measure)
+    (first,) = mp.machine_peaks(
+        ["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path)
+    )
+    (again,) = mp.machine_peaks(
+        ["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path)
+    )
+    assert len(calls) == 1 and not first.cached and again.cached and again.flops_per_s == first.flops_per_s
+    (fresh,) = mp.machine_peaks(["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path),
+                                refresh=True)  # fmt: skip
+    assert len(calls) == 2 and fresh.flops_per_s == 2e11
+    key = mp.cache_key("cpu", cpu_model(), "tensorflow")
+    with open(mp.cache_path(key, str(tmp_path)), encoding="utf-8") as f:
+        assert json.load(f)["peaks"]["float32"]["flops_per_s"] == 2e11
+    row = {"device_type": "cpu", "device_name": cpu_model(), "dtype": "float32", "backend": "tensorflow"}
+    from_row = mp.peaks_for_row(row, cache_dir=str(tmp_path), measure=False)
+    assert from_row.cached and from_row.reason == "" and from_row.flops_per_s == 2e11
+    assert mp.cache_path(mp.cache_key("cpu", cpu_model(), "jax"), str(tmp_path)) != mp.cache_path(
+        key, str(tmp_path)
+    )
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_something_else")
+    assert mp.cache_path(mp.cache_key("cpu", cpu_model(), "tensorflow"), str(tmp_path)) != mp.cache_path(
+        key, str(tmp_path)
+    )
+
+
+def test_a_peak_measured_on_a_busy_machine_is_not_cached(tmp_path, monkeypatch):
+    measure, calls = fake_measure(busy=True)
+    monkeypatch.setattr(mp, "measure_peak", measure)
+    for _ in range(2):
+        (peak,) = mp.machine_peaks(
+            ["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path)
+        )
+        assert peak.busy and not peak.cached
+    assert len(calls) == 2
+
+
+def test_rows_of_other_machines_get_the_datasheet_or_nothing(tmp_path):
+    other = mp.peaks_for_row({"device_type": "cpu", "device_name": "Some Other CPU", "dtype": "float32"},
+                             cache_dir=str(tmp_path))  # fmt: skip
+    assert other.flops_per_s is None and "another machine" in other.reason
+    gpu = {"device_type": "gpu", "device_name": "NVIDIA H200", "dtype": "mixed_bfloat16", "backend": "jax"}
+    spec = mp.peaks_for_row(gpu, cache_dir=str(tmp_path), measure=False)
+    assert spec.peak_source == "spec" and spec.flops_per_s == pytest.approx(989e12)
+    assert spec.bandwidth_bytes_per_s is None and "not measured yet" in spec.reason
+    odd = mp.peaks_for_row({"device_type": "cpu", "device_name": cpu_model(), "dtype": "int8"})
+    assert odd.flops_per_s is None and "int8" in odd.reason
+
+
+def test_bad_input_is_one_line():
+    with pytest.raises(UsageError, match="device type must be cpu or gpu"):
+        mp.measure_peak("tpu")
+    with pytest.raises(UsageError, match="dtype must be one of"):
+        mp.measure_peak("cpu", "float64")
+    result = CliRunner().invoke(cli, ["doctor", "--refresh"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        "error: --refresh and --dtype go with --peaks"
+    ]
