@@ -176,7 +176,7 @@ def count(model: Any, input_shape: Any = None, *, batch_size: int = 1, dtype: st
         try:
             walked = walk(model, input_shape, batch_size=batch_size, dtype=dtype)
         except UnknownDimension as exc:
-            why = f"layer walker: {exc}"
+            why = f"layer walker: {str(exc).split(': pass input_shape')[0]}"
         else:
             if not walked.uncounted:
                 return ModelCount.of(walked)

@@ -2,9 +2,11 @@
 
 ``jax.make_jaxpr`` traces with abstract shapes only (``jax.ShapeDtypeStruct``): nothing is computed.
 Call-like primitives (``jit``/``pjit``, ``closed_call``, ``custom_jvp_call``, ``custom_vjp_call``,
-``remat``) are walked inside; ``scan`` bodies are counted ``length`` times; for ``cond`` the costliest
-branch is counted (and a note says so when branches differ); a ``while`` loop, whose trip count is
-unknown, is listed as untraced.
+``remat``) are walked inside; ``scan`` bodies are counted ``length`` times, a ``while`` body as many
+times as its condition, run on the values known before the loop (counters, bounds), lets it run; a
+``while`` loop whose trip count depends on run-time values is listed as uncounted. For ``cond`` the
+costliest branch is counted (and a note says so when branches differ). Equations whose results
+nothing uses are not counted (XLA does not run them).
 """
 
 from __future__ import annotations
@@ -25,34 +27,22 @@ from ._common import (
     Value,
     dense_or,
     indicator,
-    matmul_macs,
     merged,
-    nonzeros,
     ones,
     small,
 )
+from ._handles import (
+    JAX_ELEMENTWISE,
+    JAX_POOLING,
+    JAX_RANDOM,
+    JAX_REDUCTION,
+    JAX_RULES,
+    JAX_TRANSCENDENTAL,
+    Uncountable,
+)
 
-_ZERO = frozenset(
-    "reshape broadcast_in_dim transpose squeeze expand_dims concatenate slice dynamic_slice "
-    "dynamic_update_slice gather pad convert_element_type copy copy_p rev iota stop_gradient "
-    "reduce_precision split device_put optimization_barrier sharding_constraint real imag "
-    "bitcast_convert_type stack unstack tile zeros_like layout_constraint reshard".split()
-)
-_ELEMENTWISE = frozenset(
-    "add sub mul div max min neg abs sign select_n gt lt ge le eq ne and or not xor floor ceil round "
-    "clamp rem nextafter square integer_pow is_finite add_any".split()
-)
-_TRANSCENDENTAL = frozenset(
-    "exp exp2 log log1p expm1 tanh logistic erf erfc erf_inv sin cos tan asin acos atan atan2 sinh cosh "
-    "asinh acosh atanh sqrt rsqrt cbrt pow lgamma digamma".split()
-)
-_REDUCTION = frozenset(
-    "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin".split()
-)
-_CUMULATIVE = frozenset("cumsum cumprod cummax cummin cumlogsumexp".split())
-_POOLING = frozenset("reduce_window_sum reduce_window_max reduce_window_min".split())
+_EVALUATED = frozenset(JAX_RULES) - JAX_RANDOM
 _MATMUL = frozenset(("conv_general_dilated", "dot_general"))
-_EVALUATED = _ZERO | _ELEMENTWISE | _TRANSCENDENTAL | _REDUCTION | _CUMULATIVE | _POOLING | _MATMUL
 _PRODUCTS = frozenset(("mul", "square", "integer_pow"))
 
 # Structural masks: data movement moves the pattern; these operands are indices, not values.
@@ -155,18 +145,19 @@ class _Walker:
         def read(v: Any) -> Value:
             return _const(v.val) if isinstance(v, core.Literal) else env.get(v, DENSE)
 
-        uses = Counter(v for e in jaxpr.eqns for v in e.invars if not isinstance(v, core.Literal))
-        summed = {e.invars[0] for e in jaxpr.eqns if e.primitive.name == "reduce_sum"}
+        eqns = _live(jaxpr)
+        uses = Counter(v for e in eqns for v in e.invars if not isinstance(v, core.Literal))
+        summed = {e.invars[0] for e in eqns if e.primitive.name == "reduce_sum"}
         products = {
             e.outvars[0]
-            for e in jaxpr.eqns
+            for e in eqns
             if e.primitive.name in _PRODUCTS
             and e.params.get("y", 2) == 2
             and e.outvars[0] in summed
             and uses[e.outvars[0]] == 1
         }
         fused: set[Any] = set()
-        for eqn in jaxpr.eqns:
+        for eqn in eqns:
             inner = str(eqn.source_info.name_stack)
             scope = (
                 inner
@@ -234,30 +225,18 @@ class _Walker:
         return [Value(const=np.asarray(o)) for o in outs]
 
     def count(self, eqn: Any, values: list[Value], scope: str, shape: Shape, data: bool) -> None:
-        name, params = eqn.primitive.name, eqn.params
-        n_out = prod(shape)
-        in_shapes = [tuple(int(d) for d in v.aval.shape) for v in eqn.invars]
-        add = self.tally.add
-        if name == "conv_general_dilated":
-            add(name, scope, shape, macs=_conv_macs(params, in_shapes, shape, values), per_sample=data)
-        elif name == "dot_general":
-            (lc, rc), (lb, rb) = params["dimension_numbers"]
-            masks = [indicator(v, s) for v, s in zip(values, in_shapes, strict=True)]
-            macs = matmul_macs(*in_shapes, tuple(lc), tuple(rc), tuple(lb), tuple(rb), *masks)
-            add(name, scope, shape, macs=macs, per_sample=data)
-        elif name in _ELEMENTWISE:
-            add(name, scope, shape, category="elementwise", ops=n_out, per_sample=data)
-        elif name in _TRANSCENDENTAL:
-            add(name, scope, shape, category="transcendental", ops=n_out, per_sample=data)
-        elif name in _REDUCTION:
-            add(name, scope, shape, category="reduction", ops=prod(in_shapes[0]) - n_out, per_sample=data)
-        elif name in _CUMULATIVE:
-            add(name, scope, shape, category="reduction", ops=n_out, per_sample=data)
-        elif name in _POOLING:
-            window = prod(params["window_dimensions"])
-            add(name, scope, shape, category="pooling", ops=n_out * (window - 1), per_sample=data)
-        elif name not in _ZERO:
+        name = eqn.primitive.name
+        handle = JAX_RULES.get(name)
+        if handle is None:
             self.tally.missing(name, scope)
+            return
+        in_shapes = [tuple(int(d) for d in v.aval.shape) for v in eqn.invars]
+        try:
+            cost = handle(eqn, values, in_shapes, shape)
+        except Uncountable as exc:
+            self.tally.missing(name, scope, str(exc))
+            return
+        self.tally.add(name, scope, shape, macs=cost.macs, category=cost.category, ops=cost.ops, per_sample=data)
 
     def cond(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
         index, operands = values[0], values[1:]
@@ -291,23 +270,48 @@ class _Walker:
     def scan(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
         p = eqn.params
         n_consts, n_carry = p["num_consts"], p["num_carry"]
-        inner = [*values[:n_consts], *(_loose(v) for v in values[n_consts:])]
-        walker = _Walker(self.tally.batch_size)
-        outs = walker.closed(p["jaxpr"], inner, scope)
+        carry = [_loose(v) for v in values[n_consts : n_consts + n_carry]]
+        xs = [_loose(v) for v in values[n_consts + n_carry :]]
+        walker, outs = self.body(p["jaxpr"], values[:n_consts], carry, xs, scope)
         self.tally.absorb(walker.tally, times=int(p["length"]))
         self._note_loop(walker, values, outs, scope, "scan")
         flags = merged(values)
         carried = [Value(data=flags.data, weight=flags.weight, depth=v.depth) for v in outs[:n_carry]]
         return carried + [_loose(v) for v in outs[n_carry:]]
 
+    def body(
+        self, body: Any, consts: list[Value], carry: list[Value], rest: list[Value], scope: str
+    ) -> tuple[_Walker, list[Value]]:
+        """Walk a loop body; a carry that its body makes data (a recurrent state starting from zeros)
+        is walked again as data, so that its per-sample work is counted as such."""
+        for _ in range(len(carry) + 1):
+            walker = _Walker(self.tally.batch_size)
+            outs = walker.closed(body, [*consts, *carry, *rest], scope)
+            wider = [
+                Value(data=c.data or o.data, weight=c.weight or o.weight, depth=c.depth)
+                for c, o in zip(carry, outs[: len(carry)], strict=True)
+            ]
+            if all((w.data, w.weight) == (c.data, c.weight) for w, c in zip(wider, carry, strict=True)):
+                break
+            carry = wider
+        return walker, outs
+
     def while_loop(self, eqn: Any, values: list[Value], scope: str) -> list[Value]:
+        """A ``while`` loop: its body counted as many times as it runs, when the trip count follows
+        from constants (:func:`_trip_count`); otherwise the loop is listed as uncounted."""
         p = eqn.params
         n_cond, n_body = p["cond_nconsts"], p["body_nconsts"]
         consts, carry = values[n_cond : n_cond + n_body], [_loose(v) for v in values[n_cond + n_body :]]
-        walker = _Walker(self.tally.batch_size)
-        outs = walker.closed(p["body_jaxpr"], [*consts, *carry], scope)
-        if walker.tally.records or walker.tally.untraced:
-            self.tally.missing("while", scope, "a loop with an unknown trip count: its body is not counted")
+        walker, outs = self.body(p["body_jaxpr"], consts, carry, [], scope)
+        trips = _trip_count(p, values)
+        if isinstance(trips, str):
+            if walker.tally.records or walker.tally.untraced:
+                self.tally.missing("while", scope, f"a loop whose trip count is unknown ({trips}): not counted")
+        else:
+            tested = _Walker(self.tally.batch_size)
+            tested.closed(p["cond_jaxpr"], [*values[:n_cond], *carry], scope)
+            self.tally.absorb(walker.tally, times=trips)
+            self.tally.absorb(tested.tally, times=trips + 1)
         self._note_loop(walker, values, outs, scope, "while loop")
         flags = merged(values)
         return [Value(data=flags.data, weight=flags.weight, depth=v.depth) for v in outs]
@@ -320,24 +324,58 @@ class _Walker:
             self.loops.append(f"weight operations inside a {kind} ({scope or 'top level'})")
 
 
-def _conv_macs(params: dict, shapes: list[Shape], out: Shape, values: list[Value]) -> int:
-    """Multiply-adds of ``conv_general_dilated`` (see the package docstring).
+LOOP_LIMIT = 100_000
+"""Most iterations a ``while`` loop is followed for its trip count."""
 
-    Every output position reads the whole kernel: ``batch x prod(out spatial) x nnz(kernel)``, the
-    kernel being ``out features x in features / groups x prod(window)``. A transposed convolution
-    (input dilation, or a kernel reversed along its spatial axes as ``jax.lax.conv_transpose`` makes
-    it) is counted as the scatter it is: ``batch x prod(in spatial) x nnz(kernel)``, the real
-    multiply-adds, not the inserted zeros.
-    """
-    lhs, rhs = shapes[0], shapes[1]
-    dn = params["dimension_numbers"]
-    lhs_spec, out_spec = dn.lhs_spec, dn.out_spec
-    kernel = nonzeros(indicator(values[1], rhs), rhs)
-    transposed = any(int(d) > 1 for d in params["lhs_dilation"]) or values[1].flipped
-    if transposed:
-        batch = lhs[lhs_spec[0]] // int(params["batch_group_count"])
-        return batch * prod(lhs[d] for d in lhs_spec[2:]) * kernel
-    return out[out_spec[0]] * prod(out[d] for d in out_spec[2:]) * kernel
+
+def _trip_count(params: dict, values: list[Value]) -> int | str:
+    """How many times a ``while`` loop runs, by running its condition and body on the values known
+    before it starts (counters, bounds), or why it cannot be known."""
+    n_cond, n_body = params["cond_nconsts"], params["body_nconsts"]
+    known = [v.const for v in values]
+    cond_consts, body_consts, carry = known[:n_cond], known[n_cond : n_cond + n_body], known[n_cond + n_body :]
+    for trips in range(LOOP_LIMIT + 1):
+        go = _evaluate(params["cond_jaxpr"], [*cond_consts, *carry])[0]
+        if go is None:
+            return "its condition depends on values computed at run time"
+        if not bool(np.asarray(go)):
+            return trips
+        carry = _evaluate(params["body_jaxpr"], [*body_consts, *carry])
+    return f"more than {LOOP_LIMIT:,} iterations"
+
+
+def _evaluate(closed: Any, inputs: list[Any]) -> list[Any]:
+    """The outputs of a program that follow from its known inputs (None: unknown, or too large)."""
+    from jax.extend import core
+
+    jaxpr, consts = _jaxpr_of(closed)
+    env = dict(zip(jaxpr.constvars, consts, strict=True))
+    env.update((v, x) for v, x in zip(jaxpr.invars, inputs, strict=True) if x is not None)
+
+    def read(v: Any) -> Any:
+        return v.val if isinstance(v, core.Literal) else env.get(v)
+
+    for eqn in jaxpr.eqns:
+        args = [read(v) for v in eqn.invars]
+        if any(a is None for a in args) or not all(small(v.aval.shape) for v in eqn.outvars):
+            continue
+        out = eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))
+        env.update(zip(eqn.outvars, out if eqn.primitive.multiple_results else [out], strict=True))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _live(jaxpr: Any) -> list[Any]:
+    """The equations whose results reach the outputs (or that have effects), in program order: work
+    whose result nothing uses is not run by XLA and not counted."""
+    from jax.extend import core
+
+    needed = {v for v in jaxpr.outvars if not isinstance(v, core.Literal)}
+    kept = []
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in needed for v in eqn.outvars):
+            kept.append(eqn)
+            needed.update(v for v in eqn.invars if not isinstance(v, core.Literal))
+    return kept[::-1]
 
 
 def _receptive_field(eqn: Any, values: list[Value], shape: Shape) -> _field.Field | None:
@@ -349,7 +387,7 @@ def _receptive_field(eqn: Any, values: list[Value], shape: Shape) -> _field.Fiel
         return None
     first, operand = data[0]
     in_shape = tuple(int(d) for d in eqn.invars[first].aval.shape)
-    if name in _ELEMENTWISE or name in _TRANSCENDENTAL or name in _SAME_FIELD:
+    if name in JAX_ELEMENTWISE or name in JAX_TRANSCENDENTAL or name in _SAME_FIELD:
         return _field.merge([v.rf for i, v in data if eqn.invars[i].aval.shape], rank)
     if len(data) > 1 and name != "concatenate":
         return None
@@ -366,7 +404,7 @@ def _receptive_field(eqn: Any, values: list[Value], shape: Shape) -> _field.Fiel
             rf, list(dn.lhs_spec[2:]), list(dn.out_spec[2:]), rank, kernel, list(p["window_strides"]),
             list(p["rhs_dilation"]), [lo for lo, _ in p["padding"]], upsample=upsample if transposed else None,
         )  # fmt: skip
-    if name in _POOLING:
+    if name in JAX_POOLING:
         if any(int(d) > 1 for d in p["base_dilation"]):
             return None
         axes = list(range(rank))
@@ -390,7 +428,7 @@ def _receptive_field(eqn: Any, values: list[Value], shape: Shape) -> _field.Fiel
         return _field.pick(rf, axes)
     if name in ("reshape", "squeeze", "expand_dims"):
         return _field.reshape(rf, in_shape, shape)
-    if name in _REDUCTION:
+    if name in JAX_REDUCTION:
         return _field.pick(rf, [i for i in range(len(in_shape)) if i not in p["axes"]])
     if name == "concatenate":
         fields = [v.rf for _, v in data]

@@ -3,7 +3,10 @@ function at a fixed input signature, walked op by op.
 
 Function-call ops (``PartitionedCall``, ``StatefulPartitionedCall``: Keras wraps grouped convolutions
 in one) are walked inside through the graph's function library; for ``If``/``Case`` the costliest
-branch is counted (a note says so when they differ); a ``While`` loop is listed as untraced. Dilated
+branch is counted (a note says so when they differ); a ``While`` body is counted as many times as the
+loop runs when its condition and body, run on the loop values known before it starts (counters,
+``maximum_iterations``, a tensor list's length), say how many; otherwise the loop is listed as
+uncounted. Operations whose results reach no output are not counted (TensorFlow does not run them). Dilated
 convolutions, which TensorFlow runs as ``SpaceToBatchND -> convolution -> BatchToSpaceND``, are
 counted at the positions of the real (cropped) output. Constants computed in the graph (indices
 assembling a kernel) are evaluated with a session on the graph itself.
@@ -25,47 +28,30 @@ from ._common import (
     Value,
     dense_or,
     indicator,
-    matmul_macs,
     merged,
-    nonzeros,
     ones,
     small,
 )
+from ._handles import (
+    TF_ELEMENTWISE,
+    TF_REDUCTION,
+    TF_RESHAPES,
+    TF_RULES,
+    TF_TRANSCENDENTAL,
+    TF_WEIGHT_OPS,
+    TF_ZERO,
+    Uncountable,
+)
 
-_ZERO = frozenset(
-    "Identity IdentityN Const Placeholder VarHandleOp NoOp Reshape Squeeze ExpandDims ConcatV2 Concat Pack "
-    "Unpack Transpose Pad PadV2 MirrorPad Slice StridedSlice GatherV2 Gather GatherNd Shape ShapeN Size "
-    "Rank Cast StopGradient PreventGradient Snapshot EnsureShape Fill ZerosLike OnesLike Range Tile "
-    "BroadcastTo BroadcastArgs SpaceToBatchND BatchToSpaceND Split SplitV DepthToSpace SpaceToDepth "
-    "ResizeNearestNeighbor Bitcast CheckNumerics".split()
-)
-_ELEMENTWISE = frozenset(
-    "Add AddV2 BiasAdd Sub Mul MulNoNan RealDiv Div DivNoNan FloorDiv FloorMod Mod Maximum Minimum Neg Abs "
-    "Sign Square SquaredDifference Less LessEqual Greater GreaterEqual Equal NotEqual Select SelectV2 "
-    "LogicalAnd LogicalOr LogicalNot Floor Ceil Round Rint ClipByValue Reciprocal Inv Relu Relu6 LeakyRelu "
-    "IsFinite".split()
-)
-_TRANSCENDENTAL = frozenset(
-    "Exp Expm1 Log Log1p Tanh Sigmoid Erf Erfc Sqrt Rsqrt Pow Sin Cos Tan Atan Atan2 Elu Selu Softplus "
-    "Softsign Softmax LogSoftmax".split()
-)
-_REDUCTION = frozenset("Sum Max Min Prod All Any ArgMax ArgMin".split())
-_CUMULATIVE = frozenset(("Cumsum", "Cumprod"))
-_CONVS = frozenset(("Conv2D", "Conv3D", "DepthwiseConv2dNative"))
-_CONVS_TRANSPOSED = frozenset(
-    ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
-)
-_MATMULS = frozenset(("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum"))
-_WEIGHT_OPS = _CONVS | _CONVS_TRANSPOSED | _MATMULS
-_EVALUATED = (_ZERO | _ELEMENTWISE | _TRANSCENDENTAL | _REDUCTION | _CUMULATIVE) - {
+_EVALUATED = (TF_ZERO | TF_ELEMENTWISE | TF_TRANSCENDENTAL | TF_REDUCTION | {"Mean", "Cumsum", "Cumprod"}) - {
     "Placeholder",
     "VarHandleOp",
+    "AssignVariableOp",
+    "AssignSubVariableOp",
+    "AssignAddVariableOp",
 }
 _PRODUCTS = frozenset(("Mul", "Square"))
 _CALLS = frozenset(("PartitionedCall", "StatefulPartitionedCall"))
-_RESHAPES = frozenset(
-    "Identity Cast StopGradient PreventGradient Snapshot Reshape ExpandDims Squeeze EnsureShape".split()
-)
 
 
 def trace(
@@ -184,12 +170,12 @@ class _Walker:
         shape = _shape(op.outputs[0]) if n_out else ()
         name = op.outputs[0].name if n_out else ""
         weighted_sum = kind == "Sum" and op.inputs[0].name in fused
-        result = merged(vals, weight_op=kind in _WEIGHT_OPS or weighted_sum)
+        result = merged(vals, weight_op=kind in TF_WEIGHT_OPS or weighted_sum)
         if name in products and result.data and result.weight:
             fused.add(name)
             return [result]
         if shape is None:
-            if result.data or kind not in _ZERO:
+            if result.data or kind not in TF_ZERO:
                 self.tally.missing(kind, scope, "an output of unknown shape")
             return [merged(vals)] * n_out
         if weighted_sum:
@@ -209,42 +195,31 @@ class _Walker:
             return None
         if any(_shape(t) is None or not small(_shape(t)) for t in op.outputs):
             return None
+        feeds = {t.name: v.const for t, v in zip(op.inputs, vals, strict=True)}
+        return [Value(const=np.asarray(r)) for r in self.session(graph).run(list(op.outputs), feeds)]
+
+    def session(self, graph: Any) -> Any:
+        """A session on ``graph`` (kept until :meth:`close`), to evaluate constants in it."""
         import tensorflow as tf
 
         session = self._sessions.get(id(graph))
         if session is None:
             session = self._sessions[id(graph)] = tf.compat.v1.Session(graph=graph)
-        feeds = {t.name: v.const for t, v in zip(op.inputs, vals, strict=True)}
-        return [Value(const=np.asarray(r)) for r in session.run(list(op.outputs), feeds)]
+        return session
 
     def count(self, op: Any, vals: list[Value], scope: str, shape: Shape, data: bool) -> None:
         kind = op.type
-        n_out = prod(shape)
-        add = self.tally.add
-        in_shapes = [_shape(t) for t in op.inputs]
-        if kind in _WEIGHT_OPS:
-            if any(s is None for s in in_shapes) or (kind == "Einsum" and len(in_shapes) != 2):
-                self.tally.missing(
-                    kind, scope, "an input of unknown shape, or an einsum of more than two operands"
-                )
-                return
-            add(kind, scope, shape, macs=_weight_op_macs(op, vals, in_shapes, shape), per_sample=data)
-        elif kind == "AddN":
-            add(kind, scope, shape, category="elementwise", ops=n_out * (len(vals) - 1), per_sample=data)
-        elif kind in _ELEMENTWISE:
-            add(kind, scope, shape, category="elementwise", ops=n_out, per_sample=data)
-        elif kind in _TRANSCENDENTAL:
-            add(kind, scope, shape, category="transcendental", ops=n_out, per_sample=data)
-        elif kind in _REDUCTION:
-            add(kind, scope, shape, category="reduction", ops=prod(in_shapes[0]) - n_out, per_sample=data)
-        elif kind in ("Mean", *_CUMULATIVE):
-            add(kind, scope, shape, category="reduction", ops=prod(in_shapes[0]), per_sample=data)
-        elif kind in ("MaxPool", "MaxPool3D", "AvgPool", "AvgPool3D"):
-            window = prod(op.get_attr("ksize"))
-            ops = n_out * (window - 1) if kind.startswith("Max") else n_out * window
-            add(kind, scope, shape, category="pooling", ops=ops, per_sample=data)
-        elif kind not in _ZERO and kind not in _CALLS:
-            self.tally.missing(kind, scope)
+        handle = TF_RULES.get(kind)
+        if handle is None:
+            if kind not in _CALLS:
+                self.tally.missing(kind, scope)
+            return
+        try:
+            cost = handle(op, vals, [_shape(t) for t in op.inputs], shape)
+        except Uncountable as exc:
+            self.tally.missing(kind, scope, str(exc))
+            return
+        self.tally.add(kind, scope, shape, macs=cost.macs, category=cost.category, ops=cost.ops, per_sample=data)
 
     def mask(self, op: Any, vals: list[Value], shape: Shape) -> np.ndarray | None:
         """The structural non-zeros of a static result (see :mod:`archbench.tracing._common`)."""
@@ -260,7 +235,7 @@ class _Walker:
         def const(i: int) -> np.ndarray | None:
             return vals[i].const
 
-        if kind in _RESHAPES:
+        if kind in TF_RESHAPES:
             return None if masks[0] is None else dense_or(np.reshape(masks[0], shape))
         if kind in ("Neg", "Abs", "Square", "RealDiv", "Div", "DivNoNan"):
             return None if masks[0] is None else dense_or(np.broadcast_to(masks[0], shape))
@@ -337,19 +312,85 @@ class _Walker:
         return results
 
     def while_loop(self, graph: Any, op: Any, vals: list[Value], scope: str) -> list[Value]:
-        inner = self.function(graph, op.get_attr("body").name)
+        """A ``While`` loop: its body counted as many times as it runs, when the trip count follows
+        from constants (:meth:`trip_count`: ``maximum_iterations``, a counter and its bound, a tensor
+        list's length); otherwise the loop is listed as uncounted."""
+        body = self.function(graph, op.get_attr("body").name)
+        cond = self.function(graph, op.get_attr("cond").name)
         flags = merged(vals)
-        loose = [Value(data=v.data, weight=v.weight, depth=v.depth) for v in vals]
-        if inner is None:
-            self.tally.missing(op.type, scope, "loop body not found")
+        if body is None or cond is None:
+            self.tally.missing(op.type, scope, "loop body or condition not found")
             return [flags] * len(op.outputs)
-        walker = self.child()
-        outs = walker.run(inner, {t.name: v for t, v in zip(inner.inputs, loose, strict=True)}, scope)
-        if walker.tally.records or walker.tally.untraced:
-            self.tally.missing(op.type, scope, "a loop with an unknown trip count: its body is not counted")
+        carry = [Value(data=v.data, weight=v.weight, depth=v.depth) for v in vals]
+        for _ in range(len(carry) + 1):
+            walker = self.child()
+            outs = walker.run(body, dict(zip((t.name for t in body.inputs), carry, strict=True)), scope)
+            wider = [
+                Value(data=c.data or o.data, weight=c.weight or o.weight, depth=c.depth)
+                for c, o in zip(carry, outs, strict=True)
+            ]
+            if all((w.data, w.weight) == (c.data, c.weight) for w, c in zip(wider, carry, strict=True)):
+                break
+            carry = wider  # a state that the body makes data (a recurrent state starting from zeros)
+        trips = self.trip_count(cond, body, vals)
+        if isinstance(trips, str):
+            if walker.tally.records or walker.tally.untraced:
+                self.tally.missing(op.type, scope, f"a loop whose trip count is unknown ({trips}): not counted")
+        else:
+            tested = self.child()
+            tested.run(cond, dict(zip((t.name for t in cond.inputs), carry, strict=False)), scope)
+            self.tally.absorb(walker.tally, times=trips)
+            self.tally.absorb(tested.tally, times=trips + 1)
         if walker.loops or max((v.depth for v in outs), default=0) > flags.depth:
             self.loops.append(f"weight operations inside a while loop ({scope or 'top level'})")
         return [Value(data=flags.data, weight=flags.weight, depth=v.depth) for v in outs]
+
+    def trip_count(self, cond: Any, body: Any, vals: list[Value]) -> int | str:
+        """How many times a loop runs, by running its condition and body on the loop values known
+        before it starts (counters, bounds), or why it cannot be known."""
+        import tensorflow as tf
+
+        failures = (tf.errors.OpError, TypeError, ValueError)
+        known = {i: v.const for i, v in enumerate(vals) if v.const is not None}
+
+        def feeds(graph: Any, values: dict[int, Any]) -> dict[Any, Any]:
+            return {graph.inputs[i].name: x for i, x in values.items() if i < len(graph.inputs)}
+
+        results = [_past_identities(t) for t in body.outputs]  # their control inputs read variables
+        followed = sorted(known)  # the loop values the body computes from known ones alone
+        for _ in range(len(followed) + 1):
+            kept = []
+            for i in followed:
+                try:
+                    self.session(body).run(results[i], feeds(body, {j: known[j] for j in followed}))
+                except failures:
+                    continue
+                kept.append(i)
+            if kept == followed:
+                break
+            followed = kept
+        known = {i: known[i] for i in followed}
+        fetches = [results[i] for i in followed]
+        for trips in range(LOOP_LIMIT + 1):
+            try:
+                go = self.session(cond).run(_past_identities(cond.outputs[0]), feeds(cond, known))
+            except failures:
+                return "its condition depends on values computed at run time"
+            if not bool(go):
+                return trips
+            known = dict(zip(followed, self.session(body).run(fetches, feeds(body, known)), strict=True))
+        return f"more than {LOOP_LIMIT:,} iterations"
+
+
+LOOP_LIMIT = 100_000
+"""Most iterations a ``While`` loop is followed for its trip count."""
+
+
+def _past_identities(tensor: Any) -> Any:
+    """The tensor an ``Identity`` chain forwards (the identities hold the control inputs)."""
+    while tensor.op.type == "Identity":
+        tensor = tensor.op.inputs[0]
+    return tensor
 
 
 def _constant(value: Any) -> Value:
@@ -359,9 +400,12 @@ def _constant(value: Any) -> Value:
 
 
 def _topological(graph: Any) -> list[Any]:
-    """The graph's operations, every one after the producers of its inputs."""
+    """The operations that reach the graph's outputs (data or control) or have side effects, every one
+    after the producers of its inputs: work whose result nothing uses is not run, nor counted."""
+    roots = [t.op for t in graph.outputs] + list(getattr(graph, "control_outputs", ()))
+    roots += [op for op in graph.get_operations() if op.type in _EFFECTS]
     order, seen = [], set()
-    for root in graph.get_operations():
+    for root in roots:
         stack = [(root, False)]
         while stack:
             op, expanded = stack.pop()
@@ -372,63 +416,15 @@ def _topological(graph: Any) -> list[Any]:
                 continue
             seen.add(op.name)
             stack.append((op, True))
-            stack.extend((t.op, False) for t in reversed(op.inputs) if t.op.name not in seen)
+            producers = [t.op for t in reversed(op.inputs)] + list(reversed(op.control_inputs))
+            stack.extend((p, False) for p in producers if p.name not in seen)
     return order
 
 
-def _space_to_batch_output(op: Any) -> Shape | None:
-    """The real output of a convolution run between ``SpaceToBatchND`` and ``BatchToSpaceND`` (a
-    dilated one), looking through the reshapes around it (a 1-D convolution is an expanded 2-D one)."""
-    source = op.inputs[0].op
-    while source.type in _RESHAPES and source.inputs:
-        source = source.inputs[0].op
-    if source.type != "SpaceToBatchND":
-        return None
-    sink = op
-    while True:
-        consumers = sink.outputs[0].consumers()
-        if len(consumers) != 1:
-            return None
-        sink = consumers[0]
-        if sink.type == "BatchToSpaceND":
-            return _shape(sink.outputs[0])
-        if sink.type not in _RESHAPES:
-            return None
-
-
-def _weight_op_macs(op: Any, vals: list[Value], shapes: list[Shape], out: Shape) -> int:
-    """Multiply-adds of a convolution or matrix product from static shapes and attributes.
-
-    Every output position of a convolution reads the whole filter (``nnz(filter)``: ``prod(window) x
-    in channels / groups x out channels``, groups being implicit in the filter's input channels); a
-    transposed convolution (``*BackpropInput``) scatters every position of its input through it.
-    """
-    kind = op.type
-    if kind in _CONVS or kind in _CONVS_TRANSPOSED:
-        channels_first = op.get_attr("data_format").decode().startswith("NC")
-        grid = shapes[2] if kind in _CONVS_TRANSPOSED else out
-        positions = grid[0] * prod(grid[2:] if channels_first else grid[1:-1])
-        cropped = _space_to_batch_output(op) if kind in _CONVS else None
-        if cropped is not None:
-            positions = prod(cropped) // (out[1] if channels_first else out[-1])
-        return positions * nonzeros(indicator(vals[1], shapes[1]), shapes[1])
-    if kind == "Einsum":
-        from ..counting import einsum_macs
-
-        return einsum_macs(op.get_attr("equation").decode(), shapes[0], shapes[1])
-    a, b = shapes
-    masks = [indicator(v, s) for v, s in zip(vals, shapes, strict=True)]
-    if kind == "MatMul":
-        ca = 0 if op.get_attr("transpose_a") else 1
-        cb = 1 if op.get_attr("transpose_b") else 0
-        return matmul_macs(a, b, (ca,), (cb,), (), (), *masks)
-    batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
-    a, b = (*batch, *a[-2:]), (*batch, *b[-2:])
-    masks = [None if m is None else np.broadcast_to(m, s) for m, s in zip(masks, (a, b), strict=True)]
-    nb = len(batch)
-    ca = nb if op.get_attr("adj_x") else nb + 1
-    cb = nb + 1 if op.get_attr("adj_y") else nb
-    return matmul_macs(a, b, (ca,), (cb,), tuple(range(nb)), tuple(range(nb)), *masks)
+_EFFECTS = frozenset(
+    "AssignVariableOp AssignSubVariableOp AssignAddVariableOp While StatelessWhile If StatelessIf Case "
+    "StatefulPartitionedCall".split()
+)
 
 
 _SAME_FIELD = frozenset(
@@ -445,7 +441,7 @@ def _receptive_field(op: Any, vals: list[Value], shape: Shape) -> _field.Field |
     data = [(i, v) for i, v in enumerate(vals) if v.data]
     if not data:
         return None
-    if kind in _ELEMENTWISE or kind in _TRANSCENDENTAL or kind in _SAME_FIELD:
+    if kind in TF_ELEMENTWISE or kind in TF_TRANSCENDENTAL or kind in _SAME_FIELD:
         fields = []
         for _, v in data:
             if v.rf is None or len(v.rf) > rank:
@@ -508,7 +504,7 @@ def _receptive_field(op: Any, vals: list[Value], shape: Shape) -> _field.Field |
         return _field.permute(rf, [int(i) for i in consts[1]])
     if kind in ("Reshape", "ExpandDims", "Squeeze"):
         return _field.reshape(rf, in_shape, shape)
-    if kind in _REDUCTION or kind == "Mean":
+    if kind in TF_REDUCTION or kind == "Mean":
         if consts[1] is None:
             return None
         axes = {int(a) % len(in_shape) for a in np.atleast_1d(consts[1])}

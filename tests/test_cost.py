@@ -1,0 +1,175 @@
+"""The count API (``archbench.count``): the walker or the traced program, one record; loops counted as
+their body times the trip count, or partial with the reason; recurrent layers, EinsumDense with a
+free output size and subclassed models exact on TensorFlow and JAX (closed forms written out)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from keras import layers as L
+
+import archbench
+from archbench.errors import UsageError
+
+BACKEND = keras.backend.backend()
+T, F, U = 10, 8, 16  # time steps, features, units
+
+
+def _rnn_macs(gates, features, units, steps=T):
+    """Per step, each gate multiplies the input (F x U) and the previous state (U x U)."""
+    return steps * gates * (features * units + units * units)
+
+
+# Closed forms: LSTM four gates; GRU three (update, reset, candidate: reset_after or not, the
+# recurrent product is U x 3U per step); SimpleRNN one.
+RECURRENT = {
+    "lstm": _rnn_macs(4, F, U),  # 10 x 4 x (8*16 + 16*16) = 15,360
+    "gru": _rnn_macs(3, F, U),  # 11,520
+    "gru_reset_before": _rnn_macs(3, F, U),
+    "simple_rnn": _rnn_macs(1, F, U),  # 3,840
+    "stacked_lstm": _rnn_macs(4, F, U) + _rnn_macs(4, U, 8),
+}
+EINSUM = 16 * 32 * 64  # "abc,cd->abd" on (16, 32) with a 32 x 64 kernel
+SUBCLASSED = 12 * 12 * 3 * 3 * 3 * 8 + 8 * 5  # 3x3 "same" convolution, global pooling, dense head
+WHILE = 4 * 6 * 6 * 9 * 4 * 4  # four 3x3 "same" convolutions run by a counter loop
+
+
+def _recurrent_models():
+    x = keras.Input((T, F))
+    stacked = L.LSTM(8)(L.LSTM(U, return_sequences=True)(x))
+    return {
+        "lstm": keras.Model(x, L.LSTM(U)(x)),
+        "gru": keras.Model(x, L.GRU(U)(x)),
+        "gru_reset_before": keras.Model(x, L.GRU(U, reset_after=False)(x)),
+        "simple_rnn": keras.Model(x, L.SimpleRNN(U)(x)),
+        "stacked_lstm": keras.Model(x, stacked),
+    }
+
+
+class _Net(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(8, 3, padding="same")
+        self.pool = L.GlobalAveragePooling2D()
+        self.head = L.Dense(5)
+
+    def call(self, x):
+        return self.head(self.pool(keras.ops.relu(self.conv(x))))
+
+
+class _CounterLoop(L.Layer):
+    """A 3x3 convolution run while a counter is below four (``keras.ops.while_loop``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(4, 3, padding="same")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+
+    def call(self, x):
+        return keras.ops.while_loop(lambda i, y: i < 4, lambda i, y: (i + 1, self.conv(y)), (0, x))[1]
+
+
+class _DataLoop(_CounterLoop):
+    """Runs until the activations' sum passes a bound: the trip count depends on the data."""
+
+    def call(self, x):
+        return keras.ops.while_loop(
+            lambda y: keras.ops.sum(y) < 100.0, lambda y: (self.conv(y),), (x,), maximum_iterations=None
+        )[0]
+
+
+def _loop_model(layer):
+    x = keras.Input((6, 6, 4))
+    return keras.Model(x, layer(x))
+
+
+def _einsum_model():
+    x = keras.Input((16, 32))
+    return keras.Model(x, L.EinsumDense("abc,cd->abd", output_shape=(None, 64))(x))
+
+
+def _results():
+    """What archbench.count says of each model: [method, status, macs]."""
+    out = {}
+    for name, model in _recurrent_models().items():
+        c = archbench.count(model)
+        out[name] = [c.method, c.status, c.macs]
+    c = archbench.count(_einsum_model())
+    out["einsum"] = [c.method, c.status, c.macs]
+    net = _Net(name="net")
+    net(keras.ops.zeros((1, 12, 12, 3)))
+    c = archbench.count(net, (12, 12, 3))
+    out["subclassed"] = [c.method, c.status, c.macs]
+    c = archbench.count(_loop_model(_CounterLoop()))
+    out["while"] = [c.method, c.status, c.macs]
+    c = archbench.count(_loop_model(_DataLoop()))
+    out["data_while"] = [c.method, c.status, any("trip count is unknown" in u for u in c.uncounted)]
+    return out
+
+
+def _expected():
+    want = {name: ["traced", "ok", macs] for name, macs in RECURRENT.items()}
+    want.update(
+        einsum=["traced", "ok", EINSUM],
+        subclassed=["traced", "ok", SUBCLASSED],
+        **{"while": ["traced", "ok", WHILE]},
+        data_while=["traced", "partial", True],
+    )
+    return want
+
+
+def test_recurrent_einsum_subclassed_and_loops_count_exactly():
+    assert _results() == _expected()
+
+
+_JAX_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_cost
+print(json.dumps({"backend": test_cost.BACKEND, "results": test_cost._results()}))
+"""
+
+
+@pytest.mark.jax
+def test_recurrent_einsum_subclassed_and_loops_count_exactly_on_jax():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    here = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.run(
+        [sys.executable, "-c", _JAX_SCRIPT, here], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"backend": "jax", "results": _expected()}
+
+
+def test_one_record_by_layer_and_by_operator():
+    x = keras.Input((8, 8, 3))
+    y = L.Conv2D(4, 3, name="conv")(x)
+    model = keras.Model(x, L.Dense(2, name="head")(L.Flatten()(y)))
+    c = archbench.count(model)
+    conv, head = 6 * 6 * 27 * 4, 6 * 6 * 4 * 2
+    assert (c.method, c.status, c.reason, c.uncounted) == ("walker", "ok", "", ())
+    assert (c.macs, c.flops) == (conv + head, 2 * (conv + head))
+    assert c.by_operator() == {"Conv2D": conv, "Flatten": 0, "Dense": head}
+    assert {k: v for k, v in c.by_layer().items() if v} == {"conv": conv, "head": head}
+    assert c.totals()["count_method"] == "walker"
+    lstm = archbench.count(_recurrent_models()["lstm"])
+    assert sum(lstm.by_operator().values()) == sum(lstm.by_layer().values()) == lstm.macs
+    from archbench.counting import count_model  # the older name still answers
+
+    assert count_model(model).macs == c.macs
+
+
+def test_bad_input_is_a_one_line_error():
+    with pytest.raises(UsageError, match="needs a built keras.Model"):
+        archbench.count("resnet50")
+    x = keras.Input((None, 3))
+    flexible = keras.Model(x, L.Dense(2)(x))
+    with pytest.raises(UsageError, match="unknown"):
+        archbench.count(flexible)
