@@ -62,7 +62,8 @@ class Peak:
     datasheet figure of :mod:`archbench.benchmark.peaks`; no bandwidth). ``spec_flops_per_s`` is the
     datasheet figure beside a measured one, where known. ``load_before``/``load_after`` are the 1-minute
     load averages around a measurement and ``busy`` whether the machine counted as busy then
-    (:mod:`archbench.benchmark.load`). ``reason`` says why a figure is ``None``.
+    (:mod:`archbench.benchmark.load`); ``runs`` how many measurements the figures are the highest of.
+    ``reason`` says why a figure is ``None``.
     """
 
     device: str
@@ -81,6 +82,7 @@ class Peak:
     load_before: float | None = None
     load_after: float | None = None
     busy: bool | None = None
+    runs: int = 1
     cached: bool = False
     reason: str = ""
 

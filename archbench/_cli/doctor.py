@@ -29,7 +29,7 @@ def peaks_text(peaks: list) -> str:
 
     rows = [[p.device, p.dtype, f"{p.flops_per_s / 1e9:,.1f}", f"{p.bandwidth_bytes_per_s / 1e9:,.1f}",
              "-" if p.spec_flops_per_s is None else f"{p.spec_flops_per_s / 1e9:,.0f}",
-             "cache" if p.cached else "measured now"] for p in peaks]  # fmt: skip
+             ("cache" if p.cached else "measured now") + (f", best of {p.runs}" if p.runs > 1 else "")] for p in peaks]  # fmt: skip
     table = format_table(["device", "dtype", "GFLOP/s", "bandwidth GB/s", "spec GFLOP/s", "from"], rows)
     methods = [f"{p.device} {p.dtype}: {p.method}" for p in peaks]
     return "\n".join([table, "", *methods, "(--refresh measures again)"])

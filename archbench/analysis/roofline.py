@@ -86,12 +86,9 @@ def roofline(results: pd.DataFrame) -> Any:
         lo = min(d["arithmetic_intensity"].min(), ridge) / 4
         hi = max(d["arithmetic_intensity"].max(), ridge) * 4
         xs = np.geomspace(lo, hi, 200)
-        ax.plot(xs, np.minimum(peak, xs * bandwidth) / 1e9, "-", color="0.2", lw=1.6, zorder=2)
         source = ", ".join(sorted(set(d["peak_source"].dropna().astype(str)))) if "peak_source" in d else "?"
-        ax.text(hi, peak / 1e9 * 1.08, f"peak {peak / 1e9:,.0f} GFLOP/s ({source})", ha="right", va="bottom",
-                fontsize=7, color="0.2")  # fmt: skip
-        ax.text(lo * 1.15, lo * 1.15 * bandwidth / 1e9 * 1.25, f"bandwidth {bandwidth / 1e9:,.1f} GB/s", rotation=0,
-                ha="left", va="bottom", fontsize=7, color="0.2")  # fmt: skip
+        ax.plot(xs, np.minimum(peak, xs * bandwidth) / 1e9, "-", color="0.2", lw=1.6, zorder=2,
+                label=f"roof ({source}): {peak / 1e9:,.0f} GFLOP/s,\n{bandwidth / 1e9:,.1f} GB/s")  # fmt: skip
         for _key, g in d.groupby(["model", "stack"], sort=True):
             if g["batch_size"].nunique() < 2:
                 continue
@@ -118,7 +115,7 @@ def roofline(results: pd.DataFrame) -> Any:
         ax.set_title(textwrap.fill(panel, 60), fontsize=9)
         ax.set_xlabel("arithmetic intensity (FLOPs per byte of weights and activations moved, log scale)")
         ax.set_ylabel("GFLOP/s (2 × MACs × batch / median time, log scale)")
-        ax.legend(loc="lower right", fontsize=7, title="bound", title_fontsize=7)
+        ax.legend(loc="lower right", fontsize=7)
     swept = rows.groupby(["panel", "model", "stack"])["batch_size"].nunique()
     fig.suptitle("Roofline: measured FLOP/s against the machine's measured limits", fontsize=12)
     caption = (
