@@ -3,9 +3,10 @@
 ``run()`` builds each model at most once (shared by its in-process tasks), measures every unit not
 already in the output folder, appends one row per unit to the store as soon as it is measured, and
 records a failing unit (build error, out of memory, timeout, any exception) as a row with status
-``error``/``oom``/``timeout`` before going on. Ctrl-C stops at once: the unit in progress is not
-recorded (its measuring process is killed; nothing of it counts as a failure), every finished one is
-kept, and rerunning the same command resumes with it. Nothing measured is ever lost.
+``error``/``oom``/``timeout`` before going on. Ctrl-C stops at once: a unit measuring in a process of
+its own is stopped (its process group killed) and not recorded, nothing of it counts as a failure; a
+unit running in this process (params, macs) ends first, a second Ctrl-C aborts it. Every finished unit
+is kept, the exit code is 130 and rerunning the same command resumes. Nothing measured is ever lost.
 
 Two rules shape a sweep:
 
@@ -117,11 +118,17 @@ def _graceful_interrupt(flag: _StopFlag, notify: Callable[[str], None]) -> Itera
         yield
         return
 
+    from .benchmark.launcher import clear_stop, request_stop
+
     def handler(signum, frame):
-        if not flag.requested:
-            notify("\ninterrupt: stopping now; the unit in progress is not recorded (rerun to resume)")
+        if flag.requested:
+            raise KeyboardInterrupt
         flag.requested = True
-        raise KeyboardInterrupt
+        request_stop()
+        notify("\ninterrupt: stopping now: a unit measuring in its own process is stopped and not recorded, "
+               "one in this process ends first (Ctrl-C again to abort it)")
+
+    clear_stop()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -231,6 +231,7 @@ def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
     timeout = ctx.settings.timeout_s or 3600.0
     if u.get("framework", "archbench") != "archbench":
         row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout)[0]
+        row.update(runtime=PEER_RUNTIME, mode=u["mode"])
     elif u.get("runtime", "keras") != "keras":
         row = measure_runtime(ctx.spec.name, u["runtime"], config, timeout_s=timeout)
     else:

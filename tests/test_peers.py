@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from archbench.benchmark.config import DEFAULT
 from archbench.environment import cpu_model
 from archbench.errors import UsageError
 from archbench.peers import MODES, NO_COUNTERPART, TORCHVISION_PEERS, default_modes, peer_for, peer_rows
@@ -19,7 +20,7 @@ HAS_TORCH = (
 )
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch and torchvision")
 NO_GPU = not os.path.exists("/dev/nvidia0")
-QUICK = {"warmup": 1, "min_iterations": 3, "min_time_s": 0.05, "threads": 1}
+QUICK = DEFAULT.replace(warmup=1, min_iterations=3, min_time_s=0.05, threads=1, batch_size=2, input_size=64)
 STATS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "std_ms", "iqr_ms")
 
 
@@ -39,7 +40,7 @@ def test_every_zoo_model_has_a_peer_or_a_reason():
 
 
 def test_models_without_a_counterpart_get_a_row_not_a_process():
-    rows = peer_rows(["lenet5", "alexnet", "inception_v4", "resnet152"], python="/nonexistent/python")
+    rows = peer_rows(["lenet5", "alexnet", "inception_v4", "resnet152"], DEFAULT, python="/nonexistent/python")
     assert [r["model"] for r in rows] == ["lenet5", "alexnet", "inception_v4", "resnet152"]
     assert {r["status"] for r in rows} == {"skipped"}
     assert rows[0]["message"] == "no torchvision counterpart: torchvision has no LeNet-5"
@@ -49,38 +50,35 @@ def test_models_without_a_counterpart_get_a_row_not_a_process():
 
 def test_bad_options_are_usage_errors():
     with pytest.raises(UsageError, match="peer modes"):
-        peer_rows(["resnet18"], modes=["fastest"])
+        peer_rows(["resnet18"], DEFAULT, modes=["fastest"])
     with pytest.raises(UsageError, match="device"):
-        peer_rows(["resnet18"], device="tpu")
+        peer_rows(["resnet18"], DEFAULT.replace(device="tpu"))
     with pytest.raises(UsageError, match="dtype"):
-        peer_rows(["resnet18"], dtype="int8")
+        peer_rows(["resnet18"], DEFAULT.replace(dtype="int8"))
     with pytest.raises(UsageError, match="threads"):
-        peer_rows(["resnet18"], threads=0)
+        peer_rows(["resnet18"], DEFAULT.replace(threads=0))
     assert default_modes("cpu") == ("eager", "compile") and default_modes("gpu") == MODES
 
 
 @needs_torch
 def test_a_child_past_its_timeout_gives_an_error_row():
-    rows = peer_rows(["resnet18"], modes=["eager"], timeout_s=0.01)
+    rows = peer_rows(["resnet18"], DEFAULT, modes=["eager"], timeout_s=0.01)
     assert len(rows) == 1
     assert rows[0]["status"] == "error" and rows[0]["message"] == "timed out after 0.01 s"
-    assert rows[0]["path"] == "torch eager (inference_mode)"
 
 
 def test_without_torchvision_the_rows_say_how_to_install_it(monkeypatch):
-    from archbench import peers
-
     real = importlib.util.find_spec
     present = {"torch": object()}  # torch found, torchvision not, whatever this environment has
     monkeypatch.setattr(
-        peers.importlib.util,
+        importlib.util,
         "find_spec",
-        lambda n: None if n == "torchvision" else present.get(n) or real(n),
+        lambda n, *a: None if n == "torchvision" else present.get(n) or real(n, *a),
     )
-    rows = peer_rows(["resnet18", "zfnet"], modes=["eager", "compile"], python="/nonexistent/python")
+    rows = peer_rows(["resnet18", "zfnet"], DEFAULT, modes=["eager", "compile"], python="/nonexistent/python")
     assert [(r["mode"], r["status"]) for r in rows] == [
-        ("eager", "error"),
-        ("compile", "error"),
+        ("eager", "skipped"),
+        ("compile", "skipped"),
         ("", "skipped"),
     ]
     assert rows[0]["message"] == "torchvision is not installed (pip install torch torchvision)"
@@ -97,6 +95,7 @@ def _check_timed(row, mode, path):
     assert row["first_call_ms"] > 0 and row["images_per_s"] == pytest.approx(2e3 / row["median_ms"])
     assert (row["batch_size"], row["input_size"], row["input_shape"]) == (2, 64, "3x64x64")
     assert (row["threads"], row["intra_op_threads"]) == (1, 1)
+    assert row["mem_peak_mb"] is not None and row["mem_method"]  # the one row schema: memory too
     assert row["stop_reason"] in ("precision", "time_cap", "max_iterations")
     assert row["ci_target"] == 0.02 and row["max_time_s"] == 8.0
     assert isinstance(row["noisy"], bool) and "load_before" in row and "steal_after" in row
@@ -118,7 +117,7 @@ def _check_cpu(row):
 @pytest.mark.torch
 @needs_torch
 def test_resnet18_eager_on_the_cpu():
-    (row,) = peer_rows(["resnet18"], device="cpu", batch=2, input_size=64, modes=["eager"], **QUICK)
+    (row,) = peer_rows(["resnet18"], QUICK.replace(device="cpu"), modes=["eager"])
     _check_timed(row, "eager", "torch eager (inference_mode)")
     _check_cpu(row)
 
@@ -128,7 +127,7 @@ def test_resnet18_eager_on_the_cpu():
 @needs_torch
 def test_resnet18_eager_and_compile_on_the_cpu():
     """Inductor compiles ResNet-18 in 30-70 s on the 2-core development machine (a cold cache)."""
-    rows = peer_rows(["resnet18"], device="cpu", batch=2, input_size=64, modes=["eager", "compile"], **QUICK)
+    rows = peer_rows(["resnet18"], QUICK.replace(device="cpu"), modes=["eager", "compile"])
     assert [r["mode"] for r in rows] == ["eager", "compile"]
     _check_timed(rows[0], "eager", "torch eager (inference_mode)")
     _check_timed(rows[1], "compile", "torch.compile (inference_mode)")
@@ -142,16 +141,7 @@ def test_resnet18_eager_and_compile_on_the_cpu():
 @needs_torch
 def test_gpu_modes_asked_on_a_cpu_machine_run_on_the_cpu_and_say_so():
     """The GPU path's bf16 autocast and reduce-overhead, asked where CUDA is absent: no crash, CPU rows."""
-    rows = peer_rows(
-        ["resnet18"],
-        device="gpu",
-        batch=2,
-        input_size=64,
-        dtype="bfloat16",
-        modes=["eager"],
-        samples=True,
-        **QUICK,
-    )
+    rows = peer_rows(["resnet18"], QUICK.replace(device="gpu", dtype="mixed_bfloat16"), modes=["eager"], samples=True)
     (row,) = rows
     _check_timed(row, "eager", "torch eager (inference_mode)")
     assert (row["device_requested"], row["device_type"], row["device_name"]) == ("gpu", "cpu", cpu_model())

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from archbench import benchmark as bm
 from archbench import runner
+from archbench.benchmark.config import DEFAULT
 from archbench.cli import cli
 from archbench.tasks import PROFILES, RunSettings, Task, _sweep_stopped, resolve_tasks
 
@@ -79,7 +80,8 @@ def test_the_profile_sets_the_batches_and_batch_overrides_them(args, profile, ba
     )
     assert result.exit_code == 0, result.output
     assert (seen["settings"].profile, seen["settings"].batches) == (profile, batches)
-    assert seen["settings"].max_time_s == bm.DEFAULT_MAX_TIME_S and seen["settings"].ci_target == 0.02
+    latency = seen["settings"].latency
+    assert latency.max_time_s == bm.DEFAULT_MAX_TIME_S and latency.ci_target == 0.02
 
 
 def test_max_time_below_min_time_is_a_usage_error(tmp_path):
@@ -164,9 +166,8 @@ def test_the_row_that_ended_a_sweep_says_why(status, batch, batches, expected):
 def memory_rows():
     """One process per model (the memory baseline is the model's own), batches 1 and 32 in turn."""
     models = [f"{__file__}:dense_heavy", f"{__file__}:wide_convs"]
-    rows = bm.latency_rows(
-        models, batches=(1, 32), min_time_s=0.0, max_time_s=0.5, min_iterations=6, warmup=1, timeout_s=600
-    )
+    config = DEFAULT.replace(min_time_s=0.0, max_time_s=0.5, min_iterations=6, warmup=1)
+    rows = bm.latency_rows(models, config, batches=(1, 32), timeout_s=600)
     return {(r["model"].rsplit(":", 1)[1], r["batch_size"]): r for r in rows}
 
 
@@ -247,9 +248,8 @@ def test_vgg16_memory_at_batch_1_is_its_weights_and_activations_within_a_factor_
     live activations (1.23 x): the rest is the compiled program, its buffers and the input. The factor
     2 leaves room for other allocators and backends, not for a copy of the weights.
     """
-    row = bm.latency_rows("vgg16", batches=(1,), min_time_s=0.0, max_time_s=1.0, min_iterations=6, warmup=1)[
-        0
-    ]
+    config = DEFAULT.replace(min_time_s=0.0, max_time_s=1.0, min_iterations=6, warmup=1)
+    row = bm.latency_rows("vgg16", config, batches=(1,))[0]
     assert row["status"] == "ok", row["message"]
     analytic = row["mem_params_mb"] + row["mem_activations_mb"]
     assert row["mem_params_mb"] == pytest.approx(138_357_544 * 4 / 1e6)

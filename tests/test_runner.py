@@ -108,7 +108,7 @@ def test_sigkill_mid_sweep_loses_nothing(tmp_path):
     assert sorted(models) == [f"tiny{i}" for i in range(1, 7)], "every model measured exactly once"
 
 
-def test_ctrl_c_stops_after_the_current_measurement_and_says_how_to_resume(tmp_path):
+def test_ctrl_c_stops_after_an_in_process_measurement_and_says_how_to_resume(tmp_path):
     out = str(tmp_path / "o")
     cmd = [sys.executable, "-m", "archbench.cli", "run", "--model-file", MODEL_FILE, "--models", "tiny*",
            "--tasks", "params", "--out", out, "--no-report"]
@@ -121,7 +121,7 @@ def test_ctrl_c_stops_after_the_current_measurement_and_says_how_to_resume(tmp_p
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert "stopping after the current measurement" in stderr
+    assert "interrupt: stopping now" in stderr
     assert "rerun the same command to resume" in stderr
     assert "Traceback" not in stderr
     measured = [r["model"] for r in read_log(log)]

@@ -8,12 +8,13 @@ import pytest
 from click.testing import CliRunner
 
 from archbench import runner
+from archbench.benchmark.config import DEFAULT
 from archbench.cli import cli
 from archbench.store import read_log
 from archbench.tasks import TASKS, RunSettings
 
 LATENCY = [TASKS["latency"]]
-QUICK = {"min_time_s": 0.05, "max_time_s": 0.2}
+QUICK = DEFAULT.replace(min_time_s=0.05, max_time_s=0.2)
 
 
 def _installed(*modules):
@@ -33,7 +34,7 @@ def test_one_unit_per_backend_runtime_and_peer_mode_each_with_its_own_key():
     settings = RunSettings(
         backends=("tensorflow", "jax"),
         batches=(1, 8),
-        device="cpu",
+        latency=DEFAULT.replace(device="cpu"),
         runtimes=("keras", "onnxruntime"),
         peers=("torchvision",),
     )
@@ -46,9 +47,9 @@ def test_one_unit_per_backend_runtime_and_peer_mode_each_with_its_own_key():
         ("torchvision", "torch", "compile", 1), ("torchvision", "torch", "compile", 8),
     ]  # fmt: skip
     assert len({u.key for u in units}) == 10
-    gpu = runner.plan(["resnet18"], LATENCY, RunSettings(device="gpu", runtimes=(), peers=("torchvision",)))
+    gpu = runner.plan(["resnet18"], LATENCY, RunSettings(latency=DEFAULT.replace(device="gpu"), runtimes=(), peers=("torchvision",)))
     assert [u.settings["mode"] for u in gpu] == ["eager", "compile", "reduce-overhead"]
-    chosen = RunSettings(device="gpu", runtimes=(), peers=("torchvision",), peer_modes=("compile",))
+    chosen = RunSettings(latency=DEFAULT.replace(device="gpu"), runtimes=(), peers=("torchvision",), peer_modes=("compile",))
     assert [u.settings["mode"] for u in runner.plan(["resnet18"], LATENCY, chosen)] == ["compile"]
 
 
@@ -72,7 +73,7 @@ def test_unknown_runtimes_and_peers_are_one_line_usage_errors(tmp_path, option, 
 
 def test_models_without_a_counterpart_get_rows_saying_so_and_do_not_fail_the_run(tmp_path):
     out = str(tmp_path / "o")
-    settings = RunSettings(device="cpu", runtimes=(), peers=("torchvision",), **QUICK)
+    settings = RunSettings(latency=QUICK.replace(device="cpu"), runtimes=(), peers=("torchvision",))
     summary = runner.run(["lenet5", "zfnet"], LATENCY, settings, out, notify=lambda m: None)
     assert summary.failed == [] and summary.measured == 0 and len(summary.not_applicable) == 4
     rows = _rows(out)
@@ -109,7 +110,7 @@ def test_a_runtime_that_is_not_installed_gives_a_row_with_the_reason(tmp_path, m
 def test_an_exported_runtime_row_has_its_conformance_and_resumes(tmp_path):
     """Export, conversion and conformance of LeNet-5 take 30-60 s on the 2-core development machine."""
     out = str(tmp_path / "o")
-    settings = RunSettings(runtimes=("onnxruntime",), **QUICK)
+    settings = RunSettings(runtimes=("onnxruntime",), latency=QUICK)
     first = runner.run(["lenet5"], LATENCY, settings, out, notify=lambda m: None)
     assert first.measured == 1 and first.failed == []
     (row,) = _rows(out)
@@ -129,7 +130,7 @@ def test_a_peer_unit_records_what_ran_it_and_where():
     from archbench.registry import get_spec
     from archbench.tasks import TaskContext
 
-    settings = RunSettings(input_size=64, device="gpu", runtimes=(), peers=("torchvision",), **QUICK)
+    settings = RunSettings(input_size=64, latency=QUICK.replace(device="gpu"), runtimes=(), peers=("torchvision",))
     (unit,) = [u for u in runner.plan(["resnet18"], LATENCY, settings) if u.settings["mode"] == "eager"]
     ctx = TaskContext(
         spec=get_spec("resnet18"), unit=unit.settings, settings=settings, _model_factory=lambda: None

@@ -22,16 +22,15 @@ from archbench.runtimes import (
     tolerance_for,
 )
 from archbench.runtimes.base import missing_requirement
-from archbench.runtimes.child import evaluate, loader
-from archbench.runtimes.guard import run_guarded
+from archbench.runtimes.child import conformance, loader
 
 _RUNTIMES = [r for r in RUNTIMES if r != "keras"]
 
 
 def _config(**changes):
-    from archbench.benchmark import LatencyConfig
+    from archbench.benchmark.config import DEFAULT
 
-    return LatencyConfig(**{"warmup": 1, "min_iterations": 5, "min_time_s": 0.05, **changes})
+    return DEFAULT.replace(**{"warmup": 1, "min_iterations": 5, "min_time_s": 0.05, **changes})
 
 
 def test_normalize_runtime_names_and_aliases():
@@ -96,20 +95,24 @@ def test_each_installed_runtime_conforms_and_gives_a_timing_row(lenet, runtime):
     _, inputs, outputs, artifacts = lenet
     if runtime not in artifacts:
         pytest.skip(missing_requirement(route_for(runtime)))
+    from archbench.benchmark import measure_function
+
     loaded = loader(runtime)(artifacts[runtime], precision="float32", threads=1)
-    row = evaluate(loaded, inputs, outputs, precision="float32", config=_config(batch_size=2))
+    row = conformance(loaded, inputs, outputs, precision="float32")
     assert row["status"] == "ok", row["error"]
-    assert row["precision"] == "float32"
+    assert loaded.precision == "float32"
     assert row["conformance_draws"] == 3
     assert row["tolerance"] == pytest.approx(1e-4 * np.max(np.abs(outputs)))
     assert 0.0 <= row["max_abs_diff"] < row["tolerance"]
     assert 0.0 <= row["max_rel_diff"] < 1e-4
+    x = np.ascontiguousarray(inputs[0])
+    row = measure_function(lambda: loaded.run(x), _config(batch_size=2), sync=lambda out: None).as_row()
     assert row["iterations"] >= 5
     assert row["warmup_iterations"] >= 1
     assert 0.0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
     assert row["images_per_s"] == pytest.approx(2 / (row["median_ms"] / 1e3))
     if runtime in ("openvino", "litert"):
-        assert row["threads_used"] == 1
+        assert loaded.threads_used == 1
 
 
 def test_an_export_that_no_longer_matches_the_model_fails_conformance(lenet):
@@ -125,7 +128,7 @@ def test_an_export_that_no_longer_matches_the_model_fails_conformance(lenet):
     kernel.assign(kernel * 1.5)
     _, wrong = reference(changed, 2, seed=0)
     loaded = loader(runtime)(artifacts[runtime], precision="float32", threads=1)
-    row = evaluate(loaded, inputs, wrong, precision="float32", config=_config(batch_size=2))
+    row = conformance(loaded, inputs, wrong, precision="float32")
     assert row["status"] == "failed"
     assert row["reason"] == "conformance"
     assert row["max_abs_diff"] > row["tolerance"]
@@ -139,72 +142,59 @@ def test_a_runtime_returning_wrong_outputs_or_precision_is_not_ok():
     honest = Loaded(lambda x: x * 2.0, "fake 1", "float32", 1, "")
     off = Loaded(lambda x: x * 2.0 + 1e-3, "fake 1", "float32", 1, "")
     lower = Loaded(lambda x: x * 2.0, "fake 1", "bfloat16", 1, "")
-    assert evaluate(honest, inputs, reference, precision="float32", config=_config())["status"] == "ok"
-    row = evaluate(off, inputs, reference, precision="float32", config=_config())
+    assert conformance(honest, inputs, reference, precision="float32")["status"] == "ok"
+    row = conformance(off, inputs, reference, precision="float32")
     assert (row["status"], row["reason"]) == ("failed", "conformance")
     assert row["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
-    row = evaluate(lower, inputs, reference, precision="float32", config=_config())
+    row = conformance(lower, inputs, reference, precision="float32")
     assert (row["status"], row["reason"]) == ("failed", "precision")
 
 
 def test_a_runtime_that_is_not_installed_gives_a_skipped_row(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
     assert importlib.util.find_spec("onnxruntime") is None
-    row = measure_runtime("lenet5", "onnxruntime")
+    row = measure_runtime("lenet5", "onnxruntime", _config())
     assert row["status"] == "skipped"
     assert row["reason"] == "not installed"
-    assert row["error"] == "onnxruntime is not installed (pip install onnxruntime)"
-    assert row["median_ms"] is None and row["export_s"] is None
+    assert row["message"] == "onnxruntime is not installed (pip install onnxruntime)"
+    assert row["median_ms"] is None and row.get("export_s") is None
 
 
 def test_measure_runtime_rejects_bad_arguments_before_any_work():
     with pytest.raises(UsageError, match="unknown model"):
-        measure_runtime("lenet6", "litert")
+        measure_runtime("lenet6", "litert", _config())
     with pytest.raises(UsageError, match="unknown runtime"):
-        measure_runtime("lenet5", "tensorrt")
+        measure_runtime("lenet5", "tensorrt", _config())
     with pytest.raises(UsageError, match="batch_size must be at least 1"):
-        measure_runtime("lenet5", "litert", batch=0)
+        measure_runtime("lenet5", "litert", _config(batch_size=0))
 
 
 def test_a_precision_the_runtime_does_not_offer_is_skipped():
-    row = measure_runtime("lenet5", "litert", dtype="mixed_bfloat16")
+    row = measure_runtime("lenet5", "litert", _config(dtype="mixed_bfloat16"))
     assert (row["status"], row["reason"]) == ("skipped", "dtype")
-
-
-def test_guard_reports_peak_memory_and_kills_above_the_limit():
-    grow = "import time; x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.5)"
-    fine = run_guarded([sys.executable, "-c", grow], memory_limit_mb=1024, timeout_s=60)
-    assert fine.failure is None and fine.returncode == 0
-    assert 200 <= fine.peak_rss_mb < 1024
-    killed = run_guarded([sys.executable, "-c", grow + "; time.sleep(30)"], memory_limit_mb=100, timeout_s=60)
-    assert killed.reason == "memory"
-    assert killed.failure.startswith("exceeded 0.0977 GB resident memory (killed at ")
-    assert killed.wall_s < 30
-    slow = run_guarded(
-        [sys.executable, "-c", "import time; time.sleep(30)"], memory_limit_mb=1024, timeout_s=0.5
-    )
-    assert (slow.reason, slow.failure) == ("timeout", "timed out after 0.5 s")
-    broken = run_guarded(
-        [sys.executable, "-c", "raise SystemExit('no such model')"], memory_limit_mb=1024, timeout_s=60
-    )
-    assert broken.reason == "exit" and broken.failure == "exited with code 1: no such model"
 
 
 @pytest.mark.skipif(missing_requirement(route_for("litert")) is not None, reason="LiteRT not installed")
 def test_measure_runtime_runs_export_and_run_in_child_processes():
-    row = measure_runtime("lenet5", "litert", batch=2, threads=1, min_time_s=0.05, min_iterations=5, warmup=1)
-    assert row["status"] == "ok", row["error"]
+    from archbench.benchmark.launcher import Launcher
+
+    row = measure_runtime("lenet5", "litert", _config(batch_size=2, threads=1))
+    assert row["status"] == "ok", row["message"]
     assert row["runtime"] == "litert" and row["export_format"] == "litert"
     assert row["input_shape"] == "32x32x1"
     assert row["export_s"] > 0 and row["load_s"] > 0
-    assert row["export_peak_rss_mb"] > row["run_peak_rss_mb"] > 0  # TensorFlow exports; the run needs none
+    assert row["export_peak_rss_mb"] > 0 and row["mem_peak_mb"] is not None
     assert row["max_abs_diff"] < row["tolerance"]
     assert row["iterations"] >= 5 and row["median_ms"] > 0
-    too_small = measure_runtime("lenet5", "litert", input_size=4)
+    # the same columns as every latency row: stop rule, interval, load, noisy, memory, energy
+    for column in ("stop_reason", "ci_low_ms", "ci_high_ms", "load_before", "noisy", "mem_peak_mb", "energy_available"):
+        assert column in row
+    too_small = measure_runtime("lenet5", "litert", _config(input_size=4))
     assert (too_small["status"], too_small["reason"]) == ("failed", "export")
-    assert too_small["error"].startswith("export failed: InputTooSmallError: ")
-    assert "\n" not in too_small["error"]
-    limited = measure_runtime("lenet5", "litert", memory_limit_mb=150)
+    assert too_small["message"].startswith("export failed: InputTooSmallError: ")
+    assert "\n" not in too_small["message"]
+    with Launcher(memory_limit_mb=150) as small:
+        limited = measure_runtime("lenet5", "litert", _config(), launcher=small)
     assert (limited["status"], limited["reason"]) == ("failed", "memory")
-    assert limited["error"].startswith("export exceeded 0.146 GB resident memory")
+    assert limited["message"].startswith("export exceeded the memory limit of 0.146 GB resident")
     assert limited["median_ms"] is None

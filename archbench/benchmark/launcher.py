@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,17 @@ _ZYGOTE = "import sys; from archbench.benchmark.launcher import zygote_main; sys
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _OOM_SCORE_ADJ = "500"
 _POLL_S = 0.02
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Stop the job in progress now (Ctrl-C in a sweep): its process group is killed and
+    :meth:`Launcher.run` raises ``KeyboardInterrupt``; nothing of the job is returned."""
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    _STOP.clear()
 
 
 def default_memory_limit_mb() -> float:
@@ -264,6 +276,9 @@ class Launcher:
                         deadline = time.monotonic() + timeout_s
                 if code is not None:
                     return
+                if _STOP.is_set():
+                    proc.kill()
+                    raise KeyboardInterrupt("interrupted: the job in progress was stopped")
                 rss, hwm = _rss_kib(proc.pid)
                 if hwm:
                     launched.peak_rss_mb = max(launched.peak_rss_mb or 0.0, hwm / 1024)
