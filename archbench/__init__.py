@@ -30,6 +30,8 @@ _EXPORTS = {
     "register_model": "registry",
     "count": "cost",
     "ModelCount": "cost",
+    "count_training": "cost",
+    "TrainingCount": "cost",
     "complexity_row": "counting",
     "Complexity": "counting",
     "CountRecord": "counting",

@@ -173,3 +173,88 @@ def test_bad_input_is_a_one_line_error():
     flexible = keras.Model(x, L.Dense(2)(x))
     with pytest.raises(UsageError, match="unknown"):
         archbench.count(flexible)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training steps: forward + weight gradients of every layer + input gradients of every layer but the
+# first, exactly, for a network without batch norm.
+
+FORWARD = {"c1": 8 * 8 * 3 * 3 * 3 * 4, "c2": 4 * 4 * 3 * 3 * 4 * 6, "d": 4 * 4 * 6 * 5}  # "same"; c2 stride 2
+
+
+def _small_cnn():
+    x = keras.Input((8, 8, 3))
+    y = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    y = L.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2")(y)
+    return keras.Model(x, L.Dense(5, activation="softmax", name="d")(L.Flatten()(y)))
+
+
+def _training_results():
+    t = archbench.count_training(_small_cnn(), optimizer="sgd")
+    layers = {r.name.split("/")[-1]: [r.forward_macs, r.backward_macs] for r in t.layers}
+    return {
+        "macs": [t.forward_macs, t.backward_macs, t.macs, t.status],
+        "layers": layers,
+        "optimizer_ops": sum(t.optimizer_ops.values()),
+        "params": t.params.trainable,
+    }
+
+
+def _expected_training():
+    forward = sum(FORWARD.values())
+    weight_gradients = forward
+    input_gradients = FORWARD["c2"] + FORWARD["d"]  # none for the first layer (no gradient for the image)
+    backward = weight_gradients + input_gradients
+    params = (27 * 4 + 4) + (36 * 6 + 6) + (96 * 5 + 5)
+    return {
+        "macs": [forward, backward, forward + backward, "ok"],
+        "layers": {"c1": [FORWARD["c1"], FORWARD["c1"]], "c2": [FORWARD["c2"], 2 * FORWARD["c2"]],
+                   "d": [FORWARD["d"], 2 * FORWARD["d"]]},  # fmt: skip
+        "optimizer_ops": 2 * params + 1,  # SGD: w - lr * g per weight, and the step counter
+        "params": params,
+    }
+
+
+def test_training_step_is_forward_plus_weight_and_input_gradients():
+    assert _training_results() == _expected_training()
+
+
+_JAX_TRAINING = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_cost
+print(json.dumps({"backend": test_cost.BACKEND, "results": test_cost._training_results()}))
+"""
+
+
+@pytest.mark.jax
+def test_training_step_is_forward_plus_weight_and_input_gradients_on_jax():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    here = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.run(
+        [sys.executable, "-c", _JAX_TRAINING, here], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"backend": "jax", "results": _expected_training()}
+
+
+def test_training_summary_and_errors(monkeypatch):
+    from click.testing import CliRunner
+
+    from archbench._cli._render_counting import format_training
+    from archbench.cli import cli
+
+    t = archbench.count_training(_small_cnn())
+    text = format_training(t)
+    assert f"training MACs: {t.macs:,}" in text and "rule of thumb: 3 x" in text
+    assert f"{t.macs / t.forward_macs:.2f} x forward" in text
+    assert json.loads(format_training(t, "json"))["totals"]["backward_macs"] == t.backward_macs
+    with pytest.raises(UsageError, match="unknown optimizer"):
+        archbench.count_training(_small_cnn(), optimizer="no_such_optimizer")
+    with pytest.raises(UsageError, match="needs a built keras.Model"):
+        archbench.count_training("lenet5")
+    result = CliRunner().invoke(cli, ["summary", "lenet5_modern", "--training"])
+    assert result.exit_code == 0, result.output
+    assert "backward MACs" in result.output and "x forward" in result.output

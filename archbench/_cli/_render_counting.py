@@ -1,6 +1,7 @@
 """Rendering of a model's count for ``archbench summary``: the per-layer table (layer walker) or the
 per-scope table (traced program) as text, CSV, JSON or Markdown, the totals, what was not counted,
-and the gaps to the registry's MAC references."""
+and the gaps to the registry's MAC references; with ``--training``, the training step's forward and
+backward MACs per layer."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..cost import ModelCount, count
+from ..cost import ModelCount, TrainingCount, count, count_training
+from ..cost.training import RULE_OF_THUMB
 from ..counting import Complexity, RefGap, reference_gap
 from ..errors import UsageError
 from ..registry import get_spec
 from ..units import si
 
-__all__ = ["FORMATS", "format_complexity", "summarize_model"]
+__all__ = ["FORMATS", "format_complexity", "format_training", "summarize_model"]
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -85,11 +87,7 @@ def format_complexity(
             indent=2,
         )
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
+        return _csv(rows)
     head = ["name", "type", "output shape", "params", "MACs", "% MACs", "other ops", "RF"]
     body = [
         [
@@ -104,14 +102,18 @@ def format_complexity(
         ]
         for r in rows
     ]
-    right = {3, 4, 5, 6, 7}
+    return _table(head, body, {3, 4, 5, 6, 7}, fmt, _totals_lines(mc, gaps))
+
+
+def _table(head: list[str], body: list[list[str]], right: set[int], fmt: str, notes: list[str]) -> str:
+    """A text or Markdown table (columns in ``right`` right-aligned) followed by the ``notes``."""
     if fmt == "markdown":
         lines = [
             "| " + " | ".join(head) + " |",
             "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines + [""] + [f"- {line}" for line in _totals_lines(mc, gaps)])
+        return "\n".join(lines + [""] + [f"- {line}" for line in notes])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
 
     def line(cells: list[str]) -> str:
@@ -121,7 +123,61 @@ def format_complexity(
         ).rstrip()
 
     rule = "-" * sum(widths + [2] * (len(widths) - 1))
-    return "\n".join([line(head), rule, *(line(r) for r in body), rule, *_totals_lines(mc, gaps)])
+    return "\n".join([line(head), rule, *(line(r) for r in body), rule, *notes])
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().rstrip("\n")
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def format_training(t: TrainingCount, fmt: str = "table") -> str:
+    """Render a training step's count (:func:`archbench.count_training`): per layer the forward,
+    backward and training MACs and their ratio to the forward pass, beside the rule of thumb of 3."""
+    if fmt not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    rows = t.rows()
+    if fmt == "json":
+        return json.dumps(
+            {"totals": t.totals(), "forward_ops": dict(t.forward_ops), "backward_ops": dict(t.backward_ops),
+             "optimizer_ops": dict(t.optimizer_ops), "layers": rows, "uncounted": list(t.uncounted)},
+            indent=2,
+        )  # fmt: skip
+    if fmt == "csv":
+        return _csv(rows)
+
+    def ops(d: Any) -> str:
+        return f"{sum(d.values()):,} (" + (", ".join(f"{k} {si(v, '.3f')}" for k, v in d.items()) or "none") + ")"
+
+    shapes = "; ".join(" x ".join(map(str, s)) for s in t.input_shapes)
+    notes = [
+        f"model {t.model_name}: one training step per sample, input {shapes}, loss {t.loss}, optimizer "
+        f"{t.optimizer} (traced gradient program, {t.backend} backend)",
+        f"forward MACs: {t.forward_macs:,} ({si(t.forward_macs, '.3f')})",
+        f"backward MACs: {t.backward_macs:,} ({si(t.backward_macs, '.3f')}): weight gradients, and input "
+        "gradients of every layer but the first",
+        f"training MACs: {t.macs:,} ({si(t.macs, '.3f')}) = {_ratio(t.ratio)} x forward (rule of thumb: "
+        f"{RULE_OF_THUMB} x); FLOPs = 2 x MACs = {t.flops:,}",
+        f"other operations per sample: forward {ops(t.forward_ops)}; backward {ops(t.backward_ops)}",
+        f"optimizer update, per step (not per sample): {ops(t.optimizer_ops)}",
+    ]
+    if t.uncounted:
+        notes.append(
+            f"PARTIAL: these figures leave out {len(t.uncounted)} uncounted part(s): " + "; ".join(t.uncounted)
+        )
+    head = ["name", "forward MACs", "backward MACs", "training MACs", "x forward"]
+    body = [
+        [r["name"], f"{r['forward_macs']:,}", f"{r['backward_macs']:,}", f"{r['macs']:,}", _ratio(r["ratio"])]
+        for r in rows
+    ]
+    return _table(head, body, {1, 2, 3, 4}, fmt, notes)
 
 
 def summarize_model(
@@ -132,11 +188,14 @@ def summarize_model(
     dtype: str = "float32",
     include_top: bool = True,
     fmt: str = "table",
+    training: bool = False,
+    optimizer: str = "sgd",
 ) -> str:
     """Build a registered model (at ``input_size`` x ``input_size`` if given), count it
     (:func:`archbench.count`: the layer walker, or the traced program when the walker
     cannot count it all), and render the table, the totals, what was not counted and the gaps to the
-    spec's MAC references (budgets included)."""
+    spec's MAC references (budgets included). With ``training``, count one training step with
+    ``optimizer`` instead (:func:`archbench.count_training`) and render :func:`format_training`."""
     from ..keras_internals import functional_graph
 
     spec = get_spec(name)
@@ -149,6 +208,9 @@ def summarize_model(
     if not include_top:
         kwargs.update(include_top=False, pooling="avg")
     model = spec.build(**kwargs)
+    if training:
+        given = None if functional_graph(model) is not None else shape
+        return format_training(count_training(model, optimizer, given, dtype=dtype), fmt)
     mc = count(
         model, None if functional_graph(model) is not None else shape, batch_size=batch_size, dtype=dtype
     )

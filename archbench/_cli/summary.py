@@ -17,13 +17,20 @@ import click
               help="Count with the classifier, or the feature extractor with average pooling.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True)
+@click.option("--training", is_flag=True,
+              help="Count one training step per image instead: forward and backward MACs per layer.")
+@click.option("--optimizer", default="sgd", show_default=True, help="Optimizer of the training step (--training).")
 @click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
-def command(model, input_size, batch_size, dtype, include_top, fmt, model_files) -> None:
+def command(model, input_size, batch_size, dtype, include_top, fmt, training, optimizer, model_files) -> None:
     """Print MODEL's per-layer table (name, type, output shape, params, MACs, % of MACs, receptive field),
     its totals and how its MACs compare with the published figures (GoogLeNet: the 1.5 G budget).
 
     A model the layer walker cannot count whole (subclassed, custom layers without a rule) is counted
-    from its traced program, one row per layer scope; what neither could count is listed."""
+    from its traced program, one row per layer scope; what neither could count is listed.
+
+    With --training, the multiply-adds of one training step per image (forward, loss, gradients with
+    respect to the weights, traced), per layer, with the ratio to the forward pass beside the rule
+    of thumb of 3, and the optimizer update's operations per step."""
     from ..registry import load_model_file
     from ._render_counting import summarize_model
 
@@ -32,5 +39,5 @@ def command(model, input_size, batch_size, dtype, include_top, fmt, model_files)
 
     click.echo(
         summarize_model(model, input_size=input_size, batch_size=batch_size, dtype=dtype,
-                        include_top=include_top, fmt=fmt)
+                        include_top=include_top, fmt=fmt, training=training, optimizer=optimizer)
     )

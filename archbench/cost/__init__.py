@@ -13,5 +13,6 @@ rules and walkers in :mod:`archbench.tracing`, and here the API that chooses bet
 """
 
 from .choice import ModelCount, count
+from .training import LayerTraining, TrainingCount, count_training
 
-__all__ = ["ModelCount", "count"]
+__all__ = ["LayerTraining", "ModelCount", "TrainingCount", "count", "count_training"]

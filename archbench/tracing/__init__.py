@@ -24,8 +24,8 @@ Conventions (numbers per sample: the program is traced at ``batch_size`` and div
   kernel) is counted at its structural non-zeros, found by logic on the program (see
   :mod:`._common`), never from the weights' values: a multiply by a structural zero is not a
   multiply-add of the layer. Zeros in activations (padding) are counted, as in the walker.
-- **Weighted sums.** A sum reduction of products of which one factor depends on the input and the
-  product on a weight (``sum((x - w) ** 2)``, ``sum(x[..., None] * w)``: a matrix product written
+- **Weighted sums.** A sum reduction of products of which one factor depends on the input (and not
+  both: a loss's ``sum(labels * log(p))`` is element-wise work) and the product on a weight (``sum((x - w) ** 2)``, ``sum(x[..., None] * w)``: a matrix product written
   element-wise, LeNet-5's Euclidean RBF output) is ``weighted_sum``: one MAC per product.
 - Everything else goes to ``ops_other`` by category, one operation per scalar result:
   ``elementwise`` (arithmetic, comparisons, selections, max/min: ReLU is ``max(x, 0)``, bias adds),
@@ -80,7 +80,7 @@ from ..params import count_params
 from . import _field
 from ._common import OpRecord, Shape
 
-__all__ = ["OpRecord", "TracedCount", "trace_count"]
+__all__ = ["OpRecord", "TracedCount", "split_scope", "trace_count", "trace_training"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,29 +154,78 @@ def trace_count(
     """
     import keras
 
-    if not isinstance(model, keras.Model):
-        raise UsageError(f"trace_count() needs a built keras.Model, got {type(model).__name__}")
-    if not model.built:
-        raise UsageError(f"{model.name!r} is not built: call it on a batch or build() it before counting")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
-    try:
-        dtype = keras.backend.standardize_dtype(dtype)
-    except ValueError as exc:
-        raise UsageError(f"unknown dtype {dtype!r}") from exc
+    dtype = _check(model, batch_size, dtype, "trace_count")
     shapes = _input_shapes(model, input_shape)
     backend = keras.backend.backend()
     if backend == "jax":
         from ._jax import trace
-    elif backend == "tensorflow":
-        from ._tf import trace
     else:
-        raise UsageError(f"tracing needs the jax or tensorflow backend, not {backend!r} (set KERAS_BACKEND)")
+        from ._tf import trace
     tally, outputs, loops = trace(model, shapes, batch_size, dtype)
     if loops:
         depth, depth_note = None, "; ".join(loops)
     else:
         depth, depth_note = max((v.depth for v in outputs), default=0), None
+    return _record(model, tally, shapes, batch_size, dtype, depth, depth_note)
+
+
+def trace_training(
+    model: Any, input_shape: Any = None, *, loss: Any = "categorical_crossentropy", optimizer: Any = "sgd",
+    dtype: str = "float32",
+) -> tuple[TracedCount, TracedCount]:  # fmt: skip
+    """Trace one sample's training step of ``model`` and the optimizer's update (see
+    :mod:`._training`): ``(step, update)``. The step's operations are per sample, each with the scope
+    :func:`split_scope` reads as forward or backward; the update's are all ``static`` (once per step).
+    ``loss`` and ``optimizer`` are anything ``keras.losses.get`` / ``keras.optimizers.get`` accept."""
+    from ._training import trace_step, trace_update
+
+    dtype = _check(model, 1, dtype, "count_training")
+    shapes = _input_shapes(model, input_shape)
+    try:
+        tally, loops = trace_step(model, shapes, loss, dtype)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot trace a training step of {model.name!r} with loss {loss!r}: {exc}") from exc
+    try:
+        update = trace_update(model, optimizer)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"unknown optimizer {optimizer!r}: {exc}") from exc
+    depth_note = "; ".join(loops) or None
+    step = _record(model, tally, shapes, 1, dtype, None, depth_note or "not computed for a training step")
+    return step, _record(model, update, shapes, 1, dtype, None, "an optimizer update")
+
+
+def split_scope(scope: str) -> tuple[str, str]:
+    """``("forward" or "backward", layer path)`` of an operation of :func:`trace_training`'s step."""
+    from ._training import phase
+
+    return phase(scope)
+
+
+def _check(model: Any, batch_size: Any, dtype: str, what: str) -> str:
+    """Refuse what cannot be traced (one-line errors); the standard name of ``dtype``."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"{what}() needs a built keras.Model, got {type(model).__name__}")
+    if not model.built:
+        raise UsageError(f"{model.name!r} is not built: call it on a batch or build() it before counting")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow"):
+        raise UsageError(f"tracing needs the jax or tensorflow backend, not {backend!r} (set KERAS_BACKEND)")
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except ValueError as exc:
+        raise UsageError(f"unknown dtype {dtype!r}") from exc
+
+
+def _record(
+    model: Any, tally: Any, shapes: list[Shape], batch_size: int, dtype: str, depth: int | None, depth_note: str | None
+) -> TracedCount:  # fmt: skip
+    import keras
+
+    backend = keras.backend.backend()
     if backend == "tensorflow":
         tally.records = _layer_scopes(tally.records, model)
     receptive_field = _field.public(tally.receptive_field)

@@ -173,7 +173,7 @@ TF_ELEMENTWISE = frozenset(
     "Sign Square SquaredDifference Less LessEqual Greater GreaterEqual Equal NotEqual Select SelectV2 "
     "LogicalAnd LogicalOr LogicalNot Floor Ceil Round Rint ClipByValue Reciprocal Inv Relu Relu6 LeakyRelu "
     "IsFinite ReluGrad Relu6Grad LeakyReluGrad SigmoidGrad TanhGrad RsqrtGrad SqrtGrad ReciprocalGrad "
-    "EluGrad SeluGrad SoftplusGrad AssignSubVariableOp AssignAddVariableOp".split()
+    "EluGrad SeluGrad SoftplusGrad".split()
 )
 TF_TRANSCENDENTAL = frozenset(
     "Exp Expm1 Log Log1p Tanh Sigmoid Erf Erfc Sqrt Rsqrt Pow Sin Cos Tan Atan Atan2 Elu Selu Softplus "
@@ -283,6 +283,13 @@ def _tf_pooling_gradient(op, vals, shapes, out) -> OpCost:
     return OpCost(category="pooling", ops=prod(grad) * prod(op.get_attr("ksize")))
 
 
+def _tf_assign_update(op, vals, shapes, out) -> OpCost:
+    """``AssignSubVariableOp`` / ``AssignAddVariableOp``: one per element of the value."""
+    if shapes[1] is None:
+        raise Uncountable("a value of unknown shape")
+    return OpCost(category="elementwise", ops=prod(shapes[1]))
+
+
 def _tf_cross_entropy(op, vals, shapes, out) -> OpCost:
     """The fused softmax cross-entropy (loss and its gradient): one per logit."""
     return OpCost(category="transcendental", ops=prod(shapes[0]))
@@ -296,6 +303,7 @@ TF_RULES: dict[str, Handle] = _table(
     ("BiasAddGrad", _reduction),
     ("Mean Cumsum Cumprod", _every_input("reduction")),
     ("AddN", _tf_add_n),
+    ("AssignSubVariableOp AssignAddVariableOp", _tf_assign_update),
     ("MaxPool MaxPool3D AvgPool AvgPool3D", _tf_pooling),
     ("MaxPoolGrad MaxPool3DGrad AvgPoolGrad AvgPool3DGrad", _tf_pooling_gradient),
     ("SoftmaxCrossEntropyWithLogits SparseSoftmaxCrossEntropyWithLogits", _tf_cross_entropy),

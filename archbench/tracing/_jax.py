@@ -84,10 +84,16 @@ def trace(
         return outputs
 
     closed = jax.make_jaxpr(infer)(trainable, frozen, inputs)
+    return walk(closed, len(trainable) + len(frozen), [x.shape for x in inputs], batch_size)
+
+
+def walk(
+    closed: Any, weights: int, data: list[Shape], batch_size: int
+) -> tuple[Tally, list[Value], list[str]]:
+    """Walk a program whose first ``weights`` inputs are weights and the next ones data of the shapes
+    ``data`` (batch included): the tally, the outputs and loop notes."""
     walker = _Walker(batch_size)
-    values = [Value(weight=True)] * (len(trainable) + len(frozen)) + [
-        Value(data=True, rf=_field.input_field(x.shape)) for x in inputs
-    ]
+    values = [Value(weight=True)] * weights + [Value(data=True, rf=_field.input_field(tuple(s))) for s in data]
     outputs = walker.closed(closed, values, "")
     return walker.tally, outputs, walker.loops
 
@@ -195,7 +201,8 @@ class _Walker:
         out = eqn.outvars[0]
         weighted_sum = name == "reduce_sum" and eqn.invars[0] in fused
         result = merged(values, weight_op=name in _MATMUL or weighted_sum)
-        if name in _PRODUCTS and out in products and result.data and result.weight:
+        one_data_factor = name != "mul" or not all(v.data for v in values)  # not data x data (a loss)
+        if name in _PRODUCTS and out in products and result.data and result.weight and one_data_factor:
             fused.add(out)
             return [result]
         if weighted_sum:

@@ -66,9 +66,17 @@ def trace(
         return model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
 
     graph = tf.function(infer).get_concrete_function(*specs).graph
+    return walk(graph, [(batch_size, *s) for s in shapes], batch_size)
+
+
+def walk(graph: Any, data: list[Shape], batch_size: int) -> tuple[Tally, list[Value], list[str]]:
+    """Walk a function's graph whose first inputs are data of the shapes ``data`` (batch included),
+    its captured variables weights: the tally, the outputs and loop notes."""
+    import tensorflow as tf
+
     values = {
-        t.name: Value(data=True, rf=_field.input_field((batch_size, *s)))
-        for t, s in zip(graph.inputs[: len(specs)], shapes, strict=True)
+        t.name: Value(data=True, rf=_field.input_field(s))
+        for t, s in zip(graph.inputs[: len(data)], data, strict=True)
     }
     for external, internal in graph.captures:
         if internal.dtype == tf.resource:
@@ -171,7 +179,8 @@ class _Walker:
         name = op.outputs[0].name if n_out else ""
         weighted_sum = kind == "Sum" and op.inputs[0].name in fused
         result = merged(vals, weight_op=kind in TF_WEIGHT_OPS or weighted_sum)
-        if name in products and result.data and result.weight:
+        one_data_factor = kind != "Mul" or not all(v.data for v in vals)  # not data x data (a loss)
+        if name in products and result.data and result.weight and one_data_factor:
             fused.add(name)
             return [result]
         if shape is None:
@@ -195,8 +204,14 @@ class _Walker:
             return None
         if any(_shape(t) is None or not small(_shape(t)) for t in op.outputs):
             return None
+        import tensorflow as tf
+
         feeds = {t.name: v.const for t, v in zip(op.inputs, vals, strict=True)}
-        return [Value(const=np.asarray(r)) for r in self.session(graph).run(list(op.outputs), feeds)]
+        try:
+            results = self.session(graph).run(list(op.outputs), feeds)
+        except tf.errors.OpError:  # its control inputs read variables: not a constant
+            return None
+        return [Value(const=np.asarray(r)) for r in results]
 
     def session(self, graph: Any) -> Any:
         """A session on ``graph`` (kept until :meth:`close`), to evaluate constants in it."""

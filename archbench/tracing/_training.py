@@ -1,0 +1,155 @@
+"""The programs of one training step, traced on the active backend and walked like the inference
+program: the loss and its gradients with respect to the trainable weights, and the optimizer's update.
+
+- JAX: the jaxpr of ``jax.value_and_grad`` of the loss of ``model.stateless_call(..., training=True)``
+  with respect to the trainable variables; its forward operations carry the layer's scope in
+  ``jvp(...)``, the gradient's in ``transpose(jvp(...))``.
+- TensorFlow: the graph of a ``tf.function`` that computes the loss of ``model(x, training=True)``
+  under a ``tf.GradientTape`` and the tape's gradients with respect to the trainable variables; the
+  gradient's operations run under the ``gradient_tape/`` scope.
+- The update: ``optimizer.stateless_apply`` (JAX) or ``optimizer.apply`` in a ``tf.function``, on
+  gradients of the variables' shapes; it runs once per step, whatever the batch.
+
+Nothing is computed (abstract shapes on JAX, a traced graph on TensorFlow); the model is not changed
+(the optimizer is a new one, built for the model's variables).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._common import Shape, Tally
+
+__all__ = ["phase", "trace_step", "trace_update"]
+
+BACKWARD, FORWARD = "backward", "forward"
+
+
+def phase(scope: str) -> tuple[str, str]:
+    """``(forward or backward, the layer path)`` of an operation's scope in a gradient program."""
+    parts = [p for p in scope.split("/") if p]
+    backward = bool(parts) and (parts[0] == "gradient_tape" or any(p.startswith("transpose(") for p in parts))
+    if parts and parts[0] == "gradient_tape":
+        parts = parts[1:]
+    layer = [re.sub(r"^(?:transpose\(|jvp\()+(.*?)\)*$", r"\1", p) for p in parts]
+    return (BACKWARD if backward else FORWARD), "/".join(layer)
+
+
+def _loss_of(loss: Any) -> Any:
+    import keras
+
+    return keras.losses.get(loss)
+
+
+def _loss(loss_fn: Any, labels: list[Any], outputs: list[Any]) -> Any:
+    """The scalar loss: the mean over the batch, summed over the outputs."""
+    import keras
+
+    return sum(keras.ops.mean(loss_fn(t, p)) for t, p in zip(labels, outputs, strict=True))
+
+
+def trace_step(model: Any, shapes: list[Shape], loss: Any, dtype: str) -> tuple[Tally, list[str]]:
+    """Trace one sample's training step (loss and weight gradients): the tally and loop notes."""
+    import keras
+
+    loss_fn = _loss_of(loss)
+    if keras.backend.backend() == "jax":
+        return _jax_step(model, shapes, loss_fn, dtype)
+    return _tf_step(model, shapes, loss_fn, dtype)
+
+
+def _jax_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple[Tally, list[str]]:
+    import jax
+    import keras
+
+    from . import _jax
+
+    def spec(v: Any) -> Any:
+        return jax.ShapeDtypeStruct(tuple(int(d) for d in v.shape), v.dtype)
+
+    trainable = [spec(v) for v in model.trainable_variables]
+    frozen = [spec(v) for v in model.non_trainable_variables]
+    inputs = [jax.ShapeDtypeStruct((1, *s), dtype) for s in shapes]
+
+    def forward(trainable, frozen, inputs):
+        return model.stateless_call(trainable, frozen, inputs[0] if len(inputs) == 1 else list(inputs), training=True)
+
+    outputs = keras.tree.flatten(jax.eval_shape(forward, trainable, frozen, inputs)[0])
+    labels = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outputs]
+
+    def loss(trainable, frozen, inputs, labels):
+        y, updated = forward(trainable, frozen, inputs)
+        return _loss(loss_fn, labels, keras.tree.flatten(y)), updated
+
+    step = jax.value_and_grad(loss, has_aux=True)
+    closed = jax.make_jaxpr(step)(trainable, frozen, inputs, labels)
+    data = [x.shape for x in inputs] + [t.shape for t in labels]
+    tally, _, loops = _jax.walk(closed, len(trainable) + len(frozen), data, 1)
+    return tally, loops
+
+
+def _tf_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple[Tally, list[str]]:
+    import keras
+    import tensorflow as tf
+
+    from . import _tf
+
+    specs = [tf.TensorSpec((1, *s), dtype) for s in shapes]
+
+    def forward(inputs):
+        return model(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
+
+    outputs = keras.tree.flatten(tf.function(lambda *x: forward(x)).get_concrete_function(*specs).structured_outputs)
+    labels = [tf.TensorSpec(o.shape, o.dtype) for o in outputs]
+    variables = model.trainable_variables
+
+    def step(*args):
+        inputs, targets = args[: len(specs)], args[len(specs) :]
+        with tf.GradientTape() as tape:
+            y = keras.tree.flatten(forward(inputs))
+            value = _loss(loss_fn, targets, y)
+        return [value, *tape.gradient(value, variables)]
+
+    graph = tf.function(step).get_concrete_function(*specs, *labels).graph
+    data = [tuple(s.shape) for s in specs] + [tuple(t.shape) for t in labels]
+    tally, _, loops = _tf.walk(graph, data, 1)
+    return tally, loops
+
+
+def trace_update(model: Any, optimizer: Any) -> Tally:
+    """Trace the optimizer's update of the model's trainable variables: every operation is static
+    (no data flows into it), so its tally holds per-step work only."""
+    import keras
+
+    optimizer = keras.optimizers.get(optimizer)
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"not an optimizer: {optimizer!r}")
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        from . import _jax
+
+        def spec(v: Any) -> Any:
+            return jax.ShapeDtypeStruct(tuple(int(d) for d in v.shape), v.dtype)
+
+        state = [spec(v) for v in optimizer.variables]
+        weights = [spec(v) for v in variables]
+
+        def update(state, grads, weights):
+            return optimizer.stateless_apply(state, grads, weights)
+
+        closed = jax.make_jaxpr(update)(state, weights, weights)
+        return _jax.walk(closed, 2 * len(weights) + len(state), [], 1)[0]
+    import tensorflow as tf
+
+    from . import _tf
+
+    def apply(*grads):
+        optimizer.apply(list(grads), variables)
+        return tf.constant(0)
+
+    graph = tf.function(apply).get_concrete_function(*(tf.TensorSpec(v.shape, v.dtype) for v in variables)).graph
+    return _tf.walk(graph, [], 1)[0]
