@@ -385,6 +385,14 @@ def sleeper(**kwargs):
     return tiny_model()
 
 
+def killed(**kwargs):
+    """A builder whose process is killed by SIGKILL, as the kernel's out-of-memory killer does."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def crash(**kwargs):
     """A builder that kills its process, as a segfault in a framework would."""
     import os
@@ -434,6 +442,13 @@ def test_measure_in_subprocess_runs_each_backend_in_its_own_process():
         assert tiny[2]["status"] == "error" and "not installed" in tiny[2]["message"]
 
 
+def _fresh(python):
+    """A launcher starting a fresh (fake) interpreter per job: what happens to the job's process."""
+    from archbench.benchmark.launcher import Launcher
+
+    return Launcher(python=str(python), isolation="fresh")
+
+
 @pytest.mark.parametrize(
     ("script", "timeout_s", "expected"),
     [("exit 3", 60, "exited with code 3"), ("sleep 30", 0.5, "timed out after 0.5 s")],
@@ -443,7 +458,7 @@ def test_subprocess_failure_becomes_error_rows(tmp_path, script, timeout_s, expe
     fake_python.write_text(f"#!/bin/sh\n{script}\n")
     fake_python.chmod(0o755)
     configs = [bm.LatencyConfig(backend="tensorflow", batch_size=n) for n in (1, 8)]
-    rows = bm.measure_in_subprocess(TINY, configs, timeout_s, python=str(fake_python))
+    rows = bm.measure_in_subprocess(TINY, configs, timeout_s, launcher=_fresh(fake_python))
     assert [r["status"] for r in rows] == ["error", "error"]
     assert [r["batch_size"] for r in rows] == [1, 8]
     assert all(expected in r["message"] for r in rows)
@@ -454,14 +469,14 @@ def test_a_child_killed_by_sigkill_is_out_of_memory_for_the_config_it_was_measur
     fake_python.write_text("#!/bin/sh\nkill -9 $$\n")
     fake_python.chmod(0o755)
     configs = [bm.LatencyConfig(backend="tensorflow", batch_size=n) for n in (1, 8)]
-    rows = bm.measure_in_subprocess(TINY, configs, 60, python=str(fake_python))
+    rows = bm.measure_in_subprocess(TINY, configs, 60, launcher=_fresh(fake_python))
     assert [r["status"] for r in rows] == ["oom", "error"]
     assert "SIGKILL" in rows[0]["message"] and "out of memory" in rows[0]["message"]
     assert rows[1]["message"] == "not measured: the process was killed at batch 1"
 
 
 def test_the_child_is_killed_when_the_parent_stops_waiting(tmp_path, monkeypatch):
-    from archbench.benchmark import processes
+    from archbench.benchmark import launcher
 
     pid_file = tmp_path / "pid"
     fake_python = tmp_path / "python"
@@ -473,12 +488,57 @@ def test_the_child_is_killed_when_the_parent_stops_waiting(tmp_path, monkeypatch
             raise KeyboardInterrupt
         _sleep(seconds)
 
-    _sleep = processes.time.sleep
-    monkeypatch.setattr(processes.time, "sleep", interrupted)
+    _sleep = launcher.time.sleep
+    monkeypatch.setattr(launcher.time, "sleep", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        bm.measure_in_subprocess(TINY, bm.LatencyConfig(backend="tensorflow"), 60, python=str(fake_python))
+        bm.measure_in_subprocess(TINY, bm.LatencyConfig(backend="tensorflow"), 60, launcher=_fresh(fake_python))
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_forked_jobs_that_hang_or_are_killed_give_rows_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    """The pre-imported worker forks each job: a job past its timeout, one killed by SIGKILL (the OOM
+    killer) and a good one after them, all through one worker."""
+    from archbench.benchmark.launcher import Launcher
+
+    monkeypatch.setenv("ARCHBENCH_TEST_MARKER", str(tmp_path / "marker"))
+    config = bm.LatencyConfig(backend="tensorflow", warmup=0, min_iterations=2, max_iterations=2, min_time_s=0.0)
+    with Launcher() as launcher:
+        hung = bm.measure_in_subprocess(f"{__file__}:sleeper", config, 20, launcher=launcher)
+        oom = bm.measure_in_subprocess(f"{__file__}:killed", [config, config.replace(batch_size=2)], 60,
+                                       launcher=launcher)
+        fine = bm.measure_in_subprocess(TINY, config, 120, launcher=launcher)
+    assert (hung[0]["status"], hung[0]["message"]) == ("error", "timed out after 20 s")
+    assert [r["status"] for r in oom] == ["oom", "error"] and "OOM killer" in oom[0]["message"]
+    assert fine[0]["status"] == "ok", fine[0]["message"]
+    assert fine[0]["isolation"].startswith("own process, forked from a worker that had imported keras")
+
+
+def test_a_stop_request_kills_the_job_and_raises_keyboard_interrupt(monkeypatch, tmp_path):
+    """What Ctrl-C in a sweep does to a unit measuring in its own process: no row, the process gone."""
+    import threading
+
+    from archbench.benchmark import launcher
+
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("ARCHBENCH_TEST_MARKER", str(marker))
+
+    def stop_once_started():
+        while not (marker.exists() and marker.read_text()):
+            time.sleep(0.05)
+        launcher.request_stop()
+
+    threading.Thread(target=stop_once_started, daemon=True).start()
+    try:
+        with launcher.Launcher() as own, pytest.raises(KeyboardInterrupt):
+            bm.measure_in_subprocess(f"{__file__}:sleeper", bm.LatencyConfig(backend="tensorflow"), 300, launcher=own)
+    finally:
+        launcher.clear_stop()
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")

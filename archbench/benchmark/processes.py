@@ -63,7 +63,7 @@ def measure_in_subprocess(
     samples: bool = False,
     on_row: Callable[[dict[str, Any]], Any] | None = None,
     python: str = sys.executable,
-    memory: bool = False,
+    memory: bool = True,
     model_files: Sequence[str] = (),
     launcher: Launcher | None = None,
 ) -> list[dict[str, Any]]:
@@ -86,7 +86,9 @@ def measure_in_subprocess(
     ``memory`` measures each model's memory (:func:`~archbench.benchmark.measure.sweep`) in a process
     of its own, started for that model alone, so that its baseline holds nothing of another model;
     the configs of one model share it, in the given order (the row's ``mem_method`` says so).
-    ``model_files`` are loaded by the process before it builds anything.
+    ``model_files`` are loaded by the process before it builds anything. ``launcher`` (default: this
+    process's, :func:`~archbench.benchmark.launcher.shared_launcher`; one of its own for another
+    ``python``) starts the processes.
     """
     records = _measure_records(
         model,

@@ -40,8 +40,12 @@ class KerasTarget(Target):
         return build_model(model, config)
 
     def prepare(self, built: Any, config: LatencyConfig, name: str) -> Any:
+        from ...keras_internals import model_input_shape
         from ..measure import prepare
 
+        own = model_input_shape(built)
+        if config.input_size is None and isinstance(own, tuple) and own[1] is not None:
+            config = config.replace(input_size=int(own[1]))
         return prepare(built, config, name=name)
 
     def analytic(self, built: Any, config: LatencyConfig, input_shape: tuple[int, ...]) -> Any:
