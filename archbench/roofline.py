@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .errors import UsageError
+
 __all__ = ["COLUMNS", "MB", "OVERHEAD_FACTOR", "Peak", "compute_dtype", "roofline_columns"]
 
 OVERHEAD_FACTOR = 10.0
@@ -105,13 +107,25 @@ def compute_dtype(dtype: Any) -> str | None:
 def roofline_columns(row: Mapping[str, Any], peaks: Peak | Mapping[str, Any] | None) -> dict[str, Any]:
     """The roofline columns (:data:`COLUMNS`) of one latency row, against ``peaks`` (its device's
     :class:`Peak`, a dict of the same fields, or ``None``). See the module docstring for the conventions."""
-    out: dict[str, Any] = dict.fromkeys(COLUMNS)
-    reasons: list[str] = []
+    if not isinstance(row, Mapping):
+        raise UsageError(f"roofline_columns: row must map column names to values, got {type(row).__name__}")
     if isinstance(peaks, Mapping):
         peaks = Peak.from_dict(peaks)
+    elif peaks is not None and not isinstance(peaks, Peak):
+        raise UsageError(
+            f"roofline_columns: peaks must be a Peak, a dict of its fields or None, got {type(peaks).__name__}"
+        )
+    out: dict[str, Any] = dict.fromkeys(COLUMNS)
+    reasons: list[str] = []
     if row.get("status") != "ok":
         out["roofline_reason"] = f"status {row.get('status')!r}, not ok"
         return out
+    numeric = ("macs", "batch_size", "median_ms", "mem_params_mb", "mem_activations_mb")
+    reasons += [
+        f"{c} {row[c]!r} is not a number"
+        for c in numeric
+        if not _missing(row.get(c)) and _number(row, c) is None
+    ]
     macs, batch, ms = (_number(row, c) for c in ("macs", "batch_size", "median_ms"))
     flops = None
     if macs is None or batch is None or ms is None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from test_labels import label_problems, point_labels
 
+from archbench.errors import UsageError
 from archbench.roofline import COLUMNS, OVERHEAD_FACTOR, Peak, roofline_columns
 
 PEAK = Peak(device="cpu:0 (Test CPU)", device_type="cpu", device_name="Test CPU", dtype="float32",
@@ -69,6 +70,17 @@ def test_missing_inputs_give_none_and_a_reason():
     no_macs = roofline_columns(row(macs=None), PEAK)
     assert no_macs["flops_per_s"] is None and no_macs["fraction_of_peak"] is None
     assert no_macs["roofline_reason"].startswith("no macs")
+
+
+def test_bad_input_is_a_one_line_error():
+    with pytest.raises(UsageError, match="row must map column names to values, got list"):
+        roofline_columns([1, 2], PEAK)
+    with pytest.raises(UsageError, match="peaks must be a Peak, a dict of its fields or None, got float"):
+        roofline_columns(row(), 1e12)
+    bad = roofline_columns(row(macs="many"), PEAK)
+    assert bad["flops_per_s"] is None and bad["roofline_reason"].startswith(
+        "macs 'many' is not a number; no macs"
+    )
 
 
 def test_a_datasheet_peak_gives_a_fraction_but_no_bound():
