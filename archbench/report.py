@@ -215,8 +215,10 @@ REFERENCE_INTRO = (
 
 
 def _reference_comparison(results_dir: str, results: pd.DataFrame) -> pd.DataFrame:
-    """Latency against every ``reference/<machine>/results.csv`` beside ``results_dir``."""
-    root = os.path.join(os.path.dirname(os.path.abspath(results_dir)), "reference")
+    """Latency against every ``reference/<machine>/results.csv`` beside ``results_dir`` (for a folder
+    that is itself in ``reference/``, the other machines there)."""
+    parent = os.path.dirname(os.path.abspath(results_dir))
+    root = parent if os.path.basename(parent) == "reference" else os.path.join(parent, "reference")
     refs = {}
     for label in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         folder = os.path.join(root, label)

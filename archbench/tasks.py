@@ -269,8 +269,11 @@ def _sweep_stopped(status: str, batch: int, batches: tuple[int, ...]) -> str:
 
 def _finish_latency(ctx: TaskContext, row: dict[str, Any]) -> dict[str, Any]:
     """What every latency row carries whatever ran it: the measuring process's environment apart (the
-    runner stores it as the row's ``env``), the profile and where its sweep stopped."""
+    runner stores it as the row's ``env``), the profile, where its sweep stopped, and where it stands
+    against this machine's measured peaks (:func:`archbench.roofline.roofline_columns`)."""
+    from .benchmark.machine_peaks import peaks_for_row
     from .environment import ENV_KEYS
+    from .roofline import roofline_columns
 
     kept = ("backend", "device", "device_type", "device_name")
     env = {k: row[k] for k in ENV_KEYS if k in row}
@@ -281,6 +284,7 @@ def _finish_latency(ctx: TaskContext, row: dict[str, Any]) -> dict[str, Any]:
         row["error"] = f"{row['reason']}: {row['error']}"
     row["profile"] = ctx.settings.profile
     row["sweep_stopped"] = _sweep_stopped(row["status"], ctx.unit["batch_size"], ctx.settings.batches)
+    row.update(roofline_columns(row, peaks_for_row(row) if row["status"] == "ok" else None))
     if env:
         row["env"] = env
     return row

@@ -9,11 +9,13 @@
 #   on the GPU machine:  run(command="bash benchmarks/gpu_run.sh", carry=[".gpu_wheels"], timeout_s=600)
 #   CPU dry run (CI):    GPU_RUN_DRY=1 bash benchmarks/gpu_run.sh
 #
-# The steps, in priority order, share one budget (GPU_RUN_BUDGET_S, 360 s, leaving the rest of an
-# 8-minute call to the installation, a last measurement's overrun (at most 60 s), the ratios and the
-# report); a step still running at the deadline is stopped after its current measurement (SIGINT), and
-# the steps after it are left for the next call, which resumes the same folder (each measurement is
-# done once):
+# The steps, in priority order, share one budget (GPU_RUN_BUDGET_S, 480 s of measuring, leaving the rest
+# of a 10-minute call to the installation, the ratios and the report); a step still running at the
+# deadline is stopped at once (SIGINT: the unit in progress is not recorded), and the steps after it are
+# left for the next call, which resumes the same folder (each measurement is done once). Every unit runs
+# in a process forked from a pre-imported worker (JAX or torch imported once per call, not per unit), and
+# compiled programs are kept in archbench's compilation cache (JAX; TorchInductor's FX graph cache), so
+# the compile modes of one torchvision model share their kernels:
 #   1. ResNet-50 v1.5, batch 1, float32                    (JAX vs torchvision, the headline)
 #   2. ResNet-50 v1.5, batch 256, mixed_bfloat16           (the throughput goal)
 #   3. every model with a torchvision counterpart, batch 1, float32
@@ -72,6 +74,11 @@ if ((${#missing[@]})); then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
+# The real call's steps (the dry run projects their time from its own per-unit figures).
+REAL_HEADLINE=resnet50_v1_5
+REAL_B1_MODELS=resnet50_v1_5,vgg16,googlenet_bn,resnet18,alexnet_onetower,inception_v3,resnet152_v1_5,resnet101_v1_5,resnet34,vgg19,vgg11,vgg13,vgg16_bn,vgg19_bn,vgg11_bn,vgg13_bn
+REAL_PROFILE_MODELS=alexnet,googlenet,resnet18,resnet50,vgg16
+REAL_SWEEP="1,2,4,8,16,32,64,128,256"
 if [[ "$DRY" == 1 ]]; then
   # Every step and code path of the GPU call on the CPU, small: one model, 64 x 64 inputs, short timings,
   # the bf16 steps with torch eager only (autocast is the same code in every mode).
@@ -86,12 +93,10 @@ else
   card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
   card=$(echo "${card:-unknown}" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')
   RESULTS=${GPU_RUN_RESULTS:-results/gpu-$card}
-  HEADLINE=resnet50_v1_5
-  B1_MODELS=resnet50_v1_5,vgg16,googlenet_bn,resnet18,alexnet_onetower,inception_v3,resnet152_v1_5,resnet101_v1_5,resnet34,vgg19,vgg11,vgg13,vgg16_bn,vgg19_bn,vgg11_bn,vgg13_bn
-  PROFILE_MODELS=alexnet,googlenet,resnet18,resnet50,vgg16
-  SWEEP="1,2,4,8,16,32,64,128,256" BIG=256 PROFILE_BATCHES=() BF16_MODES=()
+  HEADLINE=$REAL_HEADLINE B1_MODELS=$REAL_B1_MODELS PROFILE_MODELS=$REAL_PROFILE_MODELS
+  SWEEP=$REAL_SWEEP BIG=256 PROFILE_BATCHES=() BF16_MODES=()
   TIMING=(--min-time 0.5 --max-time 2 --timeout 150)
-  BUDGET=${GPU_RUN_BUDGET_S:-360}
+  BUDGET=${GPU_RUN_BUDGET_S:-480}
 fi
 "$PY" - <<'PY'
 import jax, keras, torch, torchvision
@@ -111,7 +116,7 @@ step() {  # step NAME ARGS...: one `archbench run` into $RESULTS, stopped at the
     return 0
   fi
   echo "== $name ($left s left)"
-  timeout -s INT -k 60 "$left" "$PY" -m archbench.cli run --backend jax --device gpu --tasks latency \
+  timeout -s INT -k 30 "$left" "$PY" -m archbench.cli run --backend jax --device gpu --tasks latency \
     --out "$RESULTS" --no-report "${TIMING[@]}" "$@" || code=$?
   case $code in
     0 | 1 | 124 | 130 | 137) ;;  # done; some unit failed (its row says why); stopped at the deadline
@@ -128,6 +133,13 @@ step "4 $HEADLINE mixed_bfloat16 sweep" --models "$HEADLINE" --batch "$SWEEP" --
   --peers torchvision "${BF16_MODES[@]}"
 step "5 memory and energy vs batch size" --models "$PROFILE_MODELS" --profile full "${PROFILE_BATCHES[@]}"
 
+if [[ "$DRY" == 1 && -f "$RESULTS/results.jsonl" ]]; then
+  peer_ways="jax+eager,compile,reduce-overhead"
+  "$PY" benchmarks/unit_overhead.py --summarize "$RESULTS" --csv "$RESULTS/unit_overhead.csv" \
+    --project "$peer_ways:$REAL_HEADLINE:1" --project "$peer_ways:$REAL_HEADLINE:256" \
+    --project "$peer_ways:$REAL_B1_MODELS:1" --project "$peer_ways:$REAL_HEADLINE:$REAL_SWEEP" \
+    --project "jax:$REAL_PROFILE_MODELS:1,2,4,8,16,32,64" || true
+fi
 if [[ -f "$RESULTS/results.csv" ]]; then
   "$PY" benchmarks/runtimes.py --summarize "$RESULTS" --csv "$RESULTS/ratios.csv" --goal 1 || true
   "$PY" -m archbench.cli report --results "$RESULTS" || true

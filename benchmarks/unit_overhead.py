@@ -16,6 +16,14 @@ folder with ``--summarize``) and prints, per way (``framework / runtime / mode``
     python benchmarks/unit_overhead.py --models resnet18,vgg11 --runtime keras,onnxruntime --peers torchvision
     python benchmarks/unit_overhead.py --isolation fresh               # a fresh interpreter per unit
     python benchmarks/unit_overhead.py --summarize results/latest      # an existing run
+    python benchmarks/unit_overhead.py --summarize DRY --project "jax+eager,compile:resnet50_v1_5:1" ...
+
+``--project`` (repeatable: ``WAYS:MODELS:BATCHES``, ways ``jax`` and torchvision modes joined by ``+``
+and ``,``) projects the wall time of another call of the same steps from this folder's per-unit figures:
+per unit, the way's median overhead and first call here, plus ``--project-min-time`` of timing. A model
+without a torchvision counterpart costs its peer units nothing (they are ``skipped`` rows). The GPU
+call's CPU dry run prints this for the real call: an estimate from CPU figures (a GPU compiles and
+runs at other speeds), stated as such.
 
 The goal (:file:`README.md`): a median overhead of at most 1 s per unit on the 2-core CPU machine for
 ``archbench run --models all --tasks latency``.
@@ -69,7 +77,7 @@ def summarize(units: list[dict]) -> list[dict]:
         mine = [u for u in units if u["way"] == way]
         over = sorted(u["overhead_s"] for u in mine)
 
-        def med(key: str) -> float:
+        def med(key: str, mine: list[dict] = mine) -> float:
             return round(statistics.median(u[key] for u in mine), 3)
 
         rows.append({
@@ -94,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results folder of the run (default: a temporary one)")
     parser.add_argument("--summarize", default=None, help="read this results folder instead of running")
     parser.add_argument("--csv", default=os.path.join(ROOT, "results", "unit_overhead.csv"))
+    parser.add_argument("--project", action="append", default=[], help="WAYS:MODELS:BATCHES of a call to project")
+    parser.add_argument("--project-min-time", type=float, default=0.5)
     args = parser.parse_args(argv)
     folder = args.summarize
     if folder is None:
@@ -120,7 +130,35 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     print(f"-> {args.csv}")
+    if args.project:
+        print(project(rows, args.project, args.project_min_time))
     return 0
+
+
+def project(rows: list[dict], steps: list[str], min_time: float) -> str:
+    """The projected wall time of the steps (see the module docstring), one line."""
+    sys.path.insert(0, ROOT)
+    from archbench.peers import peer_for
+
+    per_way = {r["way"].split(" / ")[-1]: r["median_overhead_s"] + r["median_first_call_s"] for r in rows}
+    jax_way = next((w for w in per_way if w.startswith("jax")), None)
+    units, seconds, unknown = 0, 0.0, set()
+    for step in steps:
+        ways, models, batches = step.split(":")
+        for way in ways.replace("+", ",").split(","):
+            key = jax_way if way == "jax" else way
+            for model in models.split(","):
+                if way != "jax" and peer_for(model)[0] is None:
+                    continue
+                n = len(batches.split(","))
+                units += n
+                if key not in per_way:
+                    unknown.add(way)
+                    continue
+                seconds += n * (per_way[key] + min_time)
+    missing = f"; no figure here for {', '.join(sorted(unknown))} (not counted)" if unknown else ""
+    return (f"projected time of the real call: {units} units, about {seconds / 60:.1f} min (per unit: this "
+            f"run's median overhead + first call of its way + {min_time:g} s of timing; CPU figures, an estimate){missing}")
 
 
 if __name__ == "__main__":

@@ -543,19 +543,27 @@ def ci_text(low: Any, high: Any) -> str:
     return f"{float(low):.3g}–{float(high):.3g}"
 
 
+def _fastest(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys``, the row with the lowest median (its stack and device kept)."""
+    return table.sort_values("median_ms").groupby(keys, as_index=False).first()
+
+
 def reference_comparison(results: pd.DataFrame, references: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """This folder's median latency beside each reference folder's, per model and setting.
 
-    ``references`` maps a label (the reference folder's name) to its ``results.csv``. Only settings
-    measured in both (same device type, stack, precision and batch size) are compared; ``ratio`` is
-    this folder's median over the reference's (below 1: faster here). Empty when nothing matches.
+    ``references`` maps a label (the reference folder's name) to its ``results.csv``. Settings measured
+    in both (same stack, precision and batch size) are compared as they are; a model, precision and
+    batch size measured in both only by other stacks (a GPU machine's JAX beside a CPU machine's
+    TensorFlow) is compared by the fastest way on each side, ``stack`` then naming both
+    (``fastest: jax jit / tensorflow xla``). ``ratio`` is this folder's median over the reference's
+    (below 1: faster here). Empty when nothing matches.
     """
     keys = ["model", "stack", "precision", "batch_size"]
     try:
-        here = latency_table(results)
+        here_rows = latency_table(results)
     except ResultsFileError:
         return pd.DataFrame()
-    here = here.groupby(keys, as_index=False).agg(device=("device", "first"), median_ms=("median_ms", "median"))
+    here = here_rows.groupby(keys, as_index=False).agg(device=("device", "first"), median_ms=("median_ms", "median"))
     tables = []
     for label, ref in references.items():
         try:
@@ -566,6 +574,14 @@ def reference_comparison(results: pd.DataFrame, references: Mapping[str, pd.Data
             reference_device=("device", "first"), reference_median_ms=("median_ms", "median")
         )
         both = here.merge(theirs, on=keys)
+        rest = keys[:1] + keys[2:]
+        fastest_here = _fastest(here, rest).merge(_fastest(theirs.rename(columns={"reference_median_ms": "median_ms"}),
+                                                           rest).rename(columns={"median_ms": "reference_median_ms",
+                                                                                 "stack": "reference_stack"}), on=rest)
+        matched = set(map(tuple, both[rest].itertuples(index=False)))
+        fastest_here = fastest_here[[tuple(r) not in matched for r in fastest_here[rest].itertuples(index=False)]]
+        fastest_here["stack"] = "fastest: " + fastest_here["stack"] + " / " + fastest_here.pop("reference_stack")
+        both = pd.concat([both, fastest_here[both.columns]], ignore_index=True)
         if both.empty:
             continue
         both.insert(0, "reference", label)

@@ -57,18 +57,13 @@ def measure(
     config: LatencyConfig | None = None,
     *,
     name: str | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-    sync: Callable[[Any], Any] | None = None,
-    macs: int | None = None,
-    load: LoadMonitor | None = None,
-    energy: EnergyFactory | None = None,
+    **timing: Any,
 ) -> LatencyResult:
     """Time compiled inference of a built Keras model on the active backend.
 
-    ``sync`` replaces the backend's synchronisation (it must still wait for the device); ``clock``
-    replaces ``time.perf_counter`` (tests pass fake ones). ``macs`` is per image. ``load`` and
-    ``energy`` are as for :func:`measure_function`. Out of memory gives a result with
-    ``status="oom"``; other errors propagate. Same as ``prepare(model, config).measure()``.
+    ``timing`` are :meth:`PreparedInference.measure`'s keyword arguments (``sync``, ``clock``,
+    ``macs``, ``load``, ``energy``). Out of memory gives a result with ``status="oom"``; other errors
+    propagate. Same as ``prepare(model, config).measure(**timing)``.
     """
     try:
         prepared = prepare(model, config, name=name)
@@ -86,7 +81,7 @@ def measure(
             backend=active_backend(),
             failure=Failure.of(exc),
         )
-    return prepared.measure(clock=clock, sync=sync, macs=macs, load=load, energy=energy)
+    return prepared.measure(**timing)
 
 
 @dataclass
@@ -110,6 +105,9 @@ class PreparedInference:
         load: LoadMonitor | None = None,
         energy: EnergyFactory | None = None,
     ) -> LatencyResult:
+        """Time the prepared call. ``sync`` replaces the compiled path's synchronisation (it must
+        still wait for the device); ``clock`` replaces ``time.perf_counter`` (tests pass fake ones);
+        ``macs`` is per image; ``load`` and ``energy`` are as for :func:`measure_function`."""
         from ..environment import describe_device
 
         compiled, config, backend = self.compiled, self.config, self.context["backend"]
