@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import keras_internals
 from ..counting import Complexity, CountRecord, ReceptiveField
+from ..counting.records import CountStatus
 from ..counting.walker import UnknownDimension, keras_depth
 from ..counting.walker import count as walk
 from ..errors import UsageError
@@ -30,7 +31,7 @@ WALKER, TRACED = "walker", "traced"
 
 
 @dataclass(frozen=True)
-class ModelCount:
+class ModelCount(CountStatus):
     """The count chosen for a model (:func:`count`): its figures are those of :attr:`chosen`, one
     :class:`~archbench.counting.CountRecord` (the walker's :class:`~archbench.counting.Complexity` or
     the tracer's :class:`~archbench.tracing.TracedCount`), with ``method`` (``"walker"`` or
@@ -58,21 +59,8 @@ class ModelCount:
         return self.uncounted
 
     @property
-    def complete(self) -> bool:
-        return not self.uncounted
-
-    @property
-    def status(self) -> str:
-        """``ok`` for a complete count, else ``partial``."""
-        return "ok" if self.complete else "partial"
-
-    @property
     def macs(self) -> int:
         return self.chosen.macs
-
-    @property
-    def flops(self) -> int:
-        return self.chosen.flops
 
     @property
     def ops_other(self) -> Mapping[str, int]:

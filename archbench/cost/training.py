@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..counting.records import CountStatus
 from ..params import ParamCounts
 from ..tracing import TracedCount, split_scope, trace_training
 
@@ -38,27 +39,34 @@ __all__ = ["LayerTraining", "TrainingCount", "count_training"]
 RULE_OF_THUMB = 3
 
 
+class _ForwardBackward:
+    forward_macs: int
+    backward_macs: int
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of one sample's training step: forward plus backward."""
+        return self.forward_macs + self.backward_macs
+
+    @property
+    def ratio(self) -> float | None:
+        """``macs / forward_macs`` (the rule of thumb says 3); None without forward multiply-adds."""
+        return self.macs / self.forward_macs if self.forward_macs else None
+
+
 @dataclass(frozen=True)
-class LayerTraining:
+class LayerTraining(_ForwardBackward):
     """One layer's (name scope's) multiply-adds in a training step, per sample."""
 
     name: str
     forward_macs: int
     backward_macs: int
 
-    @property
-    def macs(self) -> int:
-        return self.forward_macs + self.backward_macs
-
-    @property
-    def ratio(self) -> float | None:
-        """Training to forward multiply-adds; None for a layer without forward ones."""
-        return self.macs / self.forward_macs if self.forward_macs else None
-
 
 @dataclass(frozen=True)
-class TrainingCount:
-    """What :func:`count_training` counted (see the module docstring for the conventions)."""
+class TrainingCount(_ForwardBackward, CountStatus):
+    """What :func:`count_training` counted (see the module docstring for the conventions); ``status``
+    is ``ok`` when every operation of the step and of the update was counted, else ``partial``."""
 
     model_name: str
     backend: str
@@ -73,29 +81,6 @@ class TrainingCount:
     params: ParamCounts
     layers: tuple[LayerTraining, ...]
     uncounted: tuple[str, ...] = ()
-
-    @property
-    def macs(self) -> int:
-        """Multiply-adds of one sample's training step: forward plus backward."""
-        return self.forward_macs + self.backward_macs
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.macs
-
-    @property
-    def ratio(self) -> float | None:
-        """``macs / forward_macs`` (the rule of thumb says 3)."""
-        return self.macs / self.forward_macs if self.forward_macs else None
-
-    @property
-    def complete(self) -> bool:
-        return not self.uncounted
-
-    @property
-    def status(self) -> str:
-        """``ok`` when every operation of the step and the update was counted, else ``partial``."""
-        return "ok" if self.complete else "partial"
 
     def rows(self) -> list[dict[str, Any]]:
         """The per-layer table: name, forward, backward and training MACs, and their ratio."""

@@ -11,7 +11,7 @@ from typing import Any
 from ..params import ParamCounts
 from .rules import Shape
 
-__all__ = ["Complexity", "CountRecord", "LayerRecord", "ReceptiveField", "RefGap", "reference_gap"]
+__all__ = ["Complexity", "CountRecord", "CountStatus", "LayerRecord", "ReceptiveField", "RefGap", "reference_gap"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,30 @@ class LayerRecord:
         return sum(self.other.values())
 
 
+class CountStatus:
+    """What every count says of itself from its ``macs`` and ``uncounted``: FLOPs, complete, status."""
+
+    macs: int
+    uncounted: tuple[str, ...]
+
+    @property
+    def flops(self) -> int:
+        """``2 * macs``: one multiply-add is two floating-point operations."""
+        return 2 * self.macs
+
+    @property
+    def complete(self) -> bool:
+        """Whether nothing was left uncounted."""
+        return not self.uncounted
+
+    @property
+    def status(self) -> str:
+        """``ok`` for a complete count, else ``partial`` (never ``ok`` with something left out)."""
+        return "ok" if self.complete else "partial"
+
+
 @dataclass(frozen=True, kw_only=True)
-class CountRecord:
+class CountRecord(CountStatus):
     """A model's count, whichever counter made it: per-sample MACs and other operations, params, depth,
     receptive field and what was left out (``uncounted``: a count that leaves something out is
     partial, never ``ok``). :meth:`rows` is the per-layer table (the walker's layers, the tracer's
@@ -88,27 +110,12 @@ class CountRecord:
     uncounted: tuple[str, ...] = ()
 
     @property
-    def flops(self) -> int:
-        """``2 * macs``: one multiply-add is two floating-point operations."""
-        return 2 * self.macs
-
-    @property
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
 
     @property
     def ops_other_total(self) -> int:
         return sum(self.ops_other.values())
-
-    @property
-    def complete(self) -> bool:
-        """Whether nothing was left uncounted."""
-        return not self.uncounted
-
-    @property
-    def status(self) -> str:
-        """``ok`` for a complete count, else ``partial``."""
-        return "ok" if self.complete else "partial"
 
     def rows(self) -> list[dict[str, Any]]:
         """The per-layer table: name, type, output shape, params, MACs, % of MACs, other ops, field,

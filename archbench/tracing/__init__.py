@@ -36,9 +36,16 @@ Conventions (numbers per sample: the program is traced at ``batch_size`` and div
   explicit zero rule.
 - ``static`` holds the work done on weights and constants alone (folding batch-norm statistics,
   assembling a kernel), once per call whatever the batch: it is not in the per-sample figures.
-- An operation with no rule is listed in :attr:`TracedCount.uncounted`, never silently zero; so is a
-  ``while`` loop (unknown trip count). ``scan`` bodies count ``length`` times; of a ``cond`` the
-  costliest branch counts, with a note in :attr:`TracedCount.notes` when branches differ.
+- An operation with no rule is listed in :attr:`TracedCount.uncounted`, never silently zero; the rules
+  are tables, one per backend (:mod:`._handles`). Operations whose results reach no output are not
+  counted (the backend does not run them).
+- **Loops** count as their body times the trip count: a ``scan`` its ``length``; a ``while`` loop (JAX
+  ``while``, TensorFlow ``While``) as many times as its condition, run on the loop values known before
+  it starts (a counter and its bound, ``maximum_iterations``, a tensor list's length), lets it run.
+  A loop whose trip count depends on the data is listed in ``uncounted`` (the count is partial). A
+  loop-carried state that starts from constants (zeros) and that the body makes data (a recurrent
+  state) is per-sample work. Of a ``cond`` the costliest branch counts, with a note in
+  :attr:`TracedCount.notes` when branches differ.
 - **Depth** is the number of convolutions, matrix products and weighted sums on the longest path from
   the input to an output; ``None`` when weight operations run inside a loop (``depth_note`` says
   where). It counts operations, not layers: a separable convolution is two, and a layer with weights
@@ -177,18 +184,25 @@ def trace_training(
     :mod:`._training`): ``(step, update)``. The step's operations are per sample, each with the scope
     :func:`split_scope` reads as forward or backward; the update's are all ``static`` (once per step).
     ``loss`` and ``optimizer`` are anything ``keras.losses.get`` / ``keras.optimizers.get`` accept."""
+    import keras
+
     from ._training import trace_step, trace_update
 
     dtype = _check(model, 1, dtype, "count_training")
     shapes = _input_shapes(model, input_shape)
     try:
-        tally, loops = trace_step(model, shapes, loss, dtype)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"cannot trace a training step of {model.name!r} with loss {loss!r}: {exc}") from exc
+        loss_fn = keras.losses.get(loss)
+    except ValueError as exc:
+        raise UsageError(f"unknown loss {loss!r}: {exc}") from exc
     try:
-        update = trace_update(model, optimizer)
-    except (ValueError, TypeError) as exc:
+        optimizer = keras.optimizers.get(optimizer)
+    except ValueError as exc:
         raise UsageError(f"unknown optimizer {optimizer!r}: {exc}") from exc
+    if loss_fn is None or not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise UsageError(f"need a loss and an optimizer, got {loss!r} and {optimizer!r}")
+    optimizer = type(optimizer).from_config(optimizer.get_config())  # a new one: the caller's is not built
+    tally, loops = trace_step(model, shapes, loss_fn, dtype)
+    update = trace_update(model, optimizer)
     depth_note = "; ".join(loops) or None
     step = _record(model, tally, shapes, 1, dtype, None, depth_note or "not computed for a training step")
     return step, _record(model, update, shapes, 1, dtype, None, "an optimizer update")

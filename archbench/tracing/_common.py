@@ -117,7 +117,8 @@ class Value:
     weight operations on the longest data path that produced it; ``const``: its value, when it depends
     on neither; ``mask``: its structural non-zeros (static values only, ``None`` = dense); ``flipped``:
     a kernel reversed along its spatial axes (JAX's form of a transposed convolution); ``rf``: its
-    receptive field, one entry per axis (data values only, see :mod:`._field`).
+    receptive field, one entry per axis (data values only, see :mod:`._field`); ``mixed``: a data
+    value a weight entered element-wise (``x - w``), whose square summed is a weighted sum.
     """
 
     data: bool = False
@@ -127,6 +128,7 @@ class Value:
     mask: np.ndarray | None = None
     flipped: bool = False
     rf: Field | None = None
+    mixed: bool = False
 
     @property
     def static(self) -> bool:
@@ -212,3 +214,11 @@ def matmul_macs(
     a = a.reshape(prod(a.shape[:nb]), prod(a.shape[nb : nb + nc]), -1)
     b = b.reshape(prod(b.shape[:nb]), prod(b.shape[nb : nb + nc]), -1)
     return int(np.einsum("bca,bcd->", a, b))
+
+
+def mixes(values: list[Value], elementwise: bool, moves: bool) -> bool:
+    """Whether an operation's data result is ``mixed``: an element-wise operation of data and a weight
+    alone (``x - w``), or data movement of a mixed value."""
+    if elementwise:
+        return any(v.data for v in values) and any(v.weight and not v.data for v in values)
+    return moves and bool(values) and values[0].mixed

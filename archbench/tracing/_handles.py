@@ -21,7 +21,7 @@ import numpy as np
 from ..counting.formulas import einsum_macs
 from ._common import Shape, Value, indicator, matmul_macs, nonzeros
 
-__all__ = ["JAX_RULES", "TF_RULES", "OpCost", "Uncountable"]
+__all__ = ["JAX_RULES", "TF_RULES", "OpCost", "Uncountable", "tf_shape"]
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ TF_RESHAPES = frozenset(
 )
 
 
-def _tf_shape(tensor: Any) -> Shape | None:
+def tf_shape(tensor: Any) -> Shape | None:
+    """A TensorFlow tensor's static shape, or None when any dimension is unknown."""
     dims = tensor.shape.as_list() if tensor.shape.rank is not None else None
     if dims is None or any(d is None for d in dims):
         return None
@@ -216,7 +217,7 @@ def _space_to_batch_output(op: Any) -> Shape | None:
             return None
         sink = consumers[0]
         if sink.type == "BatchToSpaceND":
-            return _tf_shape(sink.outputs[0])
+            return tf_shape(sink.outputs[0])
         if sink.type not in TF_RESHAPES:
             return None
 

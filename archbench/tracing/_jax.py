@@ -28,6 +28,7 @@ from ._common import (
     dense_or,
     indicator,
     merged,
+    mixes,
     ones,
     small,
 )
@@ -38,6 +39,7 @@ from ._handles import (
     JAX_REDUCTION,
     JAX_RULES,
     JAX_TRANSCENDENTAL,
+    JAX_ZERO,
     Uncountable,
 )
 
@@ -201,8 +203,10 @@ class _Walker:
         out = eqn.outvars[0]
         weighted_sum = name == "reduce_sum" and eqn.invars[0] in fused
         result = merged(values, weight_op=name in _MATMUL or weighted_sum)
-        one_data_factor = name != "mul" or not all(v.data for v in values)  # not data x data (a loss)
-        if name in _PRODUCTS and out in products and result.data and result.weight and one_data_factor:
+        # a product with one data factor (x * w), or the square of x - w; not data x data (a loss) nor
+        # the square of any activation (batch statistics)
+        weighted = bool(values) and (not all(v.data for v in values) if name == "mul" else values[0].mixed)
+        if name in _PRODUCTS and out in products and result.data and result.weight and weighted:
             fused.add(out)
             return [result]
         if weighted_sum:
@@ -218,7 +222,8 @@ class _Walker:
             result = Value(weight=result.weight, mask=_mask(eqn, values, shape), flipped=flipped)
         else:
             rf = _receptive_field(eqn, values, shape)
-            result = self.tally.see(replace(result, flipped=flipped, rf=rf))
+            mixed = mixes(values, name in JAX_ELEMENTWISE, name in JAX_ZERO)
+            result = self.tally.see(replace(result, flipped=flipped, rf=rf, mixed=mixed))
         return [result] * len(eqn.outvars)
 
     def evaluate(self, eqn: Any, values: list[Value]) -> list[Value] | None:
