@@ -244,6 +244,8 @@ def test_training_summary_and_errors(monkeypatch):
     assert json.loads(format_training(t, "json"))["totals"]["backward_macs"] == t.backward_macs
     with pytest.raises(UsageError, match="unknown optimizer"):
         archbench.count_training(_small_cnn(), optimizer="no_such_optimizer")
+    with pytest.raises(UsageError, match="unknown loss"):
+        archbench.count_training(_small_cnn(), loss="no_such_loss")
     with pytest.raises(UsageError, match="needs a built keras.Model"):
         archbench.count_training("lenet5")
     result = CliRunner().invoke(cli, ["summary", "lenet5_modern", "--training"])

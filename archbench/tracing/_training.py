@@ -36,12 +36,6 @@ def phase(scope: str) -> tuple[str, str]:
     return (BACKWARD if backward else FORWARD), "/".join(layer)
 
 
-def _loss_of(loss: Any) -> Any:
-    import keras
-
-    return keras.losses.get(loss)
-
-
 def _loss(loss_fn: Any, labels: list[Any], outputs: list[Any]) -> Any:
     """The scalar loss: the mean over the batch, summed over the outputs."""
     import keras
@@ -49,11 +43,10 @@ def _loss(loss_fn: Any, labels: list[Any], outputs: list[Any]) -> Any:
     return sum(keras.ops.mean(loss_fn(t, p)) for t, p in zip(labels, outputs, strict=True))
 
 
-def trace_step(model: Any, shapes: list[Shape], loss: Any, dtype: str) -> tuple[Tally, list[str]]:
-    """Trace one sample's training step (loss and weight gradients): the tally and loop notes."""
+def trace_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple[Tally, list[str]]:
+    """Trace one sample's training step (``loss_fn`` and the weight gradients): the tally and loop notes."""
     import keras
 
-    loss_fn = _loss_of(loss)
     if keras.backend.backend() == "jax":
         return _jax_step(model, shapes, loss_fn, dtype)
     return _tf_step(model, shapes, loss_fn, dtype)
@@ -118,13 +111,10 @@ def _tf_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple
 
 
 def trace_update(model: Any, optimizer: Any) -> Tally:
-    """Trace the optimizer's update of the model's trainable variables: every operation is static
+    """Trace a new ``optimizer``'s update of the model's trainable variables: every operation is static
     (no data flows into it), so its tally holds per-step work only."""
     import keras
 
-    optimizer = keras.optimizers.get(optimizer)
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise TypeError(f"not an optimizer: {optimizer!r}")
     variables = model.trainable_variables
     optimizer.build(variables)
     if keras.backend.backend() == "jax":
