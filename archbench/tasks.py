@@ -46,6 +46,7 @@ class RunSettings:
     profile: str = "quick"
     latency: LatencyConfig = DEFAULT
     runtimes: tuple[str, ...] = ("keras",)
+    keras_modes: tuple[str, ...] = ("default",)
     peers: tuple[str, ...] = ()
     peer_modes: tuple[str, ...] | None = None
     timeout_s: float | None = None
@@ -192,7 +193,9 @@ register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first wit
 
 def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
     """One unit per way of running a model and batch size: the Keras runtime once per backend, each
-    exported runtime once, each peer framework once per mode (:func:`archbench.peers.default_modes`).
+    exported runtime once, each peer framework once per mode (:func:`archbench.peers.default_modes`);
+    a Keras variant (``--keras-modes``, :data:`archbench.benchmark.targets.keras.VARIANTS`) once per
+    backend it applies to, its ``variant`` in the unit.
     ``framework``, ``runtime`` and ``mode`` are settings of the unit, hence part of its key, with the
     stop rule that defines the measurement."""
     from .peers import default_modes
@@ -203,9 +206,12 @@ def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
         return {"batch_size": n, "dtype": c.dtype, "device": c.device, "input_size": s.input_size,
                 "min_time_s": c.min_time_s, "max_time_s": c.max_time_s, "ci_target": c.ci_target}
 
+    from .benchmark.targets.keras import VARIANTS
+
     units = []
     for runtime in s.runtimes:
-        ways = [{"backend": b} for b in s.backends] if runtime == "keras" else [{}]
+        ways = [{"backend": b, **({"variant": v} if v != "default" else {})}
+                for b in s.backends for v in s.keras_modes if b in VARIANTS[v].backends] if runtime == "keras" else [{}]
         units += [{"framework": "archbench", "runtime": runtime, **way, **timed(n)} for way in ways for n in s.batches]
     for peer in s.peers:
         units += [{"framework": peer, "runtime": PEER_RUNTIME, "mode": mode, **timed(n)}
@@ -222,6 +228,8 @@ def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
     (:func:`archbench.runtimes.measure_runtime`: export stages first) or a peer framework's build
     (:func:`archbench.peers.peer_rows`)."""
     from .benchmark import measure_in_subprocess, normalize_backend
+    from .benchmark.targets import Way
+    from .benchmark.targets.keras import variant_env
     from .peers import peer_rows
     from .runtimes import measure_runtime
 
@@ -235,8 +243,10 @@ def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
     elif u.get("runtime", "keras") != "keras":
         row = measure_runtime(ctx.spec.name, u["runtime"], config, timeout_s=timeout)
     else:
-        row = measure_in_subprocess(ctx.spec.name, config.replace(backend=normalize_backend(u["backend"])),
-                                    timeout, memory=True, model_files=_model_files(ctx.spec))[0]
+        backend, variant = normalize_backend(u["backend"]), u.get("variant", "default")
+        way = Way("keras", backend, variant, {"env": variant_env(variant)})
+        row = measure_in_subprocess(ctx.spec.name, config, timeout, way=way, memory=True,
+                                    model_files=_model_files(ctx.spec))[0]
     return [_finish_latency(ctx, row)]
 
 

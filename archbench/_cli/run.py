@@ -23,6 +23,9 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list, latency_config
 @click.option("--runtime", "runtimes", default="keras", show_default=True,
               help="Latency runtimes, comma-separated: keras (the backends' compiled paths), onnxruntime, openvino, "
                    "litert (exported from Keras, checked against it on random inputs, timed on the CPU).")
+@click.option("--keras-modes", default="default", show_default=True,
+              help="Keras compiled-path variants, comma-separated: default, command-buffers (JAX on a GPU: XLA "
+                   "command buffers with convolutions), reduce-overhead (torch backend: CUDA graphs on a GPU).")
 @click.option("--peers", default="none", show_default=True,
               help="Frameworks whose own build of each model is timed beside archbench's: torchvision or none.")
 @click.option("--peer-modes", default=None,
@@ -56,7 +59,7 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list, latency_config
 @click.option("--shard", default=None, help="Measure the I-th of N deterministic parts of the grid, e.g. 1/4.")
 @click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report at the end.")
-def command(models, tasks, out, input_size, backends, runtimes, peers, peer_modes, profile, batches, device, dtype,
+def command(models, tasks, out, input_size, backends, runtimes, keras_modes, peers, peer_modes, profile, batches, device, dtype,
             min_time_s, max_time_s, ci_target, compile_cache, isolation, dataset, data_dir, weights, train_epochs, timeout_s, force, shard,
             model_files, report) -> None:
     """Measure models x tasks into OUT (a tidy results.csv), resuming what is already there."""
@@ -85,6 +88,7 @@ def command(models, tasks, out, input_size, backends, runtimes, peers, peer_mode
         latency=latency_config(min_time_s=min_time_s, max_time_s=max_time_s, ci_target=ci_target, device=device,
                                dtype=_validate_dtype(dtype), compile_cache=compile_cache),
         runtimes=tuple(parse_runtimes(runtimes)),
+        keras_modes=_keras_modes(keras_modes),
         peers=parse_peers(peers),
         peer_modes=parse_modes(peer_modes),
         timeout_s=timeout_s,
@@ -162,6 +166,16 @@ def _validate_batches(values: tuple[int, ...]) -> tuple[int, ...]:
         if v < 1:
             raise UsageError(f"batch size must be a positive integer, got {v}")
     return values
+
+
+def _keras_modes(value: str) -> tuple[str, ...]:
+    from ..benchmark.targets.keras import VARIANTS
+
+    names = tuple(dict.fromkeys(n.strip().lower() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise UsageError(f"unknown keras mode {(unknown or [value])[0]!r}; choose from {', '.join(VARIANTS)}")
+    return names
 
 
 def _validate_dtype(value: str) -> str:

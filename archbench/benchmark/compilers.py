@@ -57,6 +57,7 @@ class Compiled:
     path: str
     locate: Callable[[Any], tuple[str, int]]
     notes: list[str]
+    inputs: Any = None  # the batch the timed call feeds (for conformance checks between ways)
 
 
 _THREADS_APPLIED: int | None = None
@@ -162,7 +163,7 @@ def _compile_tensorflow(model: Any, config: LatencyConfig, shape: tuple[int, ...
         spec = tf.DeviceSpec.from_string(tf.nest.flatten(out)[0].device)
         return ("gpu" if spec.device_type == "GPU" else "cpu"), spec.device_index or 0
 
-    return Compiled(fn, sync, "tf.function+xla" if config.jit else "tf.function", locate, notes)
+    return Compiled(fn, sync, "tf.function+xla" if config.jit else "tf.function", locate, notes, x)
 
 
 def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Compiled:
@@ -212,7 +213,7 @@ def _compile_jax(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> C
         except AttributeError:  # several outputs
             return jax.block_until_ready(out)
 
-    return Compiled(fn, sync, path, locate, notes)
+    return Compiled(fn, sync, path, locate, notes, x)
 
 
 def _compile_torch(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Compiled:
@@ -243,11 +244,11 @@ def _compile_torch(model: Any, config: LatencyConfig, shape: tuple[int, ...]) ->
         t = out[0] if isinstance(out, list | tuple) else out
         return ("gpu" if t.device.type == "cuda" else "cpu"), t.device.index or 0
 
-    compiled = Compiled(eager, sync, "torch eager", locate, notes)
+    compiled = Compiled(eager, sync, "torch eager", locate, notes, x)
     call = eager
     if config.jit and hasattr(torch, "compile"):
-        call = torch.compile(eager)
-        compiled.path = "torch.compile"
+        call = torch.compile(eager, mode=config.compile_mode)
+        compiled.path = "torch.compile" + (f"(mode={config.compile_mode})" if config.compile_mode else "")
     elif config.jit:
         notes.append(f"torch {torch.__version__} has no torch.compile; timed eager")
 

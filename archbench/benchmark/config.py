@@ -90,7 +90,8 @@ class LatencyConfig:
     ``max_time_s`` seconds of sampling, or ``max_iterations`` samples. The defaults keep the zoo's
     quick run (28 models at batch 1) within minutes on two CPU cores: a unit samples for 1 to 8 s.
 
-    ``compile_cache`` keeps compiled programs in archbench's persistent cache folder
+    ``compile_mode`` is ``torch.compile``'s mode on the torch backend (``None``: its default;
+    ``"reduce-overhead"``: CUDA graphs on a GPU). ``compile_cache`` keeps compiled programs in archbench's persistent cache folder
     (:mod:`archbench.benchmark.caches`; JAX and TorchInductor).
     """
 
@@ -111,6 +112,7 @@ class LatencyConfig:
     max_time_s: float = DEFAULT_MAX_TIME_S
     seed: int = 0
     compile_cache: bool = True
+    compile_mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend is not None:
@@ -134,6 +136,8 @@ class LatencyConfig:
             )
         if self.input_size is not None and self.input_size < 1:
             raise UsageError(f"input_size must be positive, got {self.input_size}")
+        if self.compile_mode not in (None, "default", "reduce-overhead", "max-autotune"):
+            raise UsageError(f"compile_mode must be default, reduce-overhead or max-autotune, got {self.compile_mode!r}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}")
 

@@ -2,13 +2,40 @@
 
 What is timed (through the active Keras backend's framework, on the device asked for):
 
-- **Arithmetic**: an ``n × n @ n × n`` matrix product in the compute dtype, compiled (``jax.jit`` /
-  ``tf.function``), for each ``n`` of :data:`MATMUL_SIZES` (sizes large enough to be compute-bound);
-  one untimed call compiles, one more warms up, then the median of :data:`REPEATS` timed calls, with
-  the device synchronised inside the timed region. FLOPs = 2 n³; the best size's median is kept.
+- **Arithmetic**, two compute-bound probes in the compute dtype; the peak (``flops_per_s``) is the
+  higher of the two, both figures are kept (``matmul_flops_per_s``, ``conv_flops_per_s``) and
+  ``peak_probe`` / ``method`` say which one gave it:
+
+  - *matmul*: an ``n × n @ n × n`` matrix product, compiled (``jax.jit`` / ``tf.function``), for each
+    ``n`` of :data:`MATMUL_SIZES`; FLOPs = 2 n³;
+  - *conv*: a 3×3, stride-1, ``SAME`` convolution ``N×H×W×C -> K`` (NHWC input, HWIO filter) for each
+    shape of :data:`CONV_SHAPES` (VGG's and ResNet's 56×56×256 and 28×28×512 layers), compiled the way
+    archbench's latency timer compiles models (``jax.jit`` / ``tf.function(jit_compile=True)``, XLA);
+    FLOPs = 2 × the direct count of MACs, ``N·H·W·9·C·K`` (the project's convention: padding taps
+    counted, no Winograd or FFT saving assumed).
+
+  For each shape one untimed call compiles, one more warms up, then the median of :data:`REPEATS`
+  timed calls, with the device synchronised inside the timed region; each probe keeps its best shape.
+  A model's convolutions run through the conv path, not the matrix product's kernel, so a peak from the
+  matrix product alone can sit below what conv nets reach (it did on a 2-core AMD EPYC under
+  TensorFlow, whose XLA convolutions outran ``tf.linalg.matmul`` on some runs).
 - **Bandwidth**: ``y += x`` in place on two float32 arrays of :data:`STREAM_BYTES` each (far above
   the caches), compiled the same way (JAX donates ``y``; TensorFlow ``Variable.assign_add``); bytes =
   3 × the array size (``x`` read, ``y`` read and written), the median of :data:`REPEATS` timed calls.
+
+On the 2-core AMD EPYC machine (TensorFlow 2.21, CPUID family 25 model 17, a Zen 4 core: 32 float32
+FLOPs a cycle per core) a pure AVX-512 FMA loop in C reaches 118 GFLOP/s on one core (3.7 GHz), so
+about 236 GFLOP/s on both; the matmul and conv probes reach 190-200 GFLOP/s there when the machine is
+quiet. The committed reference rows of that machine (``results/reference/cpu-amd-epyc-2c``, measured
+on 2026-12-01 under another VM kernel build) do 250-345 GFLOP/s of direct-count work through Keras and
+up to ~450 GFLOP/s through ONNX Runtime / OpenVINO on the same day (``results/runtimes_cpu.csv``): more
+than the FMA units of two such cores can do. XLA's convolution output is bit-identical to TensorFlow's
+Eigen convolution (a direct, im2col-style contraction, not Winograd), and re-timing VGG-16 on today's
+host puts it below the probes; so those rows were most likely measured on a host with about twice the
+float32 throughput per core (full-width AVX-512 FMA) that reports the same masked CPU name
+(``AMD EPYC``). Their ``fraction_of_peak`` against this host's peak is above 1 because the peak and the
+rows come from different hardware, not because the probes miss a faster kernel. The cache key holds the
+CPUID family/model/stepping so that a peak is not reused across such hosts.
 
 The framework runs with its default threads (every core of the process's affinity mask). Float32
 products on a GPU run as the framework runs them by default (TF32 tensor cores on Ampere and newer),
@@ -16,7 +43,8 @@ which is also how models run, so the measured float32 peak can exceed the datash
 
 Results are cached per machine and versions in ``<cache dir>/peaks-<hash>.json`` (the cache dir of
 :func:`archbench.catalog.default_cache_dir`): the hash covers the device type and name, the CPU model,
-the core count, the backend, the Keras, framework and numpy versions and ``XLA_FLAGS``; each file
+the CPUID family/model/stepping, the core count, the backend, the Keras, framework and numpy versions,
+``XLA_FLAGS`` and ``TF_ENABLE_ONEDNN_OPTS``; each file
 holds one entry per dtype. Measuring again (``refresh``) keeps the higher of each figure, since other
 work sharing the machine only ever lowers them (``runs`` counts the measurements); a measurement taken
 while the machine was busy (load or steal stamped around it, :mod:`archbench.benchmark.load`) is
@@ -48,19 +76,27 @@ from .load import LoadMonitor
 from .peaks import peak_for
 
 __all__ = [
+    "CONV_SHAPES",
     "DEFAULT_DTYPES",
     "MATMUL_SIZES",
     "REPEATS",
     "STREAM_BYTES",
     "cache_key",
     "cache_path",
+    "conv_flops",
     "machine_peaks",
     "measure_peak",
     "peaks_for_row",
 ]
 
-CACHE_FORMAT = "archbench.peaks/1"
+CACHE_FORMAT = "archbench.peaks/2"
 MATMUL_SIZES = {"cpu": (1024, 2048), "gpu": (4096, 8192, 16384)}
+CONV_SHAPES = {
+    "cpu": ((1, 56, 256, 256), (1, 28, 512, 512)),
+    "gpu": ((64, 56, 256, 256), (64, 28, 512, 512)),
+}
+"""``(N, H=W, C, K)`` of the 3×3 stride-1 ``SAME`` convolutions of the conv probe, per device type."""
+CONV_KERNEL = 3
 STREAM_BYTES = {"cpu": 256 * 2**20, "gpu": 2 * 2**30}
 REPEATS = 5
 DEFAULT_DTYPES = {"cpu": ("float32",), "gpu": ("float32", "bfloat16", "float16")}
@@ -87,6 +123,7 @@ def _median_s(call: Callable[[], Any], repeats: int = REPEATS) -> float:
 
 class _Jax:
     kernel = "jax.jit"
+    conv_kernel = "jax.jit"
 
     def __init__(self, device_type: str) -> None:
         import jax
@@ -104,6 +141,16 @@ class _Jax:
         f = jax.jit(jnp.matmul)
         return lambda: f(a, b).block_until_ready()
 
+    def conv(self, shape: tuple[int, int, int, int], dtype: str) -> Callable[[], Any]:
+        jax = self.jax
+        n, size, c, k = shape
+        with jax.default_device(self.device):
+            x = jax.random.uniform(jax.random.PRNGKey(4), (n, size, size, c), dtype=dtype)
+            w = jax.random.uniform(jax.random.PRNGKey(5), (CONV_KERNEL, CONV_KERNEL, c, k), dtype=dtype)
+        f = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))  # fmt: skip
+        return lambda: f(x, w).block_until_ready()
+
     def stream(self, count: int) -> Callable[[], Any]:
         jax, jnp = self.jax, self.jax.numpy
         with jax.default_device(self.device):
@@ -120,6 +167,7 @@ class _Jax:
 
 class _TensorFlow:
     kernel = "tf.function"
+    conv_kernel = "tf.function(jit_compile=True)"
 
     def __init__(self, device_type: str) -> None:
         import tensorflow as tf
@@ -138,6 +186,20 @@ class _TensorFlow:
         def call() -> None:
             with tf.device(self.name):
                 f(a, b)[0, 0].numpy()
+
+        return call
+
+    def conv(self, shape: tuple[int, int, int, int], dtype: str) -> Callable[[], Any]:
+        tf = self.tf
+        n, size, c, k = shape
+        with tf.device(self.name):
+            x = tf.cast(tf.random.uniform((n, size, size, c), seed=4), dtype)
+            w = tf.cast(tf.random.uniform((CONV_KERNEL, CONV_KERNEL, c, k), seed=5), dtype)
+        f = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"), jit_compile=True)
+
+        def call() -> None:
+            with tf.device(self.name):
+                f(x, w)[0, 0, 0, 0].numpy()
 
         return call
 
@@ -165,35 +227,59 @@ def _check(device_type: str, dtype: str) -> None:
         raise UsageError(f"dtype must be one of {', '.join(MEASURABLE_DTYPES)}, got {dtype!r}")
 
 
+def conv_flops(shape: tuple[int, int, int, int]) -> int:
+    """FLOPs of one conv-probe call: 2 × the direct count of MACs, ``N·H·W·k²·C·K`` (``SAME``, stride 1)."""
+    n, size, c, k = shape
+    return 2 * n * size * size * CONV_KERNEL**2 * c * k
+
+
+def _shape_text(shape: tuple[int, int, int, int]) -> str:
+    n, size, c, k = shape
+    return f"{n}×{size}×{size}×{c} -> {k}"
+
+
 def measure_peak(device_type: str, dtype: str = "float32", *, backend: str | None = None) -> Peak:
-    """Time the matrix products and the in-place add on ``device_type`` in this process (no cache)."""
+    """Time the matrix products, the convolutions and the in-place add on ``device_type`` in this
+    process (no cache); the peak is the higher of the matmul and the conv probe."""
     _check(device_type, dtype)
     backend = backend or _active_backend()
     fw = _framework(backend, device_type)
     monitor = LoadMonitor()
     monitor.before()
-    best_n, best = 0, 0.0
+    best_n, matmul = 0, 0.0
     for n in MATMUL_SIZES[device_type]:
         rate = 2.0 * n**3 / _median_s(fw.matmul(n, dtype))
-        if rate > best:
-            best_n, best = n, rate
+        if rate > matmul:
+            best_n, matmul = n, rate
+    best_shape, conv = CONV_SHAPES[device_type][0], 0.0
+    for shape in CONV_SHAPES[device_type]:
+        rate = conv_flops(shape) / _median_s(fw.conv(shape, dtype))
+        if rate > conv:
+            best_shape, conv = shape, rate
     count = STREAM_BYTES[device_type] // 4
     bandwidth = 3 * count * 4 / _median_s(fw.stream(count))
     load = monitor.after()
+    probe = "conv" if conv > matmul else "matmul"
     sizes = ", ".join(map(str, MATMUL_SIZES[device_type]))
+    shapes = ", ".join(map(_shape_text, CONV_SHAPES[device_type]))
     method = (
-        f"{backend} {fw.kernel}: n×n @ n×n {dtype} matmul for n in ({sizes}), median of {REPEATS} timed calls "
-        f"after a compiling and a warm call, device synchronised in the timed region, FLOPs = 2n³, best n = "
-        f"{best_n} kept; bandwidth: y += x in place on two {count * 4 / 1e6:.0f} MB float32 arrays, "
-        f"bytes = 3 × array size, median of {REPEATS}; framework default threads"
+        f"{backend}; peak = the {probe} probe ({max(matmul, conv) / 1e9:,.1f} GFLOP/s), the higher of: "
+        f"matmul, {fw.kernel} n×n @ n×n {dtype} for n in ({sizes}), FLOPs = 2n³, best n = {best_n} kept "
+        f"({matmul / 1e9:,.1f} GFLOP/s); conv, {fw.conv_kernel} {CONV_KERNEL}×{CONV_KERNEL} stride-1 SAME "
+        f"{dtype} convolution NHWC N×H×W×C -> K for ({shapes}), FLOPs = 2 × N·H·W·9·C·K (direct count), "
+        f"best {_shape_text(best_shape)} kept ({conv / 1e9:,.1f} GFLOP/s); each the median of {REPEATS} "
+        f"timed calls after a compiling and a warm call, device synchronised in the timed region; "
+        f"bandwidth: y += x in place on two {count * 4 / 1e6:.0f} MB float32 arrays, bytes = 3 × array "
+        f"size, median of {REPEATS}; framework default threads"
     )
     name = _device_name(backend, device_type)
     spec, spec_source = peak_for(name, dtype) if device_type == "gpu" else (None, None)
     return Peak(
         device=f"{device_type}:0 ({name})", device_type=device_type, device_name=name, dtype=dtype,
-        flops_per_s=best, bandwidth_bytes_per_s=bandwidth, peak_source="measured", method=method,
+        flops_per_s=max(matmul, conv), bandwidth_bytes_per_s=bandwidth, peak_source="measured", method=method,
         backend=backend, spec_flops_per_s=None if spec is None else spec * 1e12, spec_source=spec_source,
-        matmul_n=best_n, measured_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        matmul_n=best_n, matmul_flops_per_s=matmul, conv_flops_per_s=conv, conv_shape=_shape_text(best_shape),
+        peak_probe=probe, measured_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         load_before=load.load_before, load_after=load.load_after, busy=load.busy,
     )  # fmt: skip
 
@@ -218,17 +304,36 @@ def _device_name(backend: str, device_type: str) -> str:
 
 
 def cache_key(device_type: str, device_name: str, backend: str) -> dict[str, Any]:
-    """What a cached peak depends on: device, CPU model and cores, backend, versions, ``XLA_FLAGS``."""
+    """What a cached peak depends on: device, CPU model, CPUID and cores, backend, versions, ``XLA_FLAGS``
+    and (TensorFlow) ``TF_ENABLE_ONEDNN_OPTS``."""
     from ..environment import cpu_count, cpu_model, versions
 
     v = versions()
     frameworks = ("tensorflow",) if backend == "tensorflow" else ("jax", "jaxlib")
     key = {"format": CACHE_FORMAT, "device_type": device_type, "device_name": device_name,
-           "cpu_model": cpu_model(), "cpu_count": cpu_count(), "backend": backend,
+           "cpu_model": cpu_model(), "cpu_id": _cpu_id(), "cpu_count": cpu_count(), "backend": backend,
            "keras_version": v["keras_version"], "numpy_version": v["numpy_version"],
            "xla_flags": os.environ.get("XLA_FLAGS")}  # fmt: skip
     key.update({f"{f}_version": v[f"{f}_version"] for f in frameworks})
+    if backend == "tensorflow":
+        key["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     return key
+
+
+def _cpu_id() -> str:
+    """``vendor family model stepping`` of the first CPU in /proc/cpuinfo (empty where unreadable): a
+    virtual machine's masked model name (``AMD EPYC``) can stand for cores of different throughput."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip()
+    except OSError:
+        return ""
+    return " ".join(fields.get(k, "?") for k in ("vendor_id", "cpu family", "model", "stepping"))
 
 
 def cache_path(key: Mapping[str, Any], cache_dir: str | None = None) -> str:
@@ -294,7 +399,8 @@ def _cached_or_measured(
 
 def _highest(old: Mapping[str, Any] | None, new: Peak) -> Peak:
     """The higher of each figure of a cached and a new measurement (other work sharing the machine only
-    ever lowers them), with the count of measurements they are the highest of."""
+    ever lowers them), with the count of measurements they are the highest of. The arithmetic figures
+    (peak, both probes, ``method``) come together from the measurement with the higher peak."""
     if not old:
         return new
     before = Peak.from_dict(old)

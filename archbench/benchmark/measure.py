@@ -448,7 +448,7 @@ def sweep(
                 params_bytes=analytic.params_bytes,
                 activation_bytes=None if per_image is None else per_image * resolved.batch_size,
                 columns={
-                    **target.columns(prepared),
+                    **target.columns(prepared, result),
                     "compile_cache": caches.row_value(target.backend, resolved.compile_cache),
                     "compile_cache_warm": None if entries is None else after == entries,
                 },
@@ -461,7 +461,7 @@ def sweep(
             result = LatencyResult(
                 model=model,
                 config=resolved,
-                status="failed" if failed else failure.status,
+                status=exc.status if failed else failure.status,
                 message=str(exc) if failed else short_message(exc),
                 backend=target.backend,
                 failure=None if failed else failure,

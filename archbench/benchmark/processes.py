@@ -31,14 +31,15 @@ from .targets import Way
 MEMORY_CONTEXT = "own process, baseline after the framework's import and before the build"
 
 
-def error_record(model: str, config: LatencyConfig, message: str, *, oom: bool = False, backend: str = "") -> Record:
+def error_record(model: str, config: LatencyConfig, message: str, *, oom: bool = False, backend: str = "",
+                 status: str = "error") -> Record:
     """A failure the parent saw itself (not installed, crash, timeout, a process killed for memory): an
-    untyped ``error`` row, or an ``oom`` row when ``oom``."""
+    untyped ``error`` row (or ``status``), or an ``oom`` row when ``oom``."""
     failure = Failure(OUT_OF_MEMORY, message) if oom else None
     result = LatencyResult(
         model=model,
         config=config,
-        status="oom" if oom else "error",
+        status="oom" if oom else status,
         message=message,
         backend=backend or config.backend or "",
         failure=failure,
@@ -198,16 +199,22 @@ def _run_way(models: list[str], way: Way, configs: list[LatencyConfig], children
         finished, partial = divmod(len(got.records), len(configs))
         if finished < len(batch):
             current = pending[finished]
-            records += [children.emit(r) for r in _unfinished(current, configs[partial:], got, way.backend)]
+            records += [children.emit(r) for r in _unfinished(current, configs[partial:], got, way)]
             finished += 1
         pending = pending[finished:]
     return records
 
 
-def _unfinished(model: str, configs: list[LatencyConfig], got: Launched, backend: str) -> list[Record]:
+def _unfinished(model: str, configs: list[LatencyConfig], got: Launched, way: Way) -> list[Record]:
     """Rows for the configs a process did not finish: ``oom`` for the one it was killed in for memory,
-    ``error`` (with why) for the others."""
+    ``error`` (with why) for the others; ``skipped`` for all when XLA refused a flag the way sets (this
+    jaxlib does not know it)."""
     killed = got.reason in ("oom-killer", "memory")
+    backend = way.backend
+    flags = dict(way.options.get("env") or {}).get("XLA_FLAGS")
+    if flags and "Unknown flag" in (got.stopped or ""):
+        message = f"this jaxlib rejects an XLA flag of the way ({flags}): {got.stopped}"
+        return [error_record(model, c, message, backend=backend, status="skipped") for c in configs]
     out = []
     for k, c in enumerate(configs):
         if killed and k == 0:

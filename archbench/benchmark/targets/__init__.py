@@ -66,13 +66,16 @@ class Way:
 
 
 class TargetFailed(Exception):
-    """A target that cannot be timed for a reason of its own (an exported model whose outputs differ
-    from Keras'): the row's status is ``failed``, ``reason`` names it, ``columns`` go into the row."""
+    """A target that cannot be timed for a reason of its own: the row's ``status`` is ``failed`` (an
+    exported model whose outputs differ from Keras') or ``skipped`` (a GPU-only way on a CPU),
+    ``reason`` names it, ``columns`` go into the row."""
 
-    def __init__(self, reason: str, message: str, columns: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, reason: str, message: str, columns: Mapping[str, Any] | None = None,
+                 status: str = "failed") -> None:
         super().__init__(message)
         self.reason = reason
         self.columns = dict(columns or {})
+        self.status = status
 
 
 class Target:
@@ -107,9 +110,9 @@ class Target:
 
         return Analytic(None, None, None)
 
-    def columns(self, prepared: Any) -> dict[str, Any]:
+    def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         """``framework``, ``framework_version``, ``runtime``, ``runtime_version``, ``mode`` and the
-        way's own columns."""
+        way's own columns (``result``: the timed result, when there is one)."""
         raise NotImplementedError
 
     def memory_probe(self, config: LatencyConfig) -> Any:

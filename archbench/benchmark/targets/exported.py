@@ -70,7 +70,7 @@ class ExportedTarget(Target):
 
         return MemoryProbe("cpu")
 
-    def columns(self, prepared: Any) -> dict[str, Any]:
+    def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         loaded = self.loaded
         conformance = {k: v for k, v in self.conformance.items() if k not in ("status", "error")}
         return {

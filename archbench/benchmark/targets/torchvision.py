@@ -112,7 +112,7 @@ class TorchvisionTarget(Target):
         params += sum(b.numel() * b.element_size() for b in built.buffers())
         return Analytic(None, None, int(params))
 
-    def columns(self, prepared: Any) -> dict[str, Any]:
+    def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         import torchvision
 
         peer = getattr(self, "peer", None)
