@@ -125,20 +125,21 @@ step() {  # step NAME ARGS...: one `archbench run` into $RESULTS, stopped at the
   if [[ -n "${OUT:-}" ]]; then mkdir -p "$OUT" && cp -r "$RESULTS" "$OUT/"; fi
 }
 
-step "1 headline: $HEADLINE, batch 1, float32" --models "$HEADLINE" --batch 1 --peers torchvision
+KM=(--keras-modes default,command-buffers)
+step "1 headline: $HEADLINE, batch 1, float32" --models "$HEADLINE" --batch 1 --peers torchvision "${KM[@]}"
 step "2 throughput: $HEADLINE, batch $BIG, mixed_bfloat16" --models "$HEADLINE" --batch "$BIG" \
-  --dtype mixed_bfloat16 --peers torchvision "${BF16_MODES[@]}"
-step "3 every model with a counterpart, batch 1, float32" --models "$B1_MODELS" --batch 1 --peers torchvision
+  --dtype mixed_bfloat16 --peers torchvision "${BF16_MODES[@]}" "${KM[@]}"
+step "3 every model with a counterpart, batch 1, float32" --models "$B1_MODELS" --batch 1 --peers torchvision "${KM[@]}"
 step "4 $HEADLINE mixed_bfloat16 sweep" --models "$HEADLINE" --batch "$SWEEP" --dtype mixed_bfloat16 \
-  --peers torchvision "${BF16_MODES[@]}"
+  --peers torchvision "${BF16_MODES[@]}" "${KM[@]}"
 step "5 memory and energy vs batch size" --models "$PROFILE_MODELS" --profile full "${PROFILE_BATCHES[@]}"
 
 if [[ "$DRY" == 1 && -f "$RESULTS/results.jsonl" ]]; then
-  peer_ways="jax+eager,compile,reduce-overhead"
+  peer_ways="jax+jax-cb+eager,compile,reduce-overhead"
   "$PY" benchmarks/unit_overhead.py --summarize "$RESULTS" --csv "$RESULTS/unit_overhead.csv" \
     --project "$peer_ways:$REAL_HEADLINE:1" --project "$peer_ways:$REAL_HEADLINE:256" \
     --project "$peer_ways:$REAL_B1_MODELS:1" --project "$peer_ways:$REAL_HEADLINE:$REAL_SWEEP" \
-    --project "jax:$REAL_PROFILE_MODELS:1,2,4,8,16,32,64" || true
+    --project "jax:$REAL_PROFILE_MODELS:1,2,4,8,16,32,64" --project-min-time 0.5 || true
 fi
 if [[ -f "$RESULTS/results.csv" ]]; then
   "$PY" benchmarks/runtimes.py --summarize "$RESULTS" --csv "$RESULTS/ratios.csv" --goal 1 || true

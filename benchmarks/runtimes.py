@@ -97,7 +97,8 @@ def ratios(results_dir: str, goal: float) -> list[dict]:
         if own.empty or peers.empty:
             continue
         best, peer = own.loc[own["median_ms"].idxmin()], peers.loc[peers["median_ms"].idxmin()]
-        default = own[own["runtime"] == "keras"]["median_ms"]
+        variant = own["variant"].fillna("default") if "variant" in own else pd.Series("default", index=own.index)
+        default = own[(own["runtime"] == "keras") & (variant == "default")]["median_ms"]
         compiled = peers[peers["mode"] == "compile"]["median_ms"]
         pair = pd.DataFrame([best, peer])
         loads = [pd.to_numeric(pair[c], errors="coerce") for c in ("load_before", "load_after") if c in pair]

@@ -18,8 +18,8 @@ folder with ``--summarize``) and prints, per way (``framework / runtime / mode``
     python benchmarks/unit_overhead.py --summarize results/latest      # an existing run
     python benchmarks/unit_overhead.py --summarize DRY --project "jax+eager,compile:resnet50_v1_5:1" ...
 
-``--project`` (repeatable: ``WAYS:MODELS:BATCHES``, ways ``jax`` and torchvision modes joined by ``+``
-and ``,``) projects the wall time of another call of the same steps from this folder's per-unit figures:
+``--project`` (repeatable: ``WAYS:MODELS:BATCHES``, ways ``jax``, ``jax-cb`` (command buffers) and torchvision
+modes, joined by ``+`` or ``,``) projects the wall time of another call of the same steps from this folder's per-unit figures:
 per unit, the way's median overhead and first call here, plus ``--project-min-time`` of timing. A model
 without a torchvision counterpart costs its peer units nothing (they are ``skipped`` rows). The GPU
 call's CPU dry run prints this for the real call: an estimate from CPU figures (a GPU compiles and
@@ -141,14 +141,17 @@ def project(rows: list[dict], steps: list[str], min_time: float) -> str:
     from archbench.peers import peer_for
 
     per_way = {r["way"].split(" / ")[-1]: r["median_overhead_s"] + r["median_first_call_s"] for r in rows}
-    jax_way = next((w for w in per_way if w.startswith("jax")), None)
-    units, seconds, unknown = 0, 0.0, set()
+    archbench_ways = {"jax": "jax jit", "jax-cb": "jax jit (command-buffers)"}
+    units, seconds, unknown, stand_in = 0, 0.0, set(), set()
     for step in steps:
         ways, models, batches = step.split(":")
         for way in ways.replace("+", ",").split(","):
-            key = jax_way if way == "jax" else way
+            key = archbench_ways.get(way, way)
+            if key not in per_way and way == "jax-cb" and "jax jit" in per_way:
+                key = "jax jit"  # skipped on a CPU: plain jit's figures stand in
+                stand_in.add(way)
             for model in models.split(","):
-                if way != "jax" and peer_for(model)[0] is None:
+                if way not in archbench_ways and peer_for(model)[0] is None:
                     continue
                 n = len(batches.split(","))
                 units += n
@@ -157,6 +160,7 @@ def project(rows: list[dict], steps: list[str], min_time: float) -> str:
                     continue
                 seconds += n * (per_way[key] + min_time)
     missing = f"; no figure here for {', '.join(sorted(unknown))} (not counted)" if unknown else ""
+    missing += f"; {', '.join(sorted(stand_in))} taken as plain jit (not measured here)" if stand_in else ""
     return (f"projected time of the real call: {units} units, about {seconds / 60:.1f} min (per unit: this "
             f"run's median overhead + first call of its way + {min_time:g} s of timing; CPU figures, an estimate){missing}")
 
