@@ -129,6 +129,34 @@ def test_ctrl_c_stops_after_an_in_process_measurement_and_says_how_to_resume(tmp
     assert os.path.exists(os.path.join(out, "results.csv")) and not os.path.exists(os.path.join(out, ".lock"))
 
 
+def test_ctrl_c_to_the_process_group_mid_unit_exits_130_without_a_failed_row_and_resumes(tmp_path):
+    """Ctrl-C at a terminal reaches the whole foreground process group: the sweep, its pre-imported
+    worker and the unit's measuring process. The unit in progress is stopped and leaves no row; the
+    same command afterwards measures every unit."""
+    out = str(tmp_path / "o")
+    cmd = [sys.executable, "-m", "archbench.cli", "run", "--model-file", MODEL_FILE, "--models", "tiny1,tiny2,tiny3",
+           "--tasks", "latency", "--min-time", "1.5", "--max-time", "1.5", "--out", out, "--no-report"]
+    env = {**ENV, "ARCHBENCH_TEST_SLEEP": "0.5"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    log = os.path.join(out, "results.jsonl")
+    deadline = time.time() + 300
+    while time.time() < deadline and not (os.path.exists(log) and read_log(log)):
+        time.sleep(0.05)
+    time.sleep(1.0)  # the next unit is measuring now
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "rerun the same command to resume" in stderr
+    first = _rows(out)
+    assert 1 <= len(first) < 3 and all(r["status"] == "ok" for r in first)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    rows = [r for r in _rows(out) if not r.get("superseded")]  # a noisy first row is superseded by its re-measurement
+    assert sorted(r["model"] for r in rows) == ["tiny1", "tiny2", "tiny3"]
+    assert all(r["status"] == "ok" for r in rows)
+
+
 def test_second_run_on_locked_folder_is_refused(tmp_path):
     with ResultStore(str(tmp_path)):
         with pytest.raises(UsageError, match="in use by another archbench run"):

@@ -115,6 +115,7 @@ class _Zygote:
             stderr=subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the sweep, which decides, not the worker
         )
 
     def start(self, job: str, out: str, err: str) -> int:
