@@ -61,7 +61,9 @@ class Peak:
 
     ``flops_per_s`` is the attainable arithmetic rate, ``bandwidth_bytes_per_s`` the memory bandwidth;
     ``peak_source`` is ``measured`` (timed on this machine, ``method`` says how) or ``spec`` (the
-    datasheet figure of :mod:`archbench.benchmark.peaks`; no bandwidth). ``spec_flops_per_s`` is the
+    datasheet figure of :mod:`archbench.benchmark.peaks`; no bandwidth). A measured ``flops_per_s`` is the
+    higher of two probes, ``matmul_flops_per_s`` (a matrix product of ``matmul_n``) and ``conv_flops_per_s``
+    (a 3×3 convolution of ``conv_shape``); ``peak_probe`` names the one that gave it. ``spec_flops_per_s`` is the
     datasheet figure beside a measured one, where known. ``load_before``/``load_after`` are the 1-minute
     load averages around a measurement and ``busy`` whether the machine counted as busy then
     (:mod:`archbench.benchmark.load`); ``runs`` how many measurements the figures are the highest of.
@@ -80,6 +82,10 @@ class Peak:
     spec_flops_per_s: float | None = None
     spec_source: str | None = None
     matmul_n: int | None = None
+    matmul_flops_per_s: float | None = None
+    conv_flops_per_s: float | None = None
+    conv_shape: str | None = None
+    peak_probe: str | None = None
     measured_at: str = ""
     load_before: float | None = None
     load_after: float | None = None

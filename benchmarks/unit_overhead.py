@@ -1,11 +1,11 @@
 """Per-unit overhead of a latency sweep, per way of running a model.
 
 A latency unit's wall time (``elapsed_s`` in the log: from the unit's start in the sweep to its row)
-is its compilation (the first call, ``first_call_ms``), its timing (``measured_s``, the timed samples)
-and everything else: starting the measuring process, building the model, warm-up calls, counting,
+is its compilation (the first call, ``first_call_ms``), its timing (the timer's warm-up calls,
+``warmup_ms``, and its timed samples, ``measured_s``) and everything else: starting the measuring process, building the model, warm-up calls, counting,
 stamping memory, load and energy, reading the row back. That rest is the **overhead**::
 
-    overhead_s = elapsed_s - first_call_ms / 1000 - measured_s
+    overhead_s = elapsed_s - first_call_ms / 1000 - warmup_ms / 1000 - measured_s
 
 (an exported runtime's export and conversion stages are reported apart, in ``export_s``, and not
 counted as overhead). The script runs ``archbench run --tasks latency`` itself (or reads a results
@@ -57,7 +57,7 @@ def overheads(folder: str) -> list[dict]:
             if row.get("task") != "latency" or row.get("status") != "ok" or result.get("median_ms") is None:
                 continue
             first = (result.get("first_call_ms") or 0.0) / 1e3
-            measured = result.get("measured_s") or 0.0
+            measured = (result.get("measured_s") or 0.0) + (result.get("warmup_ms") or 0.0) / 1e3
             export = result.get("export_s") or 0.0
             way = " / ".join(str(result.get(k) or "") for k in ("framework", "runtime", "mode"))
             env = row.get("env") or {}

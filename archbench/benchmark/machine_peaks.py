@@ -440,7 +440,19 @@ def machine_peaks(
 # The peak of one latency row.
 
 
+_MEASURED_HERE: dict[tuple, Any] = {}
+
+
 def peaks_for_row(row: Mapping[str, Any], *, cache_dir: str | None = None, measure: bool = True) -> Peak:
+    """:func:`_peaks_for_row`, measured at most once per process for a device, dtype and backend (a busy
+    machine's measurement is not cached on disk, but a sweep must not pay it for every row)."""
+    key = (row.get("device_type"), row.get("device_name"), row.get("dtype"), row.get("backend"), cache_dir, measure)
+    if key not in _MEASURED_HERE:
+        _MEASURED_HERE[key] = _peaks_for_row(row, cache_dir=cache_dir, measure=measure)
+    return _MEASURED_HERE[key]
+
+
+def _peaks_for_row(row: Mapping[str, Any], *, cache_dir: str | None = None, measure: bool = True) -> Peak:
     """The peak of a latency row's device (``device_type``, ``device_name``) and compute dtype
     (``dtype``), for :func:`archbench.roofline.roofline_columns`.
 

@@ -134,8 +134,11 @@ class PreparedInference:
         )
 
 
-def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None = None) -> PreparedInference:
-    """Validate ``config`` against the model and compile its inference for the active backend.
+def prepare(
+    model: Any, config: LatencyConfig | None = None, *, name: str | None = None, train: bool = False
+) -> PreparedInference:
+    """Validate ``config`` against the model and compile its inference for the active backend (with
+    ``train``, its training step: :mod:`archbench.benchmark.train_step`; weights are never frozen).
 
     Raises :class:`UsageError` for a config the model or process cannot honour (another backend, a
     dtype policy the model was not built with, threads that can no longer be set); compilation errors
@@ -152,7 +155,7 @@ def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None
         raise UsageError(f"latency is not measured on the {backend!r} backend")
     config = resolve(config, backend)
     if config.freeze_weights is None:
-        config = config.replace(freeze_weights=default_freeze(backend, model))
+        config = config.replace(freeze_weights=False if train else default_freeze(backend, model))
     policy = model.dtype_policy.name if hasattr(model, "dtype_policy") else "float32"
     if policy != config.dtype:
         raise UsageError(
@@ -167,6 +170,10 @@ def prepare(model: Any, config: LatencyConfig | None = None, *, name: str | None
         "dtype_policy": policy,
         "input_shape": shape[1:],
     }
+    if train:
+        from .train_step import keras_train_step
+
+        return PreparedInference(config, context, keras_train_step(model, config, backend))
     return PreparedInference(config, context, COMPILERS[backend](model, config, shape))
 
 
@@ -239,6 +246,7 @@ def measure_function(
         path=path() if callable(path) else path,
         first_call_ms=timing.first_call_s * 1e3,
         warmup_iterations=timing.warmup_iterations,
+        warmup_ms=timing.warmup_s * 1e3,
         samples_ms=tuple(s * 1e3 for s in timing.samples_s),
         macs=macs,
         peak_tflops=peak,
@@ -335,10 +343,14 @@ class Analytic:
     params_bytes: int
 
     @classmethod
-    def of(cls, model: Any, compute_dtype: str = "float32", input_shape: Any = None) -> Analytic:
+    def of(cls, model: Any, compute_dtype: str = "float32", input_shape: Any = None, *,
+           train: bool = False) -> Analytic:
         """``compute_dtype`` is the activations' dtype (the dtype policy's compute dtype);
         ``input_shape`` (per image) is what a subclassed model is traced at. A partial count
-        (:func:`archbench.counting.count_model`) gives no MACs: a rate from it would be wrong."""
+        (:func:`archbench.counting.count_model`) gives no MACs: a rate from it would be wrong. For a
+        training step (``train``) the activations are all of them (the backward pass reads every one)
+        and the MACs are not the inference count (the training step's come from
+        :func:`archbench.count_training`)."""
         import numpy as np
 
         params_bytes = sum(int(np.prod(w.shape)) * _itemsize(w.dtype) for w in model.weights)
@@ -352,8 +364,8 @@ class Analytic:
         activations = None
         if walked is not None:
             peak = walked.activation_bytes_peak
-            activations = peak if peak is not None else walked.activation_bytes_total
-        return cls(int(c.macs) if c.complete else None, activations, params_bytes)
+            activations = peak if peak is not None and not train else walked.activation_bytes_total
+        return cls(int(c.macs) if c.complete and not train else None, activations, params_bytes)
 
 
 def _itemsize(dtype: Any) -> int:

@@ -52,6 +52,7 @@ class LatencyResult:
     input_shape: tuple[int, ...] = ()
     first_call_ms: float | None = None
     warmup_iterations: int = 0
+    warmup_ms: float | None = None
     samples_ms: tuple[float, ...] = ()
     macs: int | None = None
     peak_tflops: float | None = None
@@ -153,6 +154,7 @@ class LatencyResult:
             {
                 "first_call_ms": self.first_call_ms,
                 "warmup_iterations": self.warmup_iterations,
+                "warmup_ms": self.warmup_ms,
                 "measured_s": sum(self.samples_ms) / 1e3,
             }
         )

@@ -134,6 +134,7 @@ class Timing:
     warmup_iterations: int
     samples_s: tuple[float, ...]
     stop_reason: str = ""
+    warmup_s: float = 0.0  # the warm-up calls' wall time
 
 
 def time_function(
@@ -159,11 +160,12 @@ def time_function(
     t1 = clock()
     first = t1 - t0
 
-    warm, now = 0, t1
+    warm, now, t_first_end = 0, t1, t1
     while warm < config.warmup or now - t1 < config.warmup_s:
         sync(fn())
         warm += 1
         now = clock()
+    warmed = now
 
     samples: list[float] = []
     start = None
@@ -189,4 +191,4 @@ def time_function(
                 reason = "time_cap"
             if n >= next_check:
                 next_check = n + max(1, n // 20)
-    return Timing(first, warm, tuple(samples), reason)
+    return Timing(first, warm, tuple(samples), reason, warmed - t_first_end)

@@ -14,6 +14,9 @@ Besides each backend's default compiled path, a way may be a **variant** (:data:
 - ``reduce-overhead`` (torch backend): ``torch.compile(mode="reduce-overhead")``, CUDA graphs on a GPU
   (on a CPU the default compiled code; the row notes it).
 
+A way whose options select the training step (:func:`archbench.benchmark.train_step.train_way`) times
+one compiled training step instead of inference (mode ``<backend> <how> train step``), any variant alike.
+
 A variant's row carries its conformance to the Keras model's eager call on the same input
 (``max_abs_diff``, ``max_rel_diff``, ``conformance_reference``). On the torch backend the row also says
 how often Dynamo broke the graph (``graph_breaks``) and whether the compiled call was slower than eager
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import LatencyConfig, active_backend
+from ..train_step import COLUMNS as TRAIN_COLUMNS
+from ..train_step import is_train
 from . import Target, TargetFailed
 
 _MODES = {"tf.function+xla": "xla", "tf.function": "graph", "torch.compile": "compile", "torch eager": "eager"}
@@ -83,6 +88,7 @@ class KerasTarget(Target):
         self.backend = active_backend()
         self.variant = way.mode or "default"
         self.spec = VARIANTS[self.variant]
+        self.train = is_train(way)
         self.built: Any = None
 
     def resolve(self, config: LatencyConfig) -> LatencyConfig:
@@ -114,7 +120,7 @@ class KerasTarget(Target):
         own = model_input_shape(built)
         if config.input_size is None and isinstance(own, tuple) and own[1] is not None:
             config = config.replace(input_size=int(own[1]))
-        return prepare(built, config, name=name)
+        return prepare(built, config, name=name, train=self.train)
 
     def analytic(self, built: Any, config: LatencyConfig, input_shape: tuple[int, ...]) -> Any:
         import keras
@@ -122,7 +128,7 @@ class KerasTarget(Target):
         from ..measure import Analytic
 
         compute = keras.DTypePolicy(config.dtype).compute_dtype
-        return Analytic.of(built, compute, input_shape=tuple(input_shape) or None)
+        return Analytic.of(built, compute, input_shape=tuple(input_shape) or None, train=self.train)
 
     def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         from ...environment import versions
@@ -136,6 +142,9 @@ class KerasTarget(Target):
             "mode": keras_mode(self.backend, prepared.compiled.path if prepared is not None else "", self.variant),
             "variant": self.variant,
         }
+        if self.train:
+            out["mode"] += " train step"
+            return {**out, **TRAIN_COLUMNS}
         if prepared is not None and result is not None and result.status == "ok":
             if self.variant != "default" or self.backend == "torch":
                 out.update(self._conformance(prepared))

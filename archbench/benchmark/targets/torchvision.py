@@ -8,6 +8,10 @@ numbers in [0, 1) generated on the device. Modes (:data:`archbench.peers.MODES`)
 the default compiled code; the row notes it). ``mixed_bfloat16`` / ``mixed_float16`` run under
 ``torch.autocast`` with float32 weights, as Keras' mixed policies. On a GPU cuDNN's autotuner is on and
 float32 may run as TF32, as JAX's default (noted in the row).
+
+A way whose options select the training step (:mod:`archbench.benchmark.train_step`) puts the network in
+``train()`` mode and times forward, cross-entropy on random labels, backward and ``torch.optim.SGD``
+with momentum, eager or with the forward and loss ``torch.compile``'d.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from ..compilers import Compiled
 from ..config import LatencyConfig
+from ..train_step import COLUMNS as TRAIN_COLUMNS
+from ..train_step import is_train, torch_train_step
 from . import Target
 
 COMPUTE_DTYPES = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
@@ -36,6 +42,7 @@ class TorchvisionTarget(Target):
 
         self.torch = torch
         self.mode = way.mode
+        self.train = is_train(way)
         self.notes: list[str] = []
         self.where, self.name = None, ""
 
@@ -84,10 +91,21 @@ class TorchvisionTarget(Target):
         generator = torch.Generator(device=where).manual_seed(config.seed)
         x = torch.rand((config.batch_size, 3, size, size), generator=generator, device=where)
         x = x.contiguous(memory_format=torch.channels_last)
+        compute = COMPUTE_DTYPES[config.dtype]
+        context = {"model": name, "backend": "torch", "dtype_policy": config.dtype, "input_shape": (3, size, size)}
+        if self.train:
+            classes = int(self.peer.kwargs.get("num_classes", 1000))  # torchvision's default head: ImageNet's
+            labels = torch.randint(0, classes, (config.batch_size,), generator=generator, device=where)
+            autocast = (lambda: torch.autocast(where.type, dtype=getattr(torch, compute))) if compute else None
+            compiled = torch_train_step(built.train(), list(built.parameters()), x, labels,
+                                        loss=torch.nn.functional.cross_entropy, notes=self.notes,
+                                        compile_mode="eager" if self.mode == "eager" else
+                                        "reduce-overhead" if self.mode == "reduce-overhead" else None,
+                                        autocast=autocast or contextlib.nullcontext)  # fmt: skip
+            return PreparedInference(config, context, compiled)
         call = built if self.mode == "eager" else torch.compile(
             built, mode="reduce-overhead" if self.mode == "reduce-overhead" else None
         )
-        compute = COMPUTE_DTYPES[config.dtype]
 
         def fn() -> Any:
             autocast = torch.autocast(where.type, dtype=getattr(torch, compute)) if compute else contextlib.nullcontext()
@@ -102,7 +120,6 @@ class TorchvisionTarget(Target):
             return ("gpu" if where.type == "cuda" else "cpu"), where.index or 0
 
         compiled = Compiled(fn, sync, PATHS[self.mode], locate, self.notes)
-        context = {"model": name, "backend": "torch", "dtype_policy": config.dtype, "input_shape": (3, size, size)}
         return PreparedInference(config, context, compiled)
 
     def analytic(self, built: Any, config: LatencyConfig, input_shape: tuple[int, ...]) -> Any:
@@ -124,4 +141,5 @@ class TorchvisionTarget(Target):
             "mode": self.mode,
             "peer_model": peer.qualified if peer else "",
             "memory_format": "channels_last",
+            **(TRAIN_COLUMNS if self.train else {}),
         }
