@@ -31,3 +31,14 @@ def test_library_packages_import_no_tensorflow_under_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "False", out.stdout + out.stderr
+
+
+def test_one_launcher_and_one_latency_config():
+    """Every way of running a model goes through the one pipeline: the peers and the runtimes start no
+    process of their own, and the timer settings are made in few places and passed whole."""
+    for path in [PACKAGE / "peers.py", *(PACKAGE / "runtimes").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not any(word in text for word in ("subprocess", "Popen", "os.fork")), path.name
+    made = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+            for line in p.read_text(encoding="utf-8").splitlines() if "LatencyConfig(" in line]
+    assert len(made) <= 3, made
