@@ -3,6 +3,7 @@ and the peak of a latency row (its own machine, another machine, a GPU known onl
 
 import json
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -64,11 +65,81 @@ def test_float32_cpu_peak_is_at_least_numpys_and_not_absurdly_above(cache, monke
             break
     assert 0.8 <= ratios[-1] <= 5.0, f"archbench / numpy float32 matmul FLOP/s: {ratios}"
     assert (
-        peak["method"].startswith(f"{peak['backend']} ")
+        peak["method"].startswith(f"{peak['backend']}; peak = the {peak['peak_probe']} probe")
         and f"best n = {peak['matmul_n']} kept" in peak["method"]
+        and f"best {peak['conv_shape']} kept" in peak["method"]
     )
+    assert peak["flops_per_s"] == max(peak["matmul_flops_per_s"], peak["conv_flops_per_s"]) > 0
     again = cpu_float32(doctor_peaks())
     assert again["cached"] is (not peak["busy"]) and again["runs"] == 1
+
+
+class FakeFramework:
+    """Calls that return at once; ``_median_s`` below gives each probe's time from what it was built for."""
+
+    kernel, conv_kernel = "fake.matmul", "fake.conv"
+
+    def matmul(self, n, dtype):
+        return ("matmul", n)
+
+    def conv(self, shape, dtype):
+        return ("conv", shape)
+
+    def stream(self, count):
+        return ("stream", count)
+
+
+class QuietMachine:
+    def before(self):
+        pass
+
+    def after(self):
+        return SimpleNamespace(load_before=0.1, load_after=0.1, busy=False)
+
+
+@pytest.mark.parametrize("conv_s", [1e-3, 1.0])
+def test_the_peak_is_the_higher_of_the_matmul_and_conv_probes_and_both_are_recorded(
+    conv_s, tmp_path, monkeypatch
+):
+    seconds = {("matmul", 1024): 0.02, ("matmul", 2048): 0.1, ("stream", mp.STREAM_BYTES["cpu"] // 4): 0.05}
+    seconds.update({("conv", shape): conv_s for shape in mp.CONV_SHAPES["cpu"]})
+    seconds[("conv", mp.CONV_SHAPES["cpu"][-1])] = conv_s / 2  # the best conv shape: the last
+    monkeypatch.setattr(mp, "_framework", lambda backend, device_type: FakeFramework())
+    monkeypatch.setattr(mp, "_median_s", lambda call: seconds[call])
+    monkeypatch.setattr(mp, "LoadMonitor", QuietMachine)
+    (peak,) = mp.machine_peaks(
+        ["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path)
+    )
+    matmul = 2.0 * 2048**3 / 0.1
+    conv = mp.conv_flops(mp.CONV_SHAPES["cpu"][-1]) / (conv_s / 2)
+    assert peak.matmul_n == 2048 and peak.matmul_flops_per_s == pytest.approx(matmul)
+    assert peak.conv_shape == "1×28×28×512 -> 512" and peak.conv_flops_per_s == pytest.approx(conv)
+    assert peak.flops_per_s == max(matmul, conv)
+    probe = "conv" if conv > matmul else "matmul"
+    assert peak.peak_probe == probe and peak.method.startswith(
+        f"tensorflow; peak = the {probe} probe ({max(matmul, conv) / 1e9:,.1f} GFLOP/s)"
+    )
+    assert f"best n = 2048 kept ({matmul / 1e9:,.1f} GFLOP/s)" in peak.method
+    assert "fake.conv 3×3 stride-1 SAME float32" in peak.method
+    assert f"best 1×28×28×512 -> 512 kept ({conv / 1e9:,.1f} GFLOP/s)" in peak.method
+    key = mp.cache_key("cpu", cpu_model(), "tensorflow")
+    assert key["format"] == "archbench.peaks/2"
+    with open(mp.cache_path(key, str(tmp_path)), encoding="utf-8") as f:
+        entry = json.load(f)["peaks"]["float32"]
+    assert (entry["matmul_flops_per_s"], entry["conv_flops_per_s"], entry["peak_probe"]) == (
+        pytest.approx(matmul),
+        pytest.approx(conv),
+        probe,
+    )
+    assert entry["flops_per_s"] == max(entry["matmul_flops_per_s"], entry["conv_flops_per_s"])
+    (cached,) = mp.machine_peaks(
+        ["float32"], device_types=["cpu"], backend="tensorflow", cache_dir=str(tmp_path)
+    )
+    assert cached.cached and cached.conv_flops_per_s == peak.conv_flops_per_s
+
+
+def test_a_conv_probe_call_counts_the_direct_macs():
+    assert mp.conv_flops((1, 56, 256, 256)) == 2 * 56 * 56 * 9 * 256 * 256
 
 
 def fake_measure(busy, flops=(1e11, 2e11, 1.5e11), bandwidth=(2e10, 1e10, 3e10)):

@@ -16,26 +16,27 @@ What is timed (through the active Keras backend's framework, on the device asked
 
   For each shape one untimed call compiles, one more warms up, then the median of :data:`REPEATS`
   timed calls, with the device synchronised inside the timed region; each probe keeps its best shape.
-  A model's convolutions run through the conv path, not the matrix product's kernel, so a peak from the
-  matrix product alone can sit below what conv nets reach (it did on a 2-core AMD EPYC under
-  TensorFlow, whose XLA convolutions outran ``tf.linalg.matmul`` on some runs).
+  A model's convolutions run through the conv path, not the matrix product's kernel, so where that path
+  is the faster one a peak from the matrix product alone would sit below what conv nets can reach.
 - **Bandwidth**: ``y += x`` in place on two float32 arrays of :data:`STREAM_BYTES` each (far above
   the caches), compiled the same way (JAX donates ``y``; TensorFlow ``Variable.assign_add``); bytes =
   3 × the array size (``x`` read, ``y`` read and written), the median of :data:`REPEATS` timed calls.
 
-On the 2-core AMD EPYC machine (TensorFlow 2.21, CPUID family 25 model 17, a Zen 4 core: 32 float32
-FLOPs a cycle per core) a pure AVX-512 FMA loop in C reaches 118 GFLOP/s on one core (3.7 GHz), so
-about 236 GFLOP/s on both; the matmul and conv probes reach 190-200 GFLOP/s there when the machine is
-quiet. The committed reference rows of that machine (``results/reference/cpu-amd-epyc-2c``, measured
-on 2026-12-01 under another VM kernel build) do 250-345 GFLOP/s of direct-count work through Keras and
-up to ~450 GFLOP/s through ONNX Runtime / OpenVINO on the same day (``results/runtimes_cpu.csv``): more
-than the FMA units of two such cores can do. XLA's convolution output is bit-identical to TensorFlow's
-Eigen convolution (a direct, im2col-style contraction, not Winograd), and re-timing VGG-16 on today's
-host puts it below the probes; so those rows were most likely measured on a host with about twice the
-float32 throughput per core (full-width AVX-512 FMA) that reports the same masked CPU name
-(``AMD EPYC``). Their ``fraction_of_peak`` against this host's peak is above 1 because the peak and the
-rows come from different hardware, not because the probes miss a faster kernel. The cache key holds the
-CPUID family/model/stepping so that a peak is not reused across such hosts.
+What the probes found on the 2-core AMD EPYC machine (TensorFlow 2.21, 2026-12-04): the conv probe
+is not faster than the matmul probe there (conv / matmul median 0.98 over 28 measurements taken while
+other jobs shared the cores). The committed reference rows of that machine
+(``results/reference/cpu-amd-epyc-2c``, 2026-12-01) still exceed the peak: they do 250-345 GFLOP/s of
+direct-count work, against the quiet 190 GFLOP/s matmul figure. They also exceed the cores' own limit. The
+host reports CPUID family 25 model 17 (Zen 4: 32 float32 FLOPs a cycle per core), and an AVX-512 FMA
+loop in C reaches 118 GFLOP/s on one core (3.7 GHz), so about 236 GFLOP/s on both. The convolutions are
+direct: XLA's output is bit-identical to TensorFlow's Eigen convolution, not Winograd. VGG-16 re-timed on
+this host runs below the probes. ONNX Runtime ran VGG-16 at ~450 GFLOP/s on the same day
+(``results/runtimes_cpu.csv``). So those rows were most likely measured on a host with about twice the
+float32 throughput per core (full-width AVX-512 FMA) under the same masked model name (``AMD EPYC``),
+and a VM kernel build of its own. Their ``fraction_of_peak`` above 1 compares two machines, and is no
+sign of a faster kernel the probes miss. The cache key holds the CPUID family/model/stepping so that a
+peak is not reused across such hosts. A latency row records only the model name, so
+:func:`peaks_for_row` cannot tell them apart.
 
 The framework runs with its default threads (every core of the process's affinity mask). Float32
 products on a GPU run as the framework runs them by default (TF32 tensor cores on Ampere and newer),
@@ -44,9 +45,9 @@ which is also how models run, so the measured float32 peak can exceed the datash
 Results are cached per machine and versions in ``<cache dir>/peaks-<hash>.json`` (the cache dir of
 :func:`archbench.catalog.default_cache_dir`): the hash covers the device type and name, the CPU model,
 the CPUID family/model/stepping, the core count, the backend, the Keras, framework and numpy versions,
-``XLA_FLAGS`` and ``TF_ENABLE_ONEDNN_OPTS``; each file
-holds one entry per dtype. Measuring again (``refresh``) keeps the higher of each figure, since other
-work sharing the machine only ever lowers them (``runs`` counts the measurements); a measurement taken
+``XLA_FLAGS`` and ``TF_ENABLE_ONEDNN_OPTS``; each file holds one entry per dtype. Measuring again
+(``refresh``) keeps the higher of each figure, since other work sharing the machine only ever lowers
+them (``runs`` counts the measurements); a measurement taken
 while the machine was busy (load or steal stamped around it, :mod:`archbench.benchmark.load`) is
 returned with ``busy`` set and not cached. :func:`machine_peaks` measures this machine (``archbench doctor
 --peaks``); :func:`peaks_for_row` gives the peak of a latency row's device and dtype, measuring it
