@@ -43,6 +43,9 @@ def main(argv: Sequence[str], parent: int | None = None) -> int:
     return 0
 
 
+_DEVICE = ("device", "device_type", "device_name")
+
+
 def _measure(job: dict[str, Any], write: Any) -> None:
     from . import caches
     from .compilers import limit_threads_before_start
@@ -68,7 +71,10 @@ def _measure(job: dict[str, Any], write: Any) -> None:
     stamp = {"isolation": job.get("isolation", "")}
 
     def emit(result: Any) -> None:
-        row = {**env, **result.as_row(samples=job.get("samples", False)), **stamp}
+        own = result.as_row(samples=job.get("samples", False))
+        if not own.get("device"):  # a unit that never computed: the process's device, as the environment says
+            own = {k: v for k, v in own.items() if k not in _DEVICE}
+        row = {**env, **own, **stamp}
         write(Record(row, result.failure))
 
     for model in job["models"]:
