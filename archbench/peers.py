@@ -150,14 +150,17 @@ def peer_rows(
     on_row: Callable[[dict[str, Any]], Any] | None = None,
     samples: bool = False,
     python: str = sys.executable,
+    train: bool = False,
 ) -> list[dict[str, Any]]:
     """Time the torchvision counterpart of each model in each mode under ``config`` (a
     :class:`~archbench.benchmark.LatencyConfig`, passed whole; ``input_size=None`` is each model's own),
     one measuring process per (model, mode). ``modes=None`` is :func:`default_modes` of the config's
     device. Returns one row per (model, mode), models first; a model without a counterpart, or a
-    machine without torch and torchvision, gives a ``skipped`` row saying why."""
+    machine without torch and torchvision, gives a ``skipped`` row saying why. ``train`` times one
+    training step instead of inference (:mod:`archbench.benchmark.train_step`)."""
     from .benchmark.processes import measure_in_subprocess
     from .benchmark.targets import Way, missing_module
+    from .benchmark.train_step import train_way
     from .registry import get_spec
 
     modes = tuple(default_modes(config.device) if modes is None else modes)
@@ -179,7 +182,8 @@ def peer_rows(
                 if on_row:
                     on_row(row)
                 continue
-            rows += measure_in_subprocess(spec.name, cfg, timeout_s, way=Way("torchvision", "torch", mode),
+            way = Way("torchvision", "torch", mode, train_way() if train else {})
+            rows += measure_in_subprocess(spec.name, cfg, timeout_s, way=way,
                                           samples=samples, on_row=on_row, memory=True, python=python)
     return rows
 

@@ -191,9 +191,10 @@ register_task(Task("accuracy", "top-1/top-5 on a local dataset (trains first wit
                    units=_accuracy_units))
 
 
-def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
+def _latency_units(s: RunSettings, runtimes: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """One unit per way of running a model and batch size: the Keras runtime once per backend, each
-    exported runtime once, each peer framework once per mode (:func:`archbench.peers.default_modes`);
+    exported runtime once (``runtimes``: the run's unless given; the training step has the Keras runtime
+    only), each peer framework once per mode (:func:`archbench.peers.default_modes`);
     a Keras variant (``--keras-modes``, :data:`archbench.benchmark.targets.keras.VARIANTS`) once per
     backend it applies to, its ``variant`` in the unit.
     ``framework``, ``runtime`` and ``mode`` are settings of the unit, hence part of its key, with the
@@ -209,7 +210,7 @@ def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
     from .benchmark.targets.keras import VARIANTS
 
     units = []
-    for runtime in s.runtimes:
+    for runtime in s.runtimes if runtimes is None else runtimes:
         ways = [{"backend": b, **({"variant": v} if v != "default" else {})}
                 for b in s.backends for v in s.keras_modes if b in VARIANTS[v].backends] if runtime == "keras" else [{}]
         units += [{"framework": "archbench", "runtime": runtime, **way, **timed(n)} for way in ways for n in s.batches]
@@ -219,17 +220,18 @@ def _latency_units(s: RunSettings) -> list[dict[str, Any]]:
     return units
 
 
-def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
+def _latency(ctx: TaskContext, train: bool = False) -> list[dict[str, Any]]:
     """Compiled inference latency, with measured memory and energy, of one way of running the model,
     through the one pipeline (:func:`archbench.benchmark.measure_in_subprocess`): the run's
     :class:`~archbench.benchmark.LatencyConfig` with this unit's backend, batch and input size, in a
     measuring process of its own (forked from a pre-imported worker: its memory baseline holds nothing
     of another model), whatever the way — the Keras model on its backend, an exported runtime
     (:func:`archbench.runtimes.measure_runtime`: export stages first) or a peer framework's build
-    (:func:`archbench.peers.peer_rows`)."""
+    (:func:`archbench.peers.peer_rows`). With ``train``, one training step (:func:`_train`)."""
     from .benchmark import measure_in_subprocess, normalize_backend
     from .benchmark.targets import Way
     from .benchmark.targets.keras import variant_env
+    from .benchmark.train_step import train_way
     from .peers import peer_rows
     from .runtimes import measure_runtime
 
@@ -238,16 +240,64 @@ def _latency(ctx: TaskContext) -> list[dict[str, Any]]:
                                           input_size=u["input_size"] or ctx.spec.input_shape[0])
     timeout = ctx.settings.timeout_s or 3600.0
     if u.get("framework", "archbench") != "archbench":
-        row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout)[0]
+        row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout, train=train)[0]
         row.update(runtime=PEER_RUNTIME, mode=u["mode"])
     elif u.get("runtime", "keras") != "keras":
         row = measure_runtime(ctx.spec.name, u["runtime"], config, timeout_s=timeout)
     else:
         backend, variant = normalize_backend(u["backend"]), u.get("variant", "default")
-        way = Way("keras", backend, variant, {"env": variant_env(variant)})
+        options = {"env": variant_env(variant)}
+        count = _train_count(ctx) if train else {}
+        way = Way("keras", backend, variant, train_way(options) if train else options)
         row = measure_in_subprocess(ctx.spec.name, config, timeout, way=way, memory=True,
-                                    model_files=_model_files(ctx.spec))[0]
+                                    macs=count.get("train_macs"), model_files=_model_files(ctx.spec))[0]
+    if train:
+        row.update(_train_count(ctx))
     return [_finish_latency(ctx, row)]
+
+
+_TRAIN_COUNTS: dict[tuple, dict[str, Any]] = {}
+
+
+def _train_count(ctx: TaskContext) -> dict[str, Any]:
+    """The counted training step per image of the unit's model (:func:`archbench.count_training` on
+    this process's backend, SGD with momentum as timed), as row columns: ``train_macs`` (``None`` with
+    ``train_count`` saying why where the count is partial or fails), its forward/backward split and
+    ``train_mac_ratio`` (``train_macs / train_forward_macs``). Counted once per model and input shape."""
+    key = (ctx.spec.name, ctx.input_shape())
+    if key not in _TRAIN_COUNTS:
+        _TRAIN_COUNTS[key] = _count_training(ctx)
+    return _TRAIN_COUNTS[key]
+
+
+def _count_training(ctx: TaskContext) -> dict[str, Any]:
+    import keras
+
+    from .benchmark.train_step import LR, MOMENTUM
+    from .cost import count_training
+
+    out: dict[str, Any] = dict.fromkeys(("train_macs", "train_forward_macs", "train_backward_macs",
+                                         "train_mac_ratio"))  # fmt: skip
+    try:
+        model = ctx.model()
+        count = count_training(model, keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM),
+                               ctx.input_shape())  # categorical cross-entropy: the timed loss on one-hot labels
+    except Exception as exc:  # a row without the count is still a measured training step; it says why
+        return {**out, "train_count": f"not counted: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    if not count.complete:
+        return {**out, "train_count": f"partial ({count.backend}): not counted: {'; '.join(count.uncounted)}"}
+    out.update(train_macs=count.macs, train_forward_macs=count.forward_macs, train_backward_macs=count.backward_macs,
+               train_mac_ratio=count.ratio, train_count=f"ok ({count.backend}, archbench's build of the model)")
+    return out
+
+
+def _train(ctx: TaskContext) -> list[dict[str, Any]]:
+    """One training step timed as :func:`_latency` times inference, through the same pipeline and row:
+    forward in training mode (batch norm on batch statistics), cross-entropy on random labels,
+    backward, SGD with momentum (:mod:`archbench.benchmark.train_step`); archbench's model on each
+    backend (its ``macs`` are the counted training step's, so ``gflops_per_s`` is the step's) and each
+    peer mode, at each batch size; every row carries :func:`_train_count`'s columns."""
+    return _latency(ctx, train=True)
 
 
 def _model_files(spec: ModelSpec) -> tuple[str, ...]:
@@ -306,3 +356,6 @@ PEER_RUNTIME = "torch"
 
 register_task(Task("latency", "compiled inference latency, memory and energy per backend, runtime or peer and "
                    "batch size (Keras: never eager/predict)", _latency, units=_latency_units, sweep_axis="batch_size"))
+register_task(Task("train", "one compiled training step (forward, loss, backward, SGD momentum), timed as latency "
+                   "per backend or peer and batch size, with its counted MACs", _train,
+                   units=lambda s: _latency_units(s, runtimes=("keras",)), sweep_axis="batch_size"))
