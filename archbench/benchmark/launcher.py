@@ -370,12 +370,12 @@ def zygote_main(argv: list[str]) -> int:
             importlib.import_module(module)
         except ImportError:  # the job will say what is missing, in its row
             pass
+    import gc
+
     from . import worker
 
     # What the imports made is never freed: kept out of the collector's reach, every job's collections
     # skip it and leave its pages shared with this worker (fork's copy-on-write), as in CPython's docs.
-    import gc
-
     gc.collect()
     gc.freeze()
     for line in sys.stdin:
