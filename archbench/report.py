@@ -69,6 +69,11 @@ FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
      lambda d: analysis.backend_comparison(d.results)),
     ("roofline", "Roofline: FLOP/s against this machine's measured limits",
      lambda d: analysis.roofline(d.results)),
+    ("train_throughput", "Training throughput vs training operations",
+     lambda d: analysis.train_throughput(d.results)),
+    ("train_vs_inference", "Training vs inference: measured time ratio beside counted MAC ratio",
+     lambda d: analysis.train_vs_inference(d.results)),
+    ("train_memory_vs_batch", "Training memory vs batch size", lambda d: analysis.train_memory_vs_batch(d.results)),
 )  # fmt: skip
 """``(file name, title, draw)`` of the report's figures, in page order (per-layer figures follow)."""
 

@@ -26,7 +26,9 @@ module per figure family: :mod:`~archbench.analysis.canziani` (top-1 vs operatio
 convolutional parameters), :mod:`~archbench.analysis.latency` (operations vs time, time vs batch size,
 runtimes and peers, the fastest way to run each model), :mod:`~archbench.analysis.measured` (memory,
 power, energy, accuracy vs time), :mod:`~archbench.analysis.layers` (per-layer cost),
-:mod:`~archbench.analysis.roofline` (FLOP/s against the measured peaks, one line per model); and
+:mod:`~archbench.analysis.roofline` (FLOP/s against the measured peaks, one line per model),
+:mod:`~archbench.analysis.training` (the training step: throughput vs counted operations, its time over
+inference's beside the counted MAC ratio, memory vs batch size); and
 :mod:`~archbench.analysis.findings` (Canziani et al.'s findings checked with these rows).
 
 A figure with nothing to compare (one batch size, one backend, no energy counter) raises
@@ -66,6 +68,7 @@ from .tables import (
     summary_markdown,
     summary_table,
 )
+from .training import train_memory_vs_batch, train_throughput, train_vs_inference
 
 __all__ = [
     "FIGURE_COLUMNS",
@@ -115,4 +118,7 @@ __all__ = [
     "top1_vs_energy",
     "top1_vs_latency",
     "top1_vs_operations",
+    "train_memory_vs_batch",
+    "train_throughput",
+    "train_vs_inference",
 ]

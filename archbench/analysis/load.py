@@ -74,6 +74,9 @@ FIGURE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "results.csv (optional)": ("bound", "peak_source"),
     },
     "per_layer": {"layers/<model>.csv": LAYERS_REQUIRED},
+    "train_throughput": {"results.csv": ("task", "median_ms", "batch_size", "train_macs")},
+    "train_vs_inference": {"results.csv": ("task", "median_ms", "batch_size", "train_mac_ratio")},
+    "train_memory_vs_batch": {"results.csv": ("task", "mem_peak_mb", "batch_size")},
 }
 """The columns each figure reads, by file; without the non-optional ones the figure cannot be drawn."""
 

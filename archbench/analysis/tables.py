@@ -396,8 +396,9 @@ def failures(results: pd.DataFrame) -> pd.DataFrame:
     return results.loc[results["status"] != "ok", cols].reset_index(drop=True)
 
 
-def latency_table(results: pd.DataFrame, purpose: str = "the latency table") -> pd.DataFrame:
-    """Ok latency rows with normalised columns, one row per timing that may be charted.
+def latency_table(results: pd.DataFrame, purpose: str = "the latency table", task: str = "latency") -> pd.DataFrame:
+    """Ok latency rows (or the rows of another timed ``task``: ``train``) with normalised columns, one
+    row per timing that may be charted.
 
     Columns added or normalised: ``backend, device, dtype, batch_size, median_ms, images_per_s``;
     ``ms_per_image``; ``ci_low_ms, ci_high_ms`` (95 % interval of the median, NaN where not recorded);
@@ -407,8 +408,8 @@ def latency_table(results: pd.DataFrame, purpose: str = "the latency table") -> 
     precision). The device and backend fall back on ``env_*``. Rows marked ``superseded`` (a noisy
     first measurement replaced by a re-measurement) are left out.
     """
-    _require(results, ["median_ms"], RESULTS_FILE, f"{purpose} (latency task)")
-    df = _ok(results, "latency")
+    _require(results, ["median_ms"], RESULTS_FILE, f"{purpose} ({task} task)")
+    df = _ok(results, task)
     df = _normalised(df[df["median_ms"].notna()])
     df["median_ms"] = df["median_ms"].astype(float)
     computed = df["batch_size"] * 1000.0 / df["median_ms"]
@@ -456,12 +457,15 @@ def _normalised(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def measured_rows(results: pd.DataFrame, column: str, *, status: str | None = "ok") -> pd.DataFrame:
-    """Rows of any task with a value in ``column`` (e.g. ``mem_peak_mb``, ``power_w``), normalised as
-    :func:`latency_table` does (``setting``, ``batch_size`` ...), ``column`` as float. Empty when the
-    column is absent."""
+    """Rows of any inference task with a value in ``column`` (e.g. ``mem_peak_mb``, ``power_w``),
+    normalised as :func:`latency_table` does (``setting``, ``batch_size`` ...), ``column`` as float.
+    Empty when the column is absent. Training-step rows (task ``train``) are left out: their figures are
+    :mod:`archbench.analysis.training`'s."""
     if column not in results.columns:
         return pd.DataFrame(columns=["model", "setting", "batch_size", column])
     df = results if status is None else results[results["status"] == status]
+    if "task" in df.columns:
+        df = df[df["task"] != "train"]
     df = df[pd.to_numeric(df[column], errors="coerce").notna()]
     df = _normalised(df)
     df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
