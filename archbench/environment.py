@@ -61,6 +61,11 @@ ENV_KEYS = (
 
 def versions() -> dict[str, str | None]:
     """Installed versions of Keras, the backends and numpy (``None`` when a package is missing)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for key, dists in _DISTRIBUTIONS.items():
         found = None
