@@ -22,3 +22,14 @@ def build():
         return _CACHE[key]
 
     return _build
+
+
+@pytest.fixture(scope="module")
+def user_models():
+    """The tiny user models of ``tests/data/user_models.py``, registered for one test module."""
+    from archbench import registry
+
+    names = registry.load_model_file(os.path.join(os.path.dirname(__file__), "data", "user_models.py"))
+    yield names
+    for n in names:
+        registry.unregister_model(n)

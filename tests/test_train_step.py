@@ -2,8 +2,6 @@
 its rows are latency rows with the training columns, the ``train`` task's units follow latency's, and a
 run writes rows whose MACs are count_training's."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -16,8 +14,6 @@ from archbench.benchmark.targets import Way, make_target, missing_module
 from archbench.benchmark.train_step import COLUMNS, train_way
 from archbench.tasks import RunSettings, resolve_tasks
 
-HERE = os.path.dirname(__file__)
-MODEL_FILE = os.path.join(HERE, "data", "user_models.py")
 QUICK = LatencyConfig(batch_size=4, min_time_s=0.05, max_time_s=0.3)
 
 
@@ -32,14 +28,6 @@ def tiny_bn(input_shape=(32, 32, 3), **kwargs):
 
 
 TINY_BN = f"{__file__}:tiny_bn"
-
-
-@pytest.fixture(scope="module")
-def user_models():
-    names = registry.load_model_file(MODEL_FILE)
-    yield names
-    for n in names:
-        registry.unregister_model(n)
 
 
 def _values(variables):
@@ -109,13 +97,13 @@ def test_a_train_run_writes_rows_with_the_counted_step(tmp_path, user_models):
     summary = runner.run(["tiny2"], resolve_tasks("train"), settings, str(tmp_path), notify=lambda m: None)
     assert summary.measured == 1 and not summary.failed, summary
     rows = [r for r in runner.ResultStore(str(tmp_path)).rows() if r["task"] == "train"]
-    assert len(rows) == 1 and rows[0]["status"] == "ok", rows
-    result = rows[0]["result"]
+    assert rows and all(r["status"] == "ok" for r in rows), rows  # two where a busy machine made it noisy
     counted = count_training(registry.get_spec("tiny2").build())
-    assert result["train_macs"] == counted.macs == result["macs"]
-    assert result["train_mac_ratio"] == pytest.approx(counted.ratio)
-    assert result["images_per_s"] > 0 and result["batch_size"] == 2
-    assert result["mode"] == "tensorflow xla train step" and result["task_kind"] == "train"
+    for result in (r["result"] for r in rows):
+        assert result["train_macs"] == counted.macs == result["macs"]
+        assert result["train_mac_ratio"] == pytest.approx(counted.ratio)
+        assert result["images_per_s"] > 0 and result["batch_size"] == 2
+        assert result["mode"] == "tensorflow xla train step" and result["task_kind"] == "train"
 
 
 def test_the_torchvision_peer_trains_in_its_own_process():

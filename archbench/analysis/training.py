@@ -57,10 +57,19 @@ def _at_largest_batch(df: pd.DataFrame) -> pd.DataFrame:
     return df[keep].drop_duplicates(["model", "setting"], keep="last")
 
 
-def _setting_colours(settings: list[str]) -> dict[str, Any]:
+def _by_setting(fig: Any, pts: pd.DataFrame, x: str, y: str, *, xlabel: str, ylabel: str, title: str) -> Any:
+    """An axes with ``pts`` scattered, one colour per setting (its batch sizes in the legend), labelled."""
     from matplotlib import colormaps
 
-    return {s: colormaps["tab10"](i % 10) for i, s in enumerate(settings)}
+    ax = fig.add_subplot()
+    for i, setting in enumerate(sorted(pts["setting"].unique())):
+        d = pts[pts["setting"] == setting]
+        ax.scatter(d[x], d[y], s=34, color=colormaps["tab10"](i % 10), zorder=3,
+                   label=f"{setting}, batch {'/'.join(str(b) for b in sorted(d['batch_size'].unique()))}")  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return ax
 
 
 @_styled
@@ -74,15 +83,11 @@ def train_throughput(results: pd.DataFrame) -> Any:
         raise NotDrawn("no training-step row has a counted 'train_macs' (archbench.count_training failed: "
                        "see 'train_count')")  # fmt: skip
     pts = pts.assign(gmacs=pts["train_macs"] / 1e9)
-    settings = sorted(pts["setting"].unique())
-    colours = _setting_colours(settings)
-    labelled = primary_setting(pts) or settings[0]
+    labelled = primary_setting(pts) or sorted(pts["setting"].unique())[0]
     fig = _figure(9.5, 6.6)
-    ax = fig.add_subplot()
-    for setting in settings:
-        d = pts[pts["setting"] == setting]
-        ax.scatter(d["gmacs"], d["images_per_s"], s=34, color=colours[setting], zorder=3,
-                   label=f"{setting}, batch {'/'.join(str(b) for b in sorted(d['batch_size'].unique()))}")  # fmt: skip
+    ax = _by_setting(fig, pts, "gmacs", "images_per_s",
+                     xlabel="training operations: G-MACs per image per step (counted, log scale)",
+                     ylabel="training throughput (images/s, log scale)", title="Training throughput vs training operations")  # fmt: skip
     x = np.geomspace(pts["gmacs"].min() / 1.6, pts["gmacs"].max() * 1.6, 20)
     y = (float(pts["images_per_s"].min()) / 1.6, float(pts["images_per_s"].max()) * 1.6)
     rate = 2 * pts["train_macs"] * pts["images_per_s"] / 1e9  # training GFLOP/s of each point
@@ -99,9 +104,6 @@ def train_throughput(results: pd.DataFrame) -> Any:
     _plain_log_labels(ax.xaxis, ax.yaxis)
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(*y)
-    ax.set_xlabel("training operations: G-MACs per image per step (counted, log scale)")
-    ax.set_ylabel("training throughput (images/s, log scale)")
-    ax.set_title("Training throughput vs training operations")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", fontsize=7)
     caption = (
         f"Measured on {describe_run(pts)}. One compiled training step (forward in training mode, batch norm on "
@@ -145,14 +147,11 @@ def train_vs_inference(results: pd.DataFrame) -> Any:
     uncounted = sorted(set(pairs["model"]) - set(counted["model"]))
     if counted.empty:
         raise NotDrawn("no counted MAC ratio ('train_mac_ratio') for the models with both rows")
-    settings = sorted(counted["setting"].unique())
-    colours = _setting_colours(settings)
     fig = _figure(9.5, 6.6)
-    ax = fig.add_subplot()
-    for setting in settings:
-        d = counted[counted["setting"] == setting]
-        ax.scatter(d["train_mac_ratio"], d["time_ratio"], s=34, color=colours[setting], zorder=3,
-                   label=f"{setting}, batch {'/'.join(str(b) for b in sorted(d['batch_size'].unique()))}")  # fmt: skip
+    ax = _by_setting(fig, counted, "train_mac_ratio", "time_ratio",
+                     xlabel="counted: training MACs / inference MACs per image (archbench.count_training)",
+                     ylabel="measured: training step time / inference time (same batch)",
+                     title="Training vs inference: measured time ratio beside counted MAC ratio")  # fmt: skip
     _label_points(ax, list(counted["train_mac_ratio"]), list(counted["time_ratio"]), list(counted["model"]),
                   fontsize=7)  # fmt: skip
     values = pd.concat([counted["train_mac_ratio"], counted["time_ratio"]])
@@ -161,9 +160,6 @@ def train_vs_inference(results: pd.DataFrame) -> Any:
     ax.axvline(RULE_OF_THUMB, ls=":", lw=0.9, color="tab:red", zorder=1, label="the \"3x\" rule of thumb")
     ax.set_xlim(lo, max(hi, RULE_OF_THUMB * 1.1))
     ax.set_ylim(lo, hi)
-    ax.set_xlabel("counted: training MACs / inference MACs per image (archbench.count_training)")
-    ax.set_ylabel("measured: training step time / inference time (same batch)")
-    ax.set_title("Training vs inference: measured time ratio beside counted MAC ratio")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", fontsize=7)
     caption = (
         f"Measured on {describe_run(counted)}. y: median time of one compiled training step (train task) over the "
