@@ -179,14 +179,24 @@ class _Job:
         return self.code
 
     def kill(self) -> None:
+        """SIGKILL to the job's process group, then wait until it is reaped (by this process, or by
+        the worker that forked it, which then reports its status)."""
         self.killed_by_us = True
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        deadline = time.monotonic() + 30
-        while self.poll() is None and time.monotonic() < deadline:
-            time.sleep(_POLL_S)
+        if self.code is not None:
+            return
+        if self.popen is not None:
+            self.code = self.popen.wait()
+            return
+        try:
+            reply = self.zygote._read(timeout=30)  # type: ignore[union-attr]
+        except OSError:
+            reply = None
+        if reply is not None:
+            self.code = int(reply["status"])
 
 
 class Launcher:
