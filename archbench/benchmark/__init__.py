@@ -35,20 +35,31 @@ The timer's contract
 - Out of memory (TF ``ResourceExhaustedError``, XLA ``RESOURCE_EXHAUSTED``, torch OOM) gives a result
   with ``status="oom"`` and the message instead of an exception, so a batch sweep goes on.
 
-Keras fixes its backend at import, so comparing backends means one process per backend:
-:func:`measure_in_subprocess` runs ``python -m archbench.benchmark`` with ``KERAS_BACKEND`` set and
-reads its rows back; :func:`latency_rows` does that for several backends and batch sizes.
+One pipeline for every way of running a model. A way (:class:`~archbench.benchmark.targets.Way`: the
+Keras model on a backend, a variant of it, a torchvision peer, an exported runtime) is a *target*
+(:mod:`~archbench.benchmark.targets`) that builds the model and prepares a compiled call with its
+synchronisation; :func:`~archbench.benchmark.measure.sweep` times any target with the one
+:class:`LatencyConfig`, passed whole, and gives the one row schema. Each unit is measured in a process
+of its own: :func:`measure_in_subprocess` hands a job to the one launcher
+(:mod:`~archbench.benchmark.launcher`: pre-imported workers that fork each unit's process, memory
+limit, out-of-memory-killer detection, process-group kill, parent binding, timeout), whose processes
+all run :mod:`~archbench.benchmark.worker`; :func:`latency_rows` does that for several backends and
+batch sizes.
 
 The package, one job per module: :mod:`~archbench.benchmark.config` (the one list of backends,
 aliases, devices and dtypes; :class:`LatencyConfig`), :mod:`~archbench.benchmark.timing` (the loop and
 its statistics), :mod:`~archbench.benchmark.oom` (the one out-of-memory classifier),
 :mod:`~archbench.benchmark.compilers` (compiled inference per backend, thread settings),
-:mod:`~archbench.benchmark.peaks` (device peaks for MFU), :mod:`~archbench.benchmark.result`
-(:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.load` (load average and steal
-stamps), :mod:`~archbench.benchmark.measure` (timing in this process),
-:mod:`~archbench.benchmark.protocol` (what crosses the process boundary: rows and typed failures) and
-:mod:`~archbench.benchmark.processes` (one process per backend). The terminal report of ``archbench
-bench`` lives with the command line (:mod:`archbench._cli._render_bench`).
+:mod:`~archbench.benchmark.train_step` (the compiled training step), :mod:`~archbench.benchmark.caches`
+(persistent compilation caches), :mod:`~archbench.benchmark.peaks` (datasheet peaks for MFU),
+:mod:`~archbench.benchmark.machine_peaks` (this machine's measured peaks),
+:mod:`~archbench.benchmark.result` (:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.load`
+(load average and steal stamps), :mod:`~archbench.benchmark.measure` (timing in this process),
+:mod:`~archbench.benchmark.targets` (the ways), :mod:`~archbench.benchmark.protocol` (what crosses the
+process boundary: rows and typed failures), :mod:`~archbench.benchmark.launcher`,
+:mod:`~archbench.benchmark.worker` and :mod:`~archbench.benchmark.processes` (measuring in processes of
+their own). The terminal report of ``archbench bench`` lives with the command line
+(:mod:`archbench._cli._render_bench`).
 """
 
 from __future__ import annotations
