@@ -144,12 +144,12 @@ def _macs(ctx: TaskContext) -> dict[str, Any]:
     """Totals into the row; the per-layer table into ``<out>/layers/<model>.csv`` for the report.
 
     The layer walker counts functional models; a model it cannot count whole is traced
-    (:func:`archbench.counting.count_model`; ``count_method`` and ``count_reason`` say which and why).
+    (:func:`archbench.count`; ``count_method`` and ``count_reason`` say which and why).
     A count that still leaves something out has the status ``partial``, never ``ok``.
     """
     import time
 
-    from .counting import count_model
+    from .cost import count as count_model
     from .keras_internals import functional_graph
     from .store import write_csv_atomic
 

@@ -8,8 +8,9 @@ import pytest
 
 from archbench import count_training, registry, runner
 from archbench.benchmark import LatencyConfig
-from archbench.benchmark.measure import prepare, sweep
+from archbench.benchmark.measure import prepare
 from archbench.benchmark.processes import measure_in_subprocess
+from archbench.benchmark.sweeps import sweep
 from archbench.benchmark.targets import Way, make_target, missing_module
 from archbench.benchmark.train_step import COLUMNS, train_way
 from archbench.tasks import RunSettings, resolve_tasks

@@ -18,7 +18,7 @@ from archbench import registry, runner
 from archbench.analysis import load_results, summary_table
 from archbench.catalog import results_table
 from archbench.cli import cli
-from archbench.counting import count_model
+from archbench.cost import count as count_model
 from archbench.errors import UsageError
 from archbench.registry import Paper, register_model
 from archbench.store import read_log

@@ -38,7 +38,7 @@ The timer's contract
 One pipeline for every way of running a model. A way (:class:`~archbench.benchmark.targets.Way`: the
 Keras model on a backend, a variant of it, a torchvision peer, an exported runtime) is a *target*
 (:mod:`~archbench.benchmark.targets`) that builds the model and prepares a compiled call with its
-synchronisation; :func:`~archbench.benchmark.measure.sweep` times any target with the one
+synchronisation; :func:`~archbench.benchmark.sweeps.sweep` times any target with the one
 :class:`LatencyConfig`, passed whole, and gives the one row schema. Each unit is measured in a process
 of its own: :func:`measure_in_subprocess` hands a job to the one launcher
 (:mod:`~archbench.benchmark.launcher`: pre-imported workers that fork each unit's process, memory
@@ -81,11 +81,12 @@ from .config import (
     not_installed_message,
 )
 from .load import LoadMonitor, LoadStamps
-from .measure import PreparedInference, build_model, measure, measure_function, model_macs, prepare, sweep
+from .measure import PreparedInference, build_model, measure, measure_function, model_macs, prepare
 from .oom import is_oom
 from .peaks import PEAKS, DevicePeak, peak_for
 from .processes import bench, latency_rows, measure_in_subprocess
 from .result import LatencyResult
+from .sweeps import sweep
 from .timing import Timing, median_ci, median_ci_ranks, summarize, time_function
 
 __all__ = [

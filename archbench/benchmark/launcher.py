@@ -44,9 +44,7 @@ from .protocol import Record, decode
 
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 _WORKER = "import sys; from archbench.benchmark.worker import main; sys.exit(main(sys.argv[1:]))"
-_ZYGOTE = "import sys; from archbench.benchmark.launcher import zygote_main; sys.exit(zygote_main(sys.argv[1:]))"
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_OOM_SCORE_ADJ = "500"
+_ZYGOTE = "import sys; from archbench.benchmark.worker import zygote_main; sys.exit(zygote_main(sys.argv[1:]))"
 _POLL_S = 0.02
 _STOP = threading.Event()
 
@@ -342,74 +340,3 @@ def shared_launcher() -> Launcher:
         _SHARED = Launcher(isolation=os.environ.get("ARCHBENCH_ISOLATION", "fork"))
         atexit.register(_SHARED.close)
     return _SHARED
-
-
-# -- inside the measuring processes ----------------------------------------------------------------
-
-
-def bind_to_parent(parent: int | None) -> None:
-    """Ignore Ctrl-C, die with the parent (``PR_SET_PDEATHSIG``; a parent already gone ends this
-    process at once) and volunteer for the out-of-memory killer."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        with open("/proc/self/oom_score_adj", "w", encoding="ascii") as f:
-            f.write(_OOM_SCORE_ADJ)
-    except OSError:
-        pass
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
-
-
-def zygote_main(argv: list[str]) -> int:
-    """The pre-imported worker: import the preload modules, then fork one job process per request
-    line on stdin (``{"job", "out", "err"}``), answering ``{"pid"}`` and, when it ends, ``{"status"}``."""
-    import importlib
-
-    settings = json.loads(argv[0])
-    bind_to_parent(settings["parent"])
-    for module in settings["preload"]:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # the job will say what is missing, in its row
-            pass
-    import gc
-
-    from ..environment import cpu_model, versions
-    from . import worker
-
-    versions(), cpu_model()  # read once here (package metadata, /proc/cpuinfo), inherited by every job
-    # What the imports made is never freed: kept out of the collector's reach, every job's collections
-    # skip it and leave its pages shared with this worker (fork's copy-on-write), as in CPython's docs.
-    gc.collect()
-    gc.freeze()
-    for line in sys.stdin:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.setpgid(0, 0)
-                fd = os.open(request["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                os.dup2(fd, 2)
-                sys.stdin.close()
-                code = worker.main([request["job"], request["out"]], parent=os.getppid())
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        print(json.dumps({"pid": pid}), flush=True)
-        _, status = os.waitpid(pid, 0)
-        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        print(json.dumps({"status": code}), flush=True)
-    return 0

@@ -9,12 +9,10 @@ recording out-of-memory and other failures as results. Other backends are timed 
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import importlib
 import importlib.util
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,7 +345,7 @@ class Analytic:
            train: bool = False) -> Analytic:
         """``compute_dtype`` is the activations' dtype (the dtype policy's compute dtype);
         ``input_shape`` (per image) is what a subclassed model is traced at. A partial count
-        (:func:`archbench.counting.count_model`) gives no MACs: a rate from it would be wrong. For a
+        (:func:`archbench.count`) gives no MACs: a rate from it would be wrong. For a
         training step (``train``) the activations are all of them (the backward pass reads every one)
         and the MACs are not the inference count (the training step's come from
         :func:`archbench.count_training`)."""
@@ -355,7 +353,7 @@ class Analytic:
 
         params_bytes = sum(int(np.prod(w.shape)) * _itemsize(w.dtype) for w in model.weights)
         try:
-            from ..counting import count_model
+            from ..cost import count as count_model
 
             c = count_model(model, input_shape, dtype=compute_dtype)
         except Exception:  # the counter is optional here: latency rows are still worth having without it
@@ -384,111 +382,3 @@ def memory_probe(config: LatencyConfig, backend: str) -> Any:
     if config.device != "cpu" and gpu_names(backend):
         return MemoryProbe("gpu", framework=backend)
     return MemoryProbe("cpu")
-
-
-def sweep(
-    model: str,
-    configs: Iterable[LatencyConfig],
-    *,
-    target: Any = None,
-    macs: int | None = None,
-    on_result: Callable[[LatencyResult], Any] | None = None,
-    load: LoadMonitor | None = None,
-    memory: str | None = None,
-) -> list[LatencyResult]:
-    """Time one model under several configs in this process through one ``target`` (a
-    :class:`archbench.benchmark.targets.Target`; default: the Keras model on the active backend),
-    going on after an out-of-memory or other failure, which is recorded in that config's result.
-
-    The target builds the model once per :meth:`~archbench.benchmark.targets.Target.build_key` (the
-    Keras model: per dtype, input size and device, reused across batch sizes). ``macs`` (per image)
-    is counted with :mod:`archbench.counting` when not given and the target can (Keras), as are the
-    analytic parameter and activation bytes. Every result carries the target's columns (framework,
-    runtime, mode, versions and its own).
-
-    ``memory`` (a description of the process, e.g. ``"fresh process per unit"``) turns on measured
-    memory: a :func:`memory_probe` stamps the process before each build, after it, and its peak
-    while each config is compiled and timed. Its baseline is honest only if nothing of an earlier
-    model is still held, so callers ask for it in a process of their own.
-    """
-    from . import caches
-    from .targets import TargetFailed
-
-    if target is None:
-        from .targets import Way, make_target
-
-        target = make_target(Way("keras", active_backend()))
-    monitor = load if load is not None else LoadMonitor()
-    results: list[LatencyResult] = []
-    built_key, built, analytic, probe, windows = None, None, None, None, 0
-    for config in configs:
-        resolved = target.resolve(config)
-        prepared = None
-        try:
-            if resolved.backend != target.backend:
-                raise UsageError(
-                    f"backend {resolved.backend!r} is not the active one ({target.backend!r}); "
-                    "use measure_in_subprocess"
-                )
-            key = target.build_key(resolved)
-            if key != built_key:
-                built, analytic, built_key = None, None, None
-                probe, windows = (target.memory_probe(resolved) if memory else None), 0
-                if probe is not None:
-                    probe.mark_baseline()
-                built = target.build(model, resolved)
-                if probe is not None:
-                    probe.mark_built()
-                built_key = key
-            entries = caches.count_entries(target.backend, resolved.compile_cache)
-            with probe.inference() if probe is not None else contextlib.nullcontext():
-                prepared = target.prepare(built, resolved, model)
-                result = prepared.measure(macs=macs, load=monitor)
-            after = caches.count_entries(target.backend, resolved.compile_cache)
-            context = memory or ""
-            if windows:
-                context += f"; after {windows} earlier config(s) of this model in the same process"
-            windows += 1
-            if analytic is None:
-                analytic = target.analytic(built, prepared.config, tuple(result.input_shape))
-            per_image = analytic.activation_bytes_per_image
-            result = dataclasses.replace(
-                result,
-                macs=macs if macs is not None else analytic.macs,
-                memory=probe.record() if probe is not None else None,
-                memory_context=context,
-                params_bytes=analytic.params_bytes,
-                activation_bytes=None if per_image is None else per_image * resolved.batch_size,
-                columns={
-                    **target.columns(prepared, result),
-                    "compile_cache": caches.row_value(target.backend, resolved.compile_cache),
-                    "compile_cache_warm": None if entries is None else after == entries,
-                },
-            )
-        except Exception as exc:
-            failure = Failure.of(exc)
-            if failure.status == "oom":
-                built_key, built = None, None
-            failed = isinstance(exc, TargetFailed)
-            result = LatencyResult(
-                model=model,
-                config=resolved,
-                status=exc.status if failed else failure.status,
-                message=str(exc) if failed else short_message(exc),
-                backend=target.backend,
-                failure=None if failed else failure,
-                columns={**_safe_columns(target, prepared), **(exc.columns if failed else {}),
-                         **({"reason": exc.reason} if failed else {})},
-            )
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
-
-
-def _safe_columns(target: Any, prepared: Any) -> dict[str, Any]:
-    """The target's columns for a failed row (what it can say before it failed)."""
-    try:
-        return target.columns(prepared)
-    except Exception:  # a failed build leaves the target unable to describe itself: the row still says why
-        return {}

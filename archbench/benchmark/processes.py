@@ -23,9 +23,9 @@ from .config import (
     not_installed_message,
 )
 from .launcher import Launched, Launcher, shared_launcher
-from .measure import sweep
 from .protocol import OUT_OF_MEMORY, Failure, Record
 from .result import LatencyResult
+from .sweeps import sweep
 from .targets import Way
 
 MEMORY_CONTEXT = "own process, baseline after the framework's import and before the build"
@@ -84,7 +84,7 @@ def measure_in_subprocess(
     (the kernel's out-of-memory killer) or above the launcher's memory limit gives an ``oom`` row for
     the config it was measuring.
 
-    ``memory`` measures each model's memory (:func:`~archbench.benchmark.measure.sweep`) in a process
+    ``memory`` measures each model's memory (:func:`~archbench.benchmark.sweeps.sweep`) in a process
     of its own, started for that model alone, so that its baseline holds nothing of another model;
     the configs of one model share it, in the given order (the row's ``mem_method`` says so).
     ``model_files`` are loaded by the process before it builds anything. ``launcher`` (default: this

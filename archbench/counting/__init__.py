@@ -72,8 +72,7 @@ The package, one job per module:
   Keras' graph is read through :mod:`archbench.keras_internals`.
 The layers above: :mod:`archbench.tracing` counts the traced program with the same conventions;
 :mod:`archbench.cost` (``archbench.count``, ``archbench.count_training``) chooses between the two.
-``count_model`` and ``ModelCount`` are still found here, forwarded to :mod:`archbench.cost` on first
-use (this package never imports the layers above it).
+This package never imports the layers above it.
 
 The per-layer table of ``archbench summary`` is rendered in ``archbench/_cli/_render_counting.py``.
 """
@@ -134,12 +133,3 @@ __all__ = [
     "same_padding",
     "separable_conv_macs",
 ]
-
-
-def __getattr__(name: str):
-    """``count_model`` and ``ModelCount``, the chooser's names before it moved up to :mod:`archbench.cost`."""
-    if name in ("count_model", "ModelCount"):
-        from .. import cost
-
-        return cost.count if name == "count_model" else cost.ModelCount
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

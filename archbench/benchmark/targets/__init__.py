@@ -5,7 +5,7 @@ model ``exported`` to a runtime) and is what crosses the process boundary. Insid
 process :func:`make_target` turns it into a :class:`Target`, which builds the model, prepares a
 compiled zero-argument call with its synchronisation, and describes itself in the row; everything
 else — the timer and its stop rule, load and ``noisy``, memory, energy, the row schema — is the
-pipeline's (:func:`archbench.benchmark.measure.sweep`), the same for every way.
+pipeline's (:func:`archbench.benchmark.sweeps.sweep`), the same for every way.
 
 Adding a way is a module here with a :class:`Target` subclass and an entry in :data:`TARGETS`.
 """
