@@ -37,7 +37,6 @@ __all__ = [
     "parse_peers",
     "peer_for",
     "peer_rows",
-    "skipped_row",
 ]
 
 MODES = ("eager", "compile", "reduce-overhead")
@@ -158,7 +157,7 @@ def peer_rows(
     device. Returns one row per (model, mode), models first; a model without a counterpart, or a
     machine without torch and torchvision, gives a ``skipped`` row saying why. ``train`` times one
     training step instead of inference (:mod:`archbench.benchmark.train_step`)."""
-    from .benchmark.processes import measure_in_subprocess
+    from .benchmark.processes import error_record, measure_in_subprocess
     from .benchmark.targets import Way, missing_module
     from .benchmark.train_step import train_way
     from .registry import get_spec
@@ -177,7 +176,8 @@ def peer_rows(
             why = f"no torchvision counterpart: {reason}" if peer is None else (
                 f"{missing} is not installed (pip install torch torchvision)" if missing else "")
             if why:
-                row = {**skipped_row(spec.name, cfg, why), "framework": "torchvision", "mode": mode}
+                row = {**error_record(spec.name, cfg, why, status="skipped").row, "framework": "torchvision",
+                       "mode": mode}
                 rows.append(row)
                 if on_row:
                     on_row(row)
@@ -187,9 +187,3 @@ def peer_rows(
                                           samples=samples, on_row=on_row, memory=True, python=python)
     return rows
 
-
-def skipped_row(model: str, config: Any, message: str) -> dict[str, Any]:
-    """A ``skipped`` row (a way that cannot run here, and why) with the config's columns."""
-    from .benchmark.result import LatencyResult
-
-    return LatencyResult(model=model, config=config, status="skipped", message=message).as_row()

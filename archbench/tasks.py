@@ -239,6 +239,7 @@ def _latency(ctx: TaskContext, train: bool = False) -> list[dict[str, Any]]:
     config = ctx.settings.latency.replace(batch_size=u["batch_size"],
                                           input_size=u["input_size"] or ctx.spec.input_shape[0])
     timeout = ctx.settings.timeout_s or 3600.0
+    count = _train_count(ctx) if train else {}
     if u.get("framework", "archbench") != "archbench":
         row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout, train=train)[0]
         row.update(runtime=PEER_RUNTIME, mode=u["mode"])
@@ -247,12 +248,10 @@ def _latency(ctx: TaskContext, train: bool = False) -> list[dict[str, Any]]:
     else:
         backend, variant = normalize_backend(u["backend"]), u.get("variant", "default")
         options = {"env": variant_env(variant)}
-        count = _train_count(ctx) if train else {}
         way = Way("keras", backend, variant, train_way(options) if train else options)
         row = measure_in_subprocess(ctx.spec.name, config, timeout, way=way, memory=True,
                                     macs=count.get("train_macs"), model_files=_model_files(ctx.spec))[0]
-    if train:
-        row.update(_train_count(ctx))
+    row.update(count)
     return [_finish_latency(ctx, row)]
 
 

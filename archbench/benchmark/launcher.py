@@ -332,6 +332,11 @@ def _rss_kib(pid: int) -> tuple[int, int]:
 _SHARED: Launcher | None = None
 
 
+def launcher_for(python: str) -> Launcher:
+    """This process's launcher for its own interpreter (:func:`shared_launcher`), else a new one."""
+    return shared_launcher() if python == sys.executable else Launcher(python=python)
+
+
 def shared_launcher() -> Launcher:
     """The launcher of this process (its workers end with it). ``ARCHBENCH_ISOLATION=fresh`` makes it
     start a fresh interpreter per job."""

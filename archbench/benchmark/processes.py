@@ -22,7 +22,7 @@ from .config import (
     configured_backend,
     not_installed_message,
 )
-from .launcher import Launched, Launcher, shared_launcher
+from .launcher import Launched, Launcher, launcher_for
 from .protocol import OUT_OF_MEMORY, Failure, Record
 from .result import LatencyResult
 from .sweeps import sweep
@@ -154,8 +154,7 @@ def _measure_records(
         macs_by_model = {models[0]: int(macs)}
     else:
         raise UsageError("give macs as a mapping model -> MACs when timing several models")
-    if launcher is None:
-        launcher = shared_launcher() if python == sys.executable else Launcher(python=python)
+    launcher = launcher or launcher_for(python)
     children = _Children(timeout_s, macs_by_model, samples, on_row, memory,
                          tuple(os.path.abspath(f) for f in model_files), launcher)
     table: dict[tuple[int, int], Record] = {}
@@ -194,7 +193,7 @@ def _run_way(models: list[str], way: Way, configs: list[LatencyConfig], children
             "isolation": children.launcher.isolation_of(kind),
         }
         got = children.launcher.run(kind, job, timeout_s=children.timeout_s,
-                                    on_record=lambda r: children.emit(r))
+                                    on_record=children.emit)
         records += got.records
         finished, partial = divmod(len(got.records), len(configs))
         if finished < len(batch):

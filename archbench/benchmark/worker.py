@@ -73,7 +73,7 @@ def _measure(job: dict[str, Any], write: Any) -> None:
     for path in job.get("model_files", ()):
         load_model_file(path)
     target = make_target(way)
-    env = environment(None if way.kind == "keras" else way.backend if way.kind != "exported" else "numpy")
+    env = environment(target.environment_backend)
     stamp = {"isolation": job.get("isolation", "")}
 
     def emit(result: Any) -> None:

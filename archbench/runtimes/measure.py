@@ -48,11 +48,9 @@ def measure_runtime(
     ``precision``, ``memory``, ``timeout``, ``export``, ``convert``) or ``skipped`` (``reason``: ``not
     installed`` or ``dtype``). Bad arguments raise UsageError.
     """
-    from ..benchmark.launcher import Launcher as _Launcher
-    from ..benchmark.launcher import ProcessKind, shared_launcher
-    from ..benchmark.processes import measure_in_subprocess
+    from ..benchmark.launcher import ProcessKind, launcher_for
+    from ..benchmark.processes import error_record, measure_in_subprocess
     from ..benchmark.targets import Way
-    from ..peers import skipped_row
     from ..registry import get_spec
     from .base import missing_requirement
 
@@ -65,10 +63,11 @@ def measure_runtime(
     missing = missing_requirement(chosen)
     precision = PRECISION_OF_DTYPE[config.dtype]
     if missing:
-        return {**skipped_row(spec.name, config, missing), **base, "reason": "not installed"}
+        return {**error_record(spec.name, config, missing, status="skipped").row, **base, "reason": "not installed"}
     if precision not in _precisions(runtime):
-        return {**skipped_row(spec.name, config, f"{runtime} is measured in float32 only"), **base, "reason": "dtype"}
-    launcher = launcher or (shared_launcher() if python == sys.executable else _Launcher(python=python))
+        why = f"{runtime} is measured in float32 only"
+        return {**error_record(spec.name, config, why, status="skipped").row, **base, "reason": "dtype"}
+    launcher = launcher or launcher_for(python)
     with tempfile.TemporaryDirectory(prefix="archbench-runtime-") as work:
         job = {"model": spec.name, "runtime": runtime, "route": chosen.name, "batch_size": config.batch_size,
                "input_size": config.input_size, "seed": config.seed, "draws": CONFORMANCE_DRAWS, "work": work}
@@ -86,9 +85,8 @@ def measure_runtime(
             if got.stopped or not result.get("ok"):
                 reason = got.reason if got.reason in ("memory", "timeout") else stage
                 error = f"{stage} failed: {result['error']}" if result.get("error") else f"{stage} {got.stopped}"
-                row = skipped_row(spec.name, config, error)
-                return {**row, **base, **figures, "status": "failed", "reason": reason,
-                        "memory_limit_mb": launcher.memory_limit_mb}
+                row = error_record(spec.name, config, error, status="failed").row
+                return {**row, **base, **figures, "reason": reason, "memory_limit_mb": launcher.memory_limit_mb}
         way = Way("exported", "tensorflow", runtime, {
             **base, **figures, "work": work, "route": chosen.name, "artifact": chosen.artifact,
             "preload": list(_PRELOAD[runtime]), "env": {},

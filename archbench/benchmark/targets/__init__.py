@@ -88,6 +88,10 @@ class Target:
     """
 
     backend: str = ""
+    environment_backend: str | None = None
+    """The framework :func:`archbench.environment.environment` asks about devices (``None``: Keras'
+    active backend); a target that runs without Keras names its own, and one that never imports a
+    framework for the environment, ``numpy``."""
 
     def __init__(self, way: Way) -> None:
         self.way = way

@@ -23,6 +23,7 @@ from . import Target, TargetFailed
 
 class ExportedTarget(Target):
     backend = "tensorflow"
+    environment_backend = "numpy"  # the runtimes compute on the CPU: TensorFlow is not imported to say so
 
     def __init__(self, way: Any) -> None:
         super().__init__(way)

@@ -35,6 +35,7 @@ PATHS = {
 
 class TorchvisionTarget(Target):
     backend = "torch"
+    environment_backend = "torch"
 
     def __init__(self, way: Any) -> None:
         super().__init__(way)
