@@ -8,6 +8,9 @@ reference that is expected to differ carries ``rtol`` and a ``note`` saying why.
 Names are lower case (``resnet50_v1_5``); wrappers of keras.applications live under the ``keras/``
 prefix (``keras/ResNet50``). Patterns are shell globs where ``*`` does not cross ``/``, so ``"*"`` is
 archbench's own zoo and ``"keras/*"`` the keras.applications models.
+
+Named sets of models (:data:`MODEL_SETS`: ``lecture``, ``canziani2016``, ``canziani2018``,
+``everything``) stand wherever a pattern does; ``all`` is the lecture's zoo.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ __all__ = [
     "WHOLE_IMAGE",
     "AccuracyRef",
     "Deviation",
+    "AFTER_RESNET",
     "ILSVRCEntry",
+    "MODEL_SETS",
+    "ModelSet",
     "ModelSpec",
     "Paper",
     "Preprocessing",
@@ -38,6 +44,7 @@ __all__ = [
     "get_spec",
     "is_single_crop",
     "list_models",
+    "model_set",
     "register_model",
     "single_crop",
 ]
@@ -213,6 +220,71 @@ class ModelSpec:
             return build_with_foreign_weights(self, kwargs, exc)
 
 
+AFTER_RESNET = "after-resnet"
+"""The tag of the zoo's networks published after ResNet (ILSVRC 2016-2017 and the 2018 updates of
+Canziani's analysis): they are in ``*`` but not in the lecture's zoo (``all``)."""
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """A named set of models: ``patterns`` (globs or names) minus the zoo models tagged ``without_tag``,
+    plus the zoo models tagged ``with_tag``, plus the other sets in ``sets``. Names a set lists that this
+    Keras does not provide (a keras.applications wrapper an older Keras lacks) are left out."""
+
+    description: str
+    source: str = ""
+    patterns: tuple[str, ...] = ()
+    with_tag: str = ""
+    without_tag: str = ""
+    sets: tuple[str, ...] = ()
+
+
+MODEL_SETS: dict[str, ModelSet] = {
+    "lecture": ModelSet(
+        "the lecture's zoo, LeNet-5 (1998) to ResNet and Inception-v4 (2016): what `all` runs",
+        "lecture 4 (convolutional networks)", patterns=("*",), without_tag=AFTER_RESNET),
+    "canziani2016": ModelSet(
+        "the networks of Canziani et al.'s Fig. 1 that the zoo builds (ENet is not in it)",
+        "Canziani, Paszke & Culurciello, arXiv 1605.07678 (2016), Fig. 1",
+        patterns=("alexnet", "bn_alexnet", "bn_nin", "googlenet", "inception_v3", "inception_v4", "resnet18",
+                  "resnet34", "resnet50", "resnet101", "resnet152", "vgg16", "vgg19")),
+    "canziani2018": ModelSet(
+        "after ResNet: the zoo's post-2015 builders and the keras.applications networks of the 2018 "
+        "updates of Canziani's analysis",
+        "Culurciello, 'Analysis of deep neural networks' (2018); Bianco et al., IEEE Access 6 (2018)",
+        patterns=("keras/MobileNet", "keras/MobileNetV2", "keras/MobileNetV3Small", "keras/MobileNetV3Large",
+                  "keras/Xception", "keras/NASNetMobile", "keras/EfficientNetB0", "keras/DenseNet169",
+                  "keras/DenseNet201", "keras/InceptionResNetV2"),
+        with_tag=AFTER_RESNET),
+    "everything": ModelSet("every named set: the lecture's zoo, Canziani 2016's and the 2018 update's networks",
+                           sets=("lecture", "canziani2016", "canziani2018")),
+}
+"""Named sets for ``--models`` and ``archbench list``; ``all`` is ``lecture``."""
+
+_SET_ALIASES = {"all": "lecture"}
+
+
+def model_set(name: str) -> list[str]:
+    """The registered members of a named set (or ``all``), in natural order within each part."""
+    _ensure_loaded()
+    entry = MODEL_SETS[_SET_ALIASES.get(name, name)]
+    out: list[str] = []
+    for pattern in entry.patterns:
+        found = [n for n in _glob(pattern)
+                 if not (entry.without_tag and entry.without_tag in _REGISTRY[n].tags)]
+        out += [n for n in found if n not in out]
+    if entry.with_tag:
+        out += [n for n in _glob("*") if entry.with_tag in _REGISTRY[n].tags and n not in out]
+    for other in entry.sets:
+        out += [n for n in model_set(other) if n not in out]
+    return out
+
+
+def _glob(pattern: str) -> list[str]:
+    regex = _glob_to_regex(pattern)
+    return sorted((n for n in _REGISTRY if regex.match(n)), key=_natural_key)
+
+
 _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED = False
 
@@ -241,6 +313,8 @@ def add_spec(spec: ModelSpec) -> None:
         raise UsageError(f"model {spec.name!r} is already registered")
     if spec.name != spec.name.strip() or not spec.name or "," in spec.name:
         raise UsageError(f"invalid model name {spec.name!r}")
+    if spec.name in MODEL_SETS or spec.name in _SET_ALIASES:
+        raise UsageError(f"model name {spec.name!r} is the name of a set of models")
     _REGISTRY[spec.name] = spec
 
 
@@ -318,13 +392,16 @@ def _glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 def list_models(pattern: str | list[str] | tuple[str, ...] = "*") -> list[str]:
-    """Registered names matching one or more globs, in natural order (``resnet18`` before ``resnet101``).
+    """Registered names matching one or more globs, in natural order (``resnet18`` before ``resnet101``);
+    a set's name (:data:`MODEL_SETS`, or ``all``) stands for its members, in the set's order.
 
     ``*`` does not cross ``/``: ``"*"`` lists archbench's zoo, ``"keras/*"`` the keras.applications
     wrappers, ``"*/*"`` both kinds of prefixed names.
     """
     _ensure_loaded()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    if len(patterns) == 1 and (patterns[0] in MODEL_SETS or patterns[0] in _SET_ALIASES):
+        return model_set(patterns[0])
     regexes = [_glob_to_regex(p) for p in patterns]
     names = [n for n in _REGISTRY if any(r.match(n) for r in regexes)]
     return sorted(names, key=_natural_key)
@@ -370,7 +447,8 @@ def get_model(name: str, /, **kwargs: Any):
 
 
 def resolve(patterns: str | list[str]) -> list[str]:
-    """Expand a comma-separated list of names and globs (``all`` = the zoo) into model names.
+    """Expand a comma-separated list of names, globs and set names (:data:`MODEL_SETS`; ``all`` = the
+    lecture's zoo) into model names.
 
     Exact names (including ``keras/...``) are validated; a glob that matches nothing is an error.
     """
@@ -380,8 +458,8 @@ def resolve(patterns: str | list[str]) -> list[str]:
         raise UsageError("no model given")
     out: list[str] = []
     for item in items:
-        if item == "all":
-            found = list_models("*")
+        if item in MODEL_SETS or item in _SET_ALIASES:
+            found = model_set(item)
         elif any(c in item for c in "*?"):
             found = list_models(item)
             if not found:

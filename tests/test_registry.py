@@ -58,12 +58,34 @@ def test_unknown_model_suggests_close_names():
 
 
 def test_resolve_all_globs_and_errors():
-    assert resolve("all") == ZOO
+    assert resolve("all") == [n for n in ZOO if "after-resnet" not in archbench.get_spec(n).tags]
     assert resolve("vgg16,resnet*")[0] == "vgg16"
     with pytest.raises(UsageError, match="matches no registered model"):
         resolve("nosuch*")
     with pytest.raises(UsageError, match="no model given"):
         resolve(" , ")
+
+
+def test_named_sets():
+    from archbench.registry import AFTER_RESNET, MODEL_SETS, model_set
+
+    lecture = model_set("lecture")
+    assert resolve("all") == lecture == model_set("all")
+    assert not any(AFTER_RESNET in archbench.get_spec(n).tags for n in lecture)
+    after = [n for n in list_models("*") if AFTER_RESNET in archbench.get_spec(n).tags]
+    assert sorted(lecture + after) == sorted(list_models("*"))
+    canziani2016 = model_set("canziani2016")
+    assert len(canziani2016) == len(MODEL_SETS["canziani2016"].patterns) == 13
+    assert set(canziani2016) <= set(lecture)
+    update = model_set("canziani2018")
+    assert set(after) <= set(update) and "keras/MobileNetV2" in update and "alexnet" not in update
+    everything = model_set("everything")
+    assert everything == list(dict.fromkeys(lecture + canziani2016 + update))
+    assert list_models("canziani2016") == canziani2016
+    assert resolve("canziani2016,lenet5")[-1] == "lenet5"
+    paper = Paper("t", "a", "v", 2000, "")
+    with pytest.raises(UsageError, match="name of a set"):
+        register_model(name="everything", display_name="d", family="f", year=2000, paper=paper)(lambda **k: None)
 
 
 def test_duplicate_registration_fails():
