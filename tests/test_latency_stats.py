@@ -6,6 +6,7 @@ import random
 import pytest
 
 from archbench import benchmark as bm
+from archbench.benchmark.config import DEFAULT
 from archbench.benchmark.load import LoadMonitor, LoadStamps, read_cpu_ticks, steal_pct
 from archbench.benchmark.timing import median_ci_ranks, precise_enough
 from archbench.energy import EnergyMeter
@@ -119,6 +120,22 @@ def test_the_iteration_cap_still_holds():
     dev = FakeDevice([1.0] + [0.25, 0.75] * 100)
     timing = bm.time_function(dev.fn, _config(max_iterations=12), sync=dev.sync, clock=dev.clock)
     assert timing.stop_reason == "max_iterations" and len(timing.samples_s) == 12
+
+
+def test_the_minimum_time_asked_for_outlasts_the_iteration_cap():
+    # A 61 us (2**-14 s) model under the default cap of 10,000 calls: 9 s asked for are 9 x 2**14 calls.
+    dev = FakeDevice([1.0] + [2.0**-14] * 200_000)
+    config = DEFAULT.replace(min_time_s=9.0, max_time_s=12.0)
+    timing = bm.time_function(dev.fn, config, sync=dev.sync, clock=dev.clock)
+    assert config.max_iterations == 10_000 and timing.stop_reason == "max_iterations"
+    assert len(timing.samples_s) == 9 * 2**14 and sum(timing.samples_s) == 9.0
+
+
+def test_the_iteration_cap_counts_once_the_minimum_time_has_passed():
+    # 1/1024 s and 3/1024 s in turn never get precise; 2 s are 512 pairs, then the cap of 100 stops it.
+    dev = FakeDevice([1.0] + [2.0**-10, 3 * 2.0**-10] * 2_000)
+    timing = bm.time_function(dev.fn, _config(min_time_s=2.0, max_iterations=100), sync=dev.sync, clock=dev.clock)
+    assert timing.stop_reason == "max_iterations" and len(timing.samples_s) == 1_024 and sum(timing.samples_s) == 2.0
 
 
 def test_cap_below_minimum_time_is_refused():

@@ -42,7 +42,8 @@ _D = DEFAULT
     type=click.FloatRange(min=0),
     default=_D.min_time_s,
     show_default=True,
-    help="Minimum total measuring time, seconds (iterations go on until both minimums are met).",
+    help="Minimum total measuring time, seconds (iterations go on until both minimums are met; no cap, "
+    "--max-iterations included, cuts it short).",
 )
 @click.option(
     "--max-time",
@@ -59,7 +60,13 @@ _D = DEFAULT
     show_default=True,
     help="Stop once the median's 95 % interval is within this fraction of it.",
 )
-@click.option("--max-iterations", type=click.IntRange(min=1), default=_D.max_iterations, show_default=True)
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(min=1),
+    default=_D.max_iterations,
+    show_default=True,
+    help="Cap on timed iterations once --min-time has passed (it never shortens --min-time).",
+)
 @click.option(
     "--warmup",
     type=click.IntRange(min=0),

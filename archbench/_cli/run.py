@@ -39,7 +39,8 @@ from ._options import DEFAULT_OUT, DEFAULT_TASKS, csv_list, latency_config
 @click.option("--dtype", default="float32", show_default=True,
               help=f"{', '.join(DTYPES[:-1])} or {DTYPES[-1]}.")
 @click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Minimum measuring time per latency unit, seconds.")
+              help="Minimum measuring time per latency unit, seconds; honoured on the fastest model (the "
+                   "iteration cap only counts once it has passed).")
 @click.option("--max-time", "max_time_s", type=click.FloatRange(min=0), default=None,
               help=f"Time cap per latency unit, seconds, when the median's interval is still wider than "
                    f"--ci-target [default: {DEFAULT_MAX_TIME_S:g}, or --min-time if larger].")

@@ -5,6 +5,8 @@ The stop rule aims at a precision, not a count: after the minimums (``min_iterat
 ``min_time_s`` of measuring), sampling goes on until the 95 % confidence interval of the median is
 within ``±ci_target`` of the median (``stop_reason="precision"``), or ``max_time_s`` of measuring
 has passed (``"time_cap"``), or ``max_iterations`` samples were taken (``"max_iterations"``).
+The minimums come first: no cap ends sampling before ``min_time_s`` has passed, so a minimum time
+asked for is honoured however fast the model (the iteration cap grows with it).
 
 The interval is distribution-free: for ``n`` independent samples of any continuous distribution the
 order statistics ``x(j) <= median <= x(n-j+1)`` cover the median with probability
@@ -181,10 +183,10 @@ def time_function(
             if start is None:
                 start = t0
             n, elapsed = len(samples), t1 - start
+            if n < config.min_iterations or elapsed < config.min_time_s:
+                continue
             if n >= config.max_iterations:
                 reason = "max_iterations"
-            elif n < config.min_iterations or elapsed < config.min_time_s:
-                continue
             elif n >= next_check and precise_enough(samples, config.ci_target):
                 reason = "precision"
             elif elapsed >= config.max_time_s:
