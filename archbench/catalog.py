@@ -216,7 +216,11 @@ def _write_cache(folder: str, path: str, cache: dict[str, Any]) -> None:
 
 
 def spec_rows(names: list[str]) -> list[dict[str, Any]]:
-    """Registry metadata of models as flat rows (``models.csv``): reference figures with their sources."""
+    """Registry metadata of models as flat rows (``models.csv``): reference figures with their sources,
+    and the named sets each model belongs to (``sets``, ``;``-separated; ``everything`` left out)."""
+    from .registry import MODEL_SETS, model_set
+
+    members = {s: set(model_set(s)) for s in MODEL_SETS if s != "everything"}
     rows = []
     for name in names:
         spec = get_spec(name)
@@ -252,6 +256,7 @@ def spec_rows(names: list[str]) -> list[dict[str, Any]]:
                 "ilsvrc_top5_error": il.top5_error if il else None,
                 "ilsvrc_source": il.source if il else "",
                 "deviations": " | ".join(f"{d.what} ({d.why})" for d in spec.deviations),
+                "sets": ";".join(s for s, names_in in members.items() if name in names_in),
             }
         )
     return rows

@@ -320,6 +320,18 @@ def test_top1_vs_operations_without_macs(data):
         analysis.top1_vs_operations(results[results["task"] != "accuracy"], no_top1)
 
 
+def test_top1_charts_tell_the_2018_update_apart(data):
+    results, models = data
+    assert "Ringed" not in analysis.top1_vs_operations(results, models).caption, "a folder without 'sets'"
+    m = models.copy()
+    m["sets"] = ["canziani2018" if name == "resnet50" else "lecture;canziani2016" for name in m["model"]]
+    fig = analysis.top1_vs_operations(results, m)
+    assert "Ringed: the 1 network after ResNet" in fig.caption
+    text = _texts(fig)
+    assert "Pareto frontier to ResNet" in text and "the 2018 update" in text
+    assert "Orange edge: after ResNet (the 2018 update, 1 network)" in analysis.top1_density(results, m).caption
+
+
 def test_evolution_of_depth(data):
     results, models = data
     fig = analysis.evolution_of_depth(results, models)
@@ -332,10 +344,13 @@ def test_evolution_of_depth(data):
     assert "8 layers (paper)" in text, "zfnet has no macs row: its paper depth, marked"
     assert "15.3 %" in fig.caption, "the winning SuperVision submission is named beside the 5-CNN entry"
     bars = [p.get_height() for p in fig.axes[0].patches]
-    assert bars == [28.2, 25.8, 16.4, 11.7, 6.67, 7.3, 3.57]
+    assert bars == [28.2, 25.8, 16.4, 11.7, 6.67, 7.3, 3.57, 2.99, 3.03, 2.251]
+    assert "ILSVRC 2016" in text and "ILSVRC 2017" in text and "ensemble" in text
+    assert "no model of this results folder stands for ResNeXt 2016, WMW 2017" in fig.caption
+    assert "Trimps-Soushen 2016" not in fig.caption.split("Notes:")[-1], "an ensemble of existing nets has no builder"
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     sources = dict(s.split("] ", 1) for s in fig.caption.split("Sources: [")[1].split(" [") if "] " in s)
-    cited_2015 = ticks[-1].split("[")[1].split("]")[0].split(",")
+    cited_2015 = ticks[6].split("[")[1].split("]")[0].split(",")
     assert all("He, Zhang, Ren, Sun" in sources[n] and "Russakovsky" not in sources[n] for n in cited_2015)
     cited_2010 = ticks[0].split("[")[1].split("]")[0].split(",")
     assert all("Russakovsky" in sources[n] for n in cited_2010)

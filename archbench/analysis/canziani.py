@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import ResultsFileError
 from ..units import si
+from .hover import tag_points
 from .load import MODELS_FILE, RESULTS_FILE, _require
 from .plotting import (
     _family_colours,
@@ -171,8 +172,19 @@ def top1_vs_operations(
             zorder=3,
         )
     ax.scatter(pts["gmacs"], pts["top1"], s=6, c="black", zorder=4)
-    front = pareto_frontier(pts, "gmacs", "top1")
-    ax.plot(front["gmacs"], front["top1"], drawstyle="steps-post", ls="--", color="0.35", lw=1, zorder=2)
+    pts["after"] = _after_resnet(pts, models)
+    later = pts[pts["after"]]
+    if not later.empty:
+        ax.scatter(later["gmacs"], later["top1"], s=later["area"] + 60, facecolors="none", edgecolors=UPDATE_COLOUR,
+                   linewidths=2.2, zorder=3.5)  # fmt: skip
+    earlier = pts[~pts["after"]]
+    if not earlier.empty:
+        front = pareto_frontier(earlier, "gmacs", "top1")
+        ax.plot(front["gmacs"], front["top1"], drawstyle="steps-post", ls="--", color="0.35", lw=1, zorder=2)
+    if not later.empty:
+        front = pareto_frontier(pts, "gmacs", "top1")
+        ax.plot(front["gmacs"], front["top1"], drawstyle="steps-post", ls="-", color=UPDATE_COLOUR, lw=1.2,
+                zorder=2)  # fmt: skip
     lo, hi = pts["gmacs"].min(), pts["gmacs"].max()
     if log_x:
         ax.set_xscale("log")
@@ -190,6 +202,9 @@ def top1_vs_operations(
     pad = max(2.5, 0.12 * (yhi - ylo))
     ax.set_ylim(ylo - pad, yhi + pad)
     _label_points(ax, list(pts["gmacs"]), list(pts["top1"]), list(pts["display_name"]))
+    tag_points(ax, pts["gmacs"], pts["top1"], pts["display_name"],
+               [f"top-1 {t:.1f} % ({k}), {g:.3g} G-MACs" for t, k, g in zip(pts["top1"], pts["top1_kind"], pts["gmacs"], strict=True)],
+               [f"top-1: {s}; MACs: archbench (results.csv)" for s in pts["top1_source"]], sizes=pts["area"])  # fmt: skip
 
     from matplotlib.lines import Line2D
 
@@ -205,7 +220,15 @@ def top1_vs_operations(
     if "measured" in present:
         kind_handles.append(Line2D([], [], marker="o", ls="", markersize=10, markerfacecolor=(0.5, 0.5, 0.5, 0.8),
                                    markeredgecolor="black", markeredgewidth=1.8, label="measured (archbench)"))  # fmt: skip
-    kind_handles.append(Line2D([], [], ls="--", color="0.35", label="Pareto frontier"))
+    if later.empty:
+        kind_handles.append(Line2D([], [], ls="--", color="0.35", label="Pareto frontier"))
+    else:
+        kind_handles += [
+            Line2D([], [], marker="o", ls="", markersize=10, markerfacecolor="none", markeredgecolor=UPDATE_COLOUR,
+                   markeredgewidth=2.2, label="after ResNet (2018 update)"),
+            Line2D([], [], ls="--", color="0.35", label="Pareto frontier to ResNet"),
+            Line2D([], [], ls="-", color=UPDATE_COLOUR, label="Pareto frontier with\nthe 2018 update"),
+        ]  # fmt: skip
     legends = [(fam_handles, "family", {}), (weight_handles, "weights", {}), (kind_handles, "top-1", {})]
     if pts["params"].notna().any():
         sizes = _nice_sizes(list(pts["params"].dropna()))
@@ -230,8 +253,28 @@ def top1_vs_operations(
         )
         + _resnet_gap(pts)
         + " Canziani, Paszke & Culurciello, arXiv 1605.07678 (2016)."
+        + (
+            f" Ringed: the {len(later)} network{'s' * (len(later) != 1)} after ResNet (set canziani2018: the 2018 updates of the analysis, "
+            "Culurciello 2018 and Bianco et al., IEEE Access 6, 2018); dashed: the frontier of the networks up to "
+            "ResNet, solid: the frontier with them."
+            if not later.empty
+            else ""
+        )
     )
     return _finish(fig, caption, notes)
+
+
+UPDATE_COLOUR = "#d95f02"
+"""The ring and frontier of the networks after ResNet (the 2018 update of Canziani's figures)."""
+
+
+def _after_resnet(pts: pd.DataFrame, models: pd.DataFrame | None) -> pd.Series:
+    """Whether each point is of the 2018 update (``canziani2018`` in models.csv's ``sets``); a results
+    folder written before that column existed has none."""
+    if models is None or "sets" not in models.columns:
+        return pd.Series(False, index=pts.index)
+    sets = models.drop_duplicates("model").set_index("model")["sets"].fillna("").astype(str)
+    return pts["model"].map(lambda m: "canziani2018" in sets.get(m, "").split(";")).astype(bool)
 
 
 @_styled
@@ -252,8 +295,13 @@ def top1_density(
     fig = _figure(max(7.0, 0.36 * len(pts) + 2.5), 5.2)
     ax = fig.add_subplot()
     x = np.arange(len(pts))
-    ax.bar(x, pts["density"], color=[colours[f] for f in pts["family"]], zorder=3,
-           hatch=["//" if k == "measured" else "" for k in pts["top1_kind"]], edgecolor="0.3", linewidth=0.5)  # fmt: skip
+    after = _after_resnet(pts, models)
+    bars = ax.bar(x, pts["density"], color=[colours[f] for f in pts["family"]], zorder=3,
+           hatch=["//" if k == "measured" else "" for k in pts["top1_kind"]],
+           edgecolor=[UPDATE_COLOUR if a else "0.3" for a in after], linewidth=[2.0 if a else 0.5 for a in after])  # fmt: skip
+    tag_points(ax, x, pts["density"], pts["display_name"],
+               [f"{d:.3g} % per M parameters (top-1 {t:.1f} %)" for d, t in zip(pts["density"], pts["top1"], strict=True)],
+               [f"top-1: {s}; parameters: archbench" for s in pts["top1_source"]], bars=bars.patches)  # fmt: skip
     for xi, d in zip(x, pts["density"], strict=True):
         ax.text(xi, d * 1.08, f"{d:.3g}", ha="center", va="bottom", fontsize=6.5, rotation=90)
     ax.set_yscale("log")
@@ -265,7 +313,10 @@ def top1_density(
     ax.set_title("Accuracy density: top-1 per million parameters (after Canziani et al. 2016)")
     caption = (
         "Single-crop ImageNet top-1 (reference figure from models.csv; hatched: measured by archbench) "
-        "divided by the parameter count in millions (paper convention, counted by archbench). "
+        "divided by the parameter count in millions (paper convention, counted by archbench): accuracy "
+        "density after Canziani et al. 2016 and Bianco et al., IEEE Access 6 (2018). "
+        + (f"Orange edge: after ResNet (the 2018 update, {int(after.sum())} network{'s' * (after.sum() != 1)}). "
+           if after.any() else "")
         + ("Left out, not single-crop: " + ", ".join(left_out) + "." if left_out else "")
     )
     return _finish(fig, caption, notes)

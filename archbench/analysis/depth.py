@@ -1,5 +1,5 @@
-"""Evolution of depth: the ILSVRC classification entries 2010-2015, each with its own source and the
-entry named (a team's submission is often an ensemble), each CNN with the depth measured on the zoo
+"""Evolution of depth: the ILSVRC classification entries 2010-2017 (the challenge's last year), each with
+its own source and the entry named (a team's submission is often an ensemble), each CNN with the depth measured on the zoo
 builder that stands for it, the pre-CNN winners marked shallow."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .hover import tag_points
 from .load import MODELS_FILE, _require
 from .plotting import _family_colours, _figure, _finish, _styled
 from .tables import _missing, _num, model_table
@@ -22,6 +23,16 @@ RUSSAKOVSKY_2015 = (
 HE_2016 = (
     'He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv 1512.03385), '
     "table 5, and the ILSVRC 2015 results (image-net.org/challenges/LSVRC/2015/results)"
+)
+
+ILSVRC_2016 = "ILSVRC 2016 results, classification (image-net.org/challenges/LSVRC/2016/results)"
+XIE_2017 = (
+    'Xie, Girshick, Dollar, Tu, He, "Aggregated Residual Transformations for Deep Neural Networks", CVPR 2017 '
+    "(arXiv 1611.05431): 2nd place in ILSVRC 2016 classification"
+)
+HU_2018 = (
+    'Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018 (arXiv 1709.01507): SENets won ILSVRC 2017 '
+    "classification with 2.251 % top-5 error; ILSVRC 2017 results (image-net.org/challenges/LSVRC/2017/results)"
 )
 
 
@@ -37,6 +48,8 @@ class ILSVRCResult:
     entry: str
     sources: tuple[str, ...]
     cnn: bool = True
+    unbuilt: str = ""
+    """What the bar says instead of a depth when no zoo builder stands for the entry."""
 
 
 ILSVRC_CLASSIFICATION: tuple[ILSVRCResult, ...] = (
@@ -53,9 +66,14 @@ ILSVRC_CLASSIFICATION: tuple[ILSVRCResult, ...] = (
                  ("Simonyan & Zisserman, ICLR 2015 (arXiv 1409.1556), table 7 (ILSVRC submission)",
                   RUSSAKOVSKY_2015)),
     ILSVRCResult(2015, "MSRA", 1, 3.57, "6 ResNets", (HE_2016,)),
+    ILSVRCResult(2016, "Trimps-Soushen", 1, 2.99, "ensemble of existing networks", (ILSVRC_2016,),
+                 unbuilt="ensemble"),
+    ILSVRCResult(2016, "ResNeXt", 2, 3.03, "ResNeXt ensemble", (XIE_2017, ILSVRC_2016)),
+    ILSVRCResult(2017, "WMW", 1, 2.251, "SENet ensemble", (HU_2018,)),
 )  # fmt: skip
-"""The classification entries of the lecture's depth chart, each with the sources of its own year's figure
-(Russakovsky et al. 2015 covers 2010-2014 only; 2015 is He et al. 2016 and the ILSVRC 2015 results)."""
+"""The classification entries of the depth chart, each with the sources of its own year's figure
+(Russakovsky et al. 2015 covers 2010-2014 only; 2015 is He et al. 2016 and the ILSVRC 2015 results; 2016
+and 2017, the challenge's last two years, their results pages and the papers of the networks)."""
 
 _SAME_ERROR = 0.05
 
@@ -75,14 +93,16 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
     for e in ILSVRC_CLASSIFICATION:
         rows.append({"year": e.year, "team": e.team, "place": e.place, "top5_error": e.top5_error,
                      "entry": e.entry, "sources": e.sources, "model": "", "label": "", "depth": None,
-                     "depth_kind": "shallow" if not e.cnn else "not measured", "family": "shallow" if not e.cnn else "other"})  # fmt: skip
+                     "depth_kind": "shallow" if not e.cnn else "not measured", "family": "shallow" if not e.cnn else "other",
+                     "unbuilt": e.unbuilt})  # fmt: skip
     for (year, team), m in builders.items():
         if (year, team) not in known:
             rows.append({"year": year, "team": team,
                          "place": int(m["ilsvrc_place"]) if not _missing(m.get("ilsvrc_place")) else 1,
                          "top5_error": float(m["ilsvrc_top5_error"]), "entry": "",
                          "sources": tuple(str(m.get("ilsvrc_source") or "models.csv").split("; ")),
-                         "model": "", "label": "", "depth": None, "depth_kind": "not measured", "family": "other"})  # fmt: skip
+                         "model": "", "label": "", "depth": None, "depth_kind": "not measured", "family": "other",
+                         "unbuilt": ""})  # fmt: skip
     entries = pd.DataFrame(rows)
     for i, e in entries.iterrows():
         m = builders.get((int(e["year"]), str(e["team"])))
@@ -103,7 +123,7 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
             name, str(m.get("display_name") or name), kind, str(m.get("family") or "unknown")]  # fmt: skip
         entries.at[i, "depth"] = depth
     unmatched = [f"{e.team} {e.year}" for e in ILSVRC_CLASSIFICATION
-                 if e.cnn and (e.year, e.team) not in builders]  # fmt: skip
+                 if e.cnn and not e.unbuilt and (e.year, e.team) not in builders]  # fmt: skip
     if unmatched:
         notes.append(
             "no model of this results folder stands for " + ", ".join(unmatched) + " (depth not measured)"
@@ -116,17 +136,17 @@ def _depth_label(e: pd.Series) -> str:
     if e["depth_kind"] == "shallow":
         return "shallow"
     if e["depth_kind"] == "not measured" or _missing(e["depth"]):
-        return "depth ?"
+        return e["unbuilt"] or "depth ?"
     return f"{int(e['depth'])} layers" + (" (paper)" if e["depth_kind"] == "paper" else "")
 
 
 @_styled
 def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
-    """ILSVRC classification entries 2010-2015 as bars of top-5 test error, each named (team, what was
+    """ILSVRC classification entries 2010-2017 as bars of top-5 test error, each named (team, what was
     submitted, error) with a numbered source, each CNN annotated with the depth (weight layers)
     archbench measured on the zoo builder standing for it; pre-CNN entries marked shallow."""
     entries, notes = _ilsvrc_entries(results, models)
-    fig = _figure(10.5, 6.4)
+    fig = _figure(max(10.5, 1.25 * len(entries) + 1.5), 6.4)
     ax = fig.add_subplot()
     colours = _family_colours(models["family"] if "family" in models.columns else entries["family"])
     colours["shallow"] = colours["other"] = (0.7, 0.7, 0.7, 1.0)
@@ -134,6 +154,9 @@ def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
     x = np.arange(len(entries))
     bars = ax.bar(x, entries["top5_error"], color=[colours.get(f, colours["other"]) for f in entries["family"]],
                   width=0.7, edgecolor="0.2", linewidth=0.6, zorder=3)  # fmt: skip
+    tag_points(ax, x, entries["top5_error"], [f"{e.team} {e.year}" for e in entries.itertuples()],
+               [f"top-5 error {e.top5_error:g} %, {_depth_label(pd.Series(e._asdict()))}" for e in entries.itertuples()],
+               ["; ".join(e.sources) for e in entries.itertuples()], bars=bars.patches)  # fmt: skip
     for bar, (_, e) in zip(bars, entries.iterrows(), strict=True):
         top = bar.get_height()
         cnn = e["depth_kind"] not in ("shallow", "not measured")
@@ -152,7 +175,8 @@ def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
     ax.grid(axis="x", visible=False)
     ax.set_ylabel("top-5 classification error on the test set (%)")
     ax.set_ylim(0, entries["top5_error"].max() * 1.15)
-    ax.set_title("Evolution of depth: ILSVRC classification, top-5 test error of each year's leading entries")
+    years = f"{int(entries['year'].min())}-{int(entries['year'].max())}"
+    ax.set_title(f"Evolution of depth: ILSVRC classification {years}, top-5 test error of each year's leading entries")
     caption = (
         "Bars: the published top-5 test error of the entry named under each bar (team, place when not 1st, "
         "what was submitted: an ensemble is not one network). Depth = weight layers (conv + dense) on the longest "
