@@ -315,7 +315,7 @@ def top1_density(
         "Single-crop ImageNet top-1 (reference figure from models.csv; hatched: measured by archbench) "
         "divided by the parameter count in millions (paper convention, counted by archbench): accuracy "
         "density after Canziani et al. 2016 and Bianco et al., IEEE Access 6 (2018). "
-        + (f"Orange edge: after ResNet (the 2018 update, {int(after.sum())} network{'s' * (after.sum() != 1)}). "
+        + (f"Orange edge: after ResNet (the 2018 update, {int(after.sum())} network{'s' if after.sum() != 1 else ''}). "
            if after.any() else "")
         + ("Left out, not single-crop: " + ", ".join(left_out) + "." if left_out else "")
     )
