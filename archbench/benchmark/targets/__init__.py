@@ -26,11 +26,13 @@ TARGETS = {
     "keras": "archbench.benchmark.targets.keras:KerasTarget",
     "torchvision": "archbench.benchmark.targets.torchvision:TorchvisionTarget",
     "exported": "archbench.benchmark.targets.exported:ExportedTarget",
+    "probes": "archbench.benchmark.targets.probes:ProbesTarget",
 }
 
 _PRELOAD = {
     "keras": ("keras", "archbench.benchmark.targets.keras", "archbench.registry", "archbench.models"),
     "torchvision": ("torch", "torchvision", "archbench.benchmark.targets.torchvision"),
+    "probes": ("archbench.benchmark.targets.probes",),
 }
 
 
