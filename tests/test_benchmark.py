@@ -107,7 +107,7 @@ def test_sync_runs_inside_every_timed_region():
         (3, 1.0, 1000, 8, "precision"),  # 1 s of identical samples: the interval has no width
         (10, 1.0, 1000, 10, "precision"),
         (1, 0.0, 1000, 6, "precision"),  # 6 samples are the fewest with a 95 % interval
-        (3, 100.0, 4, 4, "max_iterations"),
+        (3, 0.5, 4, 4, "max_iterations"),  # the cap counts once the minimum time is measured, not before
     ],
 )
 def test_min_time_and_iteration_limits(min_iterations, min_time_s, max_iterations, expected, reason):

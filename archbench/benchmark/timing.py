@@ -5,8 +5,9 @@ The stop rule aims at a precision, not a count: after the minimums (``min_iterat
 ``min_time_s`` of measuring), sampling goes on until the 95 % confidence interval of the median is
 within ``±ci_target`` of the median (``stop_reason="precision"``), or ``max_time_s`` of measuring
 has passed (``"time_cap"``), or ``max_iterations`` samples were taken (``"max_iterations"``).
-The minimums come first: no cap ends sampling before ``min_time_s`` has passed, so a minimum time
-asked for is honoured however fast the model (the iteration cap grows with it).
+Both times are timed time, the sum of the samples (the row's ``measured_s``). The minimums come
+first: no cap ends sampling before ``min_time_s`` has been measured, so a minimum time asked for is
+honoured however fast the model (the iteration cap grows with it).
 
 The interval is distribution-free: for ``n`` independent samples of any continuous distribution the
 order statistics ``x(j) <= median <= x(n-j+1)`` cover the median with probability
@@ -170,7 +171,7 @@ def time_function(
     warmed = now
 
     samples: list[float] = []
-    start = None
+    measured = 0.0
     next_check = 0
     reason = ""
     with window() if window is not None else contextlib.nullcontext():
@@ -180,16 +181,15 @@ def time_function(
             sync(out)
             t1 = clock()
             samples.append(t1 - t0)
-            if start is None:
-                start = t0
-            n, elapsed = len(samples), t1 - start
-            if n < config.min_iterations or elapsed < config.min_time_s:
+            measured += t1 - t0
+            n = len(samples)
+            if n < config.min_iterations or measured < config.min_time_s:
                 continue
             if n >= config.max_iterations:
                 reason = "max_iterations"
             elif n >= next_check and precise_enough(samples, config.ci_target):
                 reason = "precision"
-            elif elapsed >= config.max_time_s:
+            elif measured >= config.max_time_s:
                 reason = "time_cap"
             if n >= next_check:
                 next_check = n + max(1, n // 20)
