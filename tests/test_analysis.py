@@ -531,3 +531,20 @@ def test_top1_chart_says_what_the_resnet_gap_is_made_of(data):
         in fig.caption
     )
     assert "not the effect of the stride alone" in fig.caption
+
+
+def test_after_resnet_findings(data):
+    from archbench.analysis.after_resnet import after_resnet_findings
+    from archbench.analysis.findings import FAILS, HOLDS
+
+    results, models = data
+    assert after_resnet_findings(results, models) == [], "a folder without 'sets' has no network after ResNet"
+    m = models.assign(sets=["canziani2018" if n in ("googlenet", "resnet50") else "lecture" for n in models["model"]])
+    per_op, rate, front = after_resnet_findings(results, m)
+    assert per_op.verdict == HOLDS and "2 of 2 networks after ResNet lie above" in per_op.measured
+    assert "GoogLeNet 69.8 % at 1.59 G-MACs (best before at no more: AlexNet 56.5 %)" in per_op.measured
+    # G-MACs/s = MACs / (0.2 + 12 G-MACs) ms: after (GoogLeNet 82.47, ResNet-50 82.98) median 82.72 is above
+    # before (AlexNet 82.13, VGG-16 83.24) median 82.68: fewer operations did not cost more time per operation
+    assert rate.verdict == FAILS and "(2 networks) vs" in rate.measured and "up to it (2)" in rate.measured
+    assert front.verdict == HOLDS and "2 of 3 after ResNet" in front.measured
+    assert "VGG-16" not in front.measured, "VGG-16 is slower and less accurate than ResNet-50"
