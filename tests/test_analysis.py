@@ -548,3 +548,16 @@ def test_after_resnet_findings(data):
     assert rate.verdict == FAILS and "(2 networks) vs" in rate.measured and "up to it (2)" in rate.measured
     assert front.verdict == HOLDS and "2 of 3 after ResNet" in front.measured
     assert "VGG-16" not in front.measured, "VGG-16 is slower and less accurate than ResNet-50"
+
+
+def test_update_time_vs_batch_draws_the_networks_after_resnet_only(data):
+    from archbench.analysis.after_resnet import update_time_vs_batch
+
+    results, models = data
+    with pytest.raises(analysis.NotDrawn, match="no network after ResNet"):
+        update_time_vs_batch(results, models)
+    m = models.assign(sets=["canziani2018" if n in ("googlenet", "resnet50") else "lecture" for n in models["model"]])
+    fig = update_time_vs_batch(results, m)
+    labels = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
+    assert labels == {"googlenet", "resnet50"}
+    assert "Bianco" in fig.texts[0].get_text() or any("Bianco" in t.get_text() for t in fig.texts)

@@ -17,11 +17,15 @@ question, this folder's numbers, a verdict and the rule:
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from ..errors import ResultsFileError
 from .canziani import single_crop_points
 from .findings import FAILS, HOLDS, UNDECIDED, Finding
+from .latency import time_vs_batch
+from .load import NotDrawn
 from .measured import accuracy_time_points
 from .plotting import pareto_frontier
 
@@ -128,3 +132,18 @@ def after_resnet_findings(results: pd.DataFrame, models: pd.DataFrame | None = N
         return []
     return [_per_operation(results, models, later), _rate(results, models, later),
             _latency_front(results, models, later)]  # fmt: skip
+
+
+RUN_UPDATE_FULL = "archbench run --models canziani2018 --tasks params,macs,latency --profile full --out DIR"
+
+
+def update_time_vs_batch(results: pd.DataFrame, models: pd.DataFrame | None = None) -> Any:
+    """Time per image against batch size for the networks after ResNet alone (Bianco et al. 2018, the
+    figure of ms per image at batch 1-64): :func:`~archbench.analysis.latency.time_vs_batch` on their rows."""
+    later = after_resnet(models)
+    rows = results[results["model"].isin(later)]
+    if rows.empty:
+        raise NotDrawn(f"no network after ResNet (set {UPDATE_SET}) in this folder: `{RUN_UPDATE_FULL}` draws it")
+    fig = time_vs_batch(rows)
+    fig.suptitle("After ResNet: inference time per image vs batch size (after Bianco et al. 2018)", fontsize=12)
+    return fig
