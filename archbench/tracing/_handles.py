@@ -94,11 +94,18 @@ JAX_REDUCTION = frozenset(
 )
 JAX_POOLING = frozenset("reduce_window_sum reduce_window_max reduce_window_min".split())
 JAX_MATMUL = frozenset(("conv_general_dilated", "dot_general"))
-# Random bits drawn for dropout: not arithmetic of the model.
+# Random-number generation (dropout masks, noise): zero by rule, see :mod:`archbench.tracing`.
 JAX_RANDOM = frozenset(
     "random_bits random_seed random_wrap random_unwrap random_fold_in random_split threefry2x32 "
     "shift_right_logical shift_left shift_right_arithmetic".split()
 )
+# Scatter-adds (the gradient of a gather) carry a one-line program for the combining add: leaves here.
+JAX_SCATTERS = frozenset("scatter-add scatter_add scatter".split())
+
+
+def _jax_scatter_add(eqn, values, shapes, out) -> OpCost:
+    """One add per element of the updates (``operand, indices, updates``), as a segment sum."""
+    return OpCost(category="reduction", ops=prod(shapes[2]))
 
 
 def _jax_conv(eqn, values, shapes, out) -> OpCost:
@@ -145,6 +152,8 @@ JAX_RULES: dict[str, Handle] = _table(
     ("cumsum cumprod cummax cummin cumlogsumexp", _per_output("reduction")),
     (" ".join(JAX_POOLING), _jax_pooling),
     ("select_and_scatter_add select_and_gather_add", _jax_pooling_gradient),
+    ("scatter-add scatter_add", _jax_scatter_add),
+    ("scatter", _zero),
     ("conv_general_dilated", _jax_conv),
     ("dot_general", _jax_dot),
 )
@@ -168,6 +177,15 @@ TF_LISTS = frozenset(
     "TensorListSplit TensorListResize TensorListGather TensorListScatterIntoExistingList "
     "EmptyTensorList".split()
 )
+# Random-number generation (dropout masks, noise): zero by rule, as JAX_RANDOM.
+TF_RANDOM = frozenset(
+    "StatelessRandomGetKeyCounter StatelessRandomGetAlg StatelessRandomGetKeyCounterAlg StatelessRandomUniformV2 "
+    "StatelessRandomUniformIntV2 StatelessRandomUniformFullIntV2 StatelessRandomNormalV2 StatelessTruncatedNormalV2 "
+    "StatelessRandomUniform StatelessRandomUniformInt StatelessRandomNormal StatelessTruncatedNormal RandomUniform "
+    "RandomUniformInt RandomStandardNormal TruncatedNormal".split()
+)
+# Segment sums (the gradient of a gather): one add per element summed, see :mod:`archbench.tracing`.
+TF_SEGMENT_SUMS = {"UnsortedSegmentSum": 0, "SegmentSum": 0, "ScatterNd": 1, "TensorScatterAdd": 2}
 TF_ELEMENTWISE = frozenset(
     "Add AddV2 BiasAdd Sub Mul MulNoNan RealDiv Div DivNoNan FloorDiv FloorMod Mod Maximum Minimum Neg Abs "
     "Sign Square SquaredDifference Less LessEqual Greater GreaterEqual Equal NotEqual Select SelectV2 "
@@ -291,19 +309,28 @@ def _tf_assign_update(op, vals, shapes, out) -> OpCost:
     return OpCost(category="elementwise", ops=prod(shapes[1]))
 
 
+def _tf_segment_sum(op, vals, shapes, out) -> OpCost:
+    """One add per element of the data summed into the (zero-initialised) output."""
+    data = shapes[TF_SEGMENT_SUMS[op.type]]
+    if data is None:
+        raise Uncountable("data of unknown shape")
+    return OpCost(category="reduction", ops=prod(data))
+
+
 def _tf_cross_entropy(op, vals, shapes, out) -> OpCost:
     """The fused softmax cross-entropy (loss and its gradient): one per logit."""
     return OpCost(category="transcendental", ops=prod(shapes[0]))
 
 
 TF_RULES: dict[str, Handle] = _table(
-    (" ".join(TF_ZERO | TF_LISTS), _zero),
+    (" ".join(TF_ZERO | TF_LISTS | TF_RANDOM), _zero),
     (" ".join(TF_ELEMENTWISE), _per_output("elementwise")),
     (" ".join(TF_TRANSCENDENTAL), _per_output("transcendental")),
     (" ".join(TF_REDUCTION), _reduction),
     ("BiasAddGrad", _reduction),
     ("Mean Cumsum Cumprod", _every_input("reduction")),
     ("AddN", _tf_add_n),
+    (" ".join(TF_SEGMENT_SUMS), _tf_segment_sum),
     ("AssignSubVariableOp AssignAddVariableOp", _tf_assign_update),
     ("MaxPool MaxPool3D AvgPool AvgPool3D", _tf_pooling),
     ("MaxPoolGrad MaxPool3DGrad AvgPoolGrad AvgPool3DGrad", _tf_pooling_gradient),

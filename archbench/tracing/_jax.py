@@ -2,11 +2,12 @@
 
 ``jax.make_jaxpr`` traces with abstract shapes only (``jax.ShapeDtypeStruct``): nothing is computed.
 Call-like primitives (``jit``/``pjit``, ``closed_call``, ``custom_jvp_call``, ``custom_vjp_call``,
-``remat``) are walked inside; ``scan`` bodies are counted ``length`` times, a ``while`` body as many
-times as its condition, run on the values known before the loop (counters, bounds), lets it run; a
-``while`` loop whose trip count depends on run-time values is listed as uncounted. For ``cond`` the
-costliest branch is counted (and a note says so when branches differ). Equations whose results
-nothing uses are not counted (XLA does not run them).
+``remat``) are walked inside (a scatter's combining program is not: a scatter is a leaf); ``scan``
+bodies are counted ``length`` times, a ``while`` body as many times as its condition, run on the
+values known before the loop (counters, bounds), lets it run; a ``while`` loop whose trip count
+depends on run-time values is listed as uncounted. For ``cond`` the costliest branch is counted (and
+a note says so when branches differ). Equations whose results nothing uses are not counted (XLA does
+not run them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ._handles import (
     JAX_RANDOM,
     JAX_REDUCTION,
     JAX_RULES,
+    JAX_SCATTERS,
     JAX_TRANSCENDENTAL,
     JAX_ZERO,
     Uncountable,
@@ -184,7 +186,7 @@ class _Walker:
             return self.scan(eqn, values, scope)
         if name == "while":
             return self.while_loop(eqn, values, scope)
-        inner = _inner_jaxprs(eqn.params)
+        inner = [] if name in JAX_SCATTERS else _inner_jaxprs(eqn.params)
         if inner:
             jaxpr, consts = inner[0]
             if (

@@ -2,7 +2,8 @@
 function at a fixed input signature, walked op by op.
 
 Function-call ops (``PartitionedCall``, ``StatefulPartitionedCall``: Keras wraps grouped convolutions
-in one) are walked inside through the graph's function library; for ``If``/``Case`` the costliest
+in one) are walked inside through the graph's function library (a gradient function's call in the
+scope of the forward call it differentiates); for ``If``/``Case`` the costliest
 branch is counted (a note says so when they differ); a ``While`` body is counted as many times as the
 loop runs when its condition and body, run on the loop values known before it starts (counters,
 ``maximum_iterations``, a tensor list's length), say how many; otherwise the loop is listed as
@@ -155,6 +156,7 @@ class _Walker:
         if kind in _CALLS:
             inner = self.function(graph, op.get_attr("f").name)
             if inner is not None:
+                scope = _gradient_scope(op, scope)
                 return self.run(inner, {t.name: v for t, v in zip(inner.inputs, vals, strict=True)}, scope)
         if kind in ("If", "StatelessIf", "Case", "StatelessCase"):
             return self.branches(graph, op, vals, scope)
@@ -398,6 +400,15 @@ class _Walker:
 
 LOOP_LIMIT = 100_000
 """Most iterations a ``While`` loop is followed for its trip count."""
+
+
+def _gradient_scope(op: Any, scope: str) -> str:
+    """The scope of a call of a gradient function (TensorFlow names it outside any layer): that of the
+    forward call it differentiates, whose outputs it reads, under the tape's ``gradient_tape/``."""
+    if "_backward_" not in op.get_attr("f").name:
+        return scope
+    forward = next((t.op for t in op.inputs if t.op.type in _CALLS), None)
+    return scope if forward is None else "gradient_tape/" + forward.name.rpartition("/")[0]
 
 
 def _past_identities(tensor: Any) -> Any:
