@@ -164,3 +164,20 @@ def test_training_recipes_are_training_settings(name):
     config = train_config(spec)
     assert set(config.from_recipe) == set(spec.recipe)
     assert all(getattr(config, k) == (tuple(v) if isinstance(v, list) else v) for k, v in spec.recipe.items())
+
+
+# -- keras.applications wrappers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["keras/MobileNetV3Small", "keras/MobileNetV3Large"])
+def test_keras_wrappers_keras_leaves_open_are_built_at_their_registered_size(build, name):
+    # keras builds these at (None, None, 3) unless told a size; the wrapper passes the spec's 224.
+    assert archbench.get_spec(name).input_shape == (224, 224, 3)
+    assert build(name).input_shape == (None, 224, 224, 3)
+
+
+def test_a_keras_wrapper_counts_without_an_input_size_and_keeps_one_asked_for(build):
+    counted = archbench.count(build("keras/MobileNetV3Small"))
+    assert counted.status == "ok" and counted.macs > 0
+    assert build("keras/MobileNetV3Small", include_top=False).input_shape == (None, 224, 224, 3)
+    assert build("keras/MobileNetV3Small", input_shape=(96, 96, 3)).input_shape == (None, 96, 96, 3)

@@ -17,7 +17,10 @@ How a spec is filled without building anything (importing archbench must stay fa
   keras.io/api/applications with ``year=0`` (unknown).
 - The default input size comes from :data:`DEFAULT_SIZES`, the sizes keras passes to
   ``obtain_input_shape`` for the models that do not use 224, and 224 for all others; the minimum size
-  likewise from :data:`MIN_SIZES` (keras' ``min_size``), else 32.
+  likewise from :data:`MIN_SIZES` (keras' ``min_size``), else 32. A build given no ``input_shape``
+  or ``input_tensor`` is built at that default size, so every wrapper has a fully known input and
+  can be counted as registered: keras itself leaves the size open (``(None, None, 3)``) for
+  MobileNetV3Small and MobileNetV3Large, and for every model with ``include_top=False``.
 - ``preprocessing`` follows the mode of the model's ``preprocess_input`` in keras ("caffe": BGR minus
   the ImageNet mean; "torch": RGB scaled to [0, 1] then standardised; "tf": scaled to [-1, 1]); models
   whose ``preprocess_input`` is the identity (EfficientNet, ConvNeXt, MobileNetV3, ...) rescale inside
@@ -28,6 +31,7 @@ How a spec is filled without building anything (importing archbench must stay fa
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import sys
@@ -160,9 +164,12 @@ def _input_hw(input_tensor: Any, input_shape: Any) -> tuple[Any, ...]:
     return ()
 
 
-def _application(config: tuple[Callable[..., Any], int], args: BuildArgs, **options: Any) -> keras.Model:
-    """Build keras.applications function ``config[0]`` with ``weights=None``; then load local weights."""
-    fn, min_size = config
+def _application(config: tuple[Callable[..., Any], int, int], args: BuildArgs, **options: Any) -> keras.Model:
+    """Build keras.applications function ``fn`` of ``config = (fn, size, min_size)`` with ``weights=None``,
+    at ``size x size`` unless an input shape or tensor is given; then load local weights."""
+    fn, size, min_size = config
+    if args.input_tensor is None and args.input_shape is None:
+        args = dataclasses.replace(args, input_shape=(size, size, 3))
     for dim in _input_hw(args.input_tensor, args.input_shape):
         if dim is not None and dim < min_size:
             raise InputTooSmallError(
@@ -175,9 +182,10 @@ def _application(config: tuple[Callable[..., Any], int], args: BuildArgs, **opti
 
 
 def wrap_application(
-    fn: Callable[..., Any], *, name: str, min_size: int, doc: str | None = None
+    fn: Callable[..., Any], *, name: str, min_size: int, size: int | None = None, doc: str | None = None
 ) -> Callable[..., Any]:
-    """The archbench builder for a keras.applications function: weights never downloaded, sizes checked.
+    """The archbench builder for a keras.applications function: weights never downloaded, sizes checked,
+    built at ``size`` (default: the documented one, :data:`DEFAULT_SIZES` or 224) when no input is given.
 
     keras always gets ``weights=None``; a local weights path is loaded afterwards with
     :func:`archbench.models._common.load_local_weights`. Extra keyword arguments go to keras
@@ -188,7 +196,8 @@ def wrap_application(
         f"keras.applications.{fn.__name__}, wrapped: never downloads weights (local files only).\n\n"
         "Not an archbench builder; see archbench.models.keras_apps."
     )
-    return variant(_application, (fn, min_size), name=name, doc=doc, options=options)
+    size = size or DEFAULT_SIZES.get(fn.__name__, 224)
+    return variant(_application, (fn, size, min_size), name=name, doc=doc, options=options)
 
 
 def _references(name: str) -> tuple[tuple[Ref, ...], tuple[AccuracyRef, ...]]:
@@ -229,7 +238,7 @@ def _spec(name: str, fn: Callable[..., Any]) -> ModelSpec:
         family="keras.applications",
         year=paper.year,
         paper=paper,
-        builder=wrap_application(fn, name=f"{KERAS_PREFIX}{name}", min_size=min_size),
+        builder=wrap_application(fn, name=f"{KERAS_PREFIX}{name}", min_size=min_size, size=size),
         input_shape=(size, size, 3),
         min_input_size=min_size,
         implementation="keras.applications",
