@@ -1,25 +1,22 @@
-"""Peers: the same architecture as torchvision ships it, timed by archbench's pipeline beside archbench's rows.
+"""Peers: the same architecture as torchvision ships it, the tables that pair it with archbench's.
 
 A latency row of archbench answers "how fast does this network run here"; a reader asks next how that
-compares with what PyTorch users get. :func:`peer_rows` answers it for the zoo models that torchvision
-also builds (:data:`TORCHVISION_PEERS`, the architectures whose torchvision weights
-:mod:`archbench.convert` imports); every other model gets a row saying why it has no counterpart
-(:data:`NO_COUNTERPART`), never nothing.
+compares with what PyTorch users get. The zoo models that torchvision also builds
+(:data:`TORCHVISION_PEERS`, the architectures whose torchvision weights :mod:`archbench.convert`
+imports) have a counterpart; every other model has the reason why not (:data:`NO_COUNTERPART`), so its
+peer rows say so, never nothing.
 
 This module holds the tables (which torchvision builder stands for which zoo model, which have none,
-the modes). How a peer is built and run is the ``torchvision`` target
-(:mod:`archbench.benchmark.targets.torchvision`), measured like every other way of running a model:
-one :class:`~archbench.benchmark.LatencyConfig` passed whole, the same launcher (its own process, torch
-imported and never TensorFlow), timer, stop rule, load/``noisy``, memory and energy columns and row
-schema (:mod:`archbench.benchmark.processes`). Its rows add ``peer_model`` and ``memory_format``.
+the modes) and parses the command line's choices. How a peer is planned, built and run is the
+``torchvision`` target (:mod:`archbench.benchmark.targets.torchvision`), measured like every other way
+of running a model through the one pipeline (``archbench.benchmark.measure_way``).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +33,6 @@ __all__ = [
     "parse_modes",
     "parse_peers",
     "peer_for",
-    "peer_rows",
 ]
 
 MODES = ("eager", "compile", "reduce-overhead")
@@ -85,6 +81,7 @@ NO_COUNTERPART: dict[str, str] = {
     "not the paper's two towers with LRN",
     "bn_alexnet": "torchvision's AlexNet has no batch norm",
     "inception_v4": "torchvision has no Inception-v4",
+    "shufflenet_v1_g3": "torchvision has ShuffleNet v2 only",
     "googlenet": "torchvision's GoogLeNet has batch norm and 3x3 convolutions in the '5x5' branch "
     "(its counterpart is googlenet_bn)",
     "resnet50": _V1.format(50),
@@ -138,52 +135,3 @@ def parse_peers(value: str | Sequence[str] | None) -> tuple[str, ...]:
         if name not in out:
             out.append(name)
     return tuple(out)
-
-
-def peer_rows(
-    models: str | Sequence[str],
-    config: Any,
-    *,
-    modes: Sequence[str] | None = None,
-    timeout_s: float = 900.0,
-    on_row: Callable[[dict[str, Any]], Any] | None = None,
-    samples: bool = False,
-    python: str = sys.executable,
-    train: bool = False,
-) -> list[dict[str, Any]]:
-    """Time the torchvision counterpart of each model in each mode under ``config`` (a
-    :class:`~archbench.benchmark.LatencyConfig`, passed whole; ``input_size=None`` is each model's own),
-    one measuring process per (model, mode). ``modes=None`` is :func:`default_modes` of the config's
-    device. Returns one row per (model, mode), models first; a model without a counterpart, or a
-    machine without torch and torchvision, gives a ``skipped`` row saying why. ``train`` times one
-    training step instead of inference (:mod:`archbench.benchmark.train_step`)."""
-    from .benchmark.processes import error_record, measure_in_subprocess
-    from .benchmark.targets import Way, missing_module
-    from .benchmark.train_step import train_way
-    from .registry import get_spec
-
-    modes = tuple(default_modes(config.device) if modes is None else modes)
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise UsageError(f"peer modes must be among {', '.join(MODES)}, got {', '.join(unknown) or 'none'}")
-    missing = missing_module("torch", "torchvision")
-    rows: list[dict[str, Any]] = []
-    for name in [models] if isinstance(models, str) else list(models):
-        spec = get_spec(name)
-        peer, reason = peer_for(spec.name)
-        cfg = config.replace(backend="torch", input_size=config.input_size or spec.input_shape[0])
-        for mode in modes if peer is not None else ("",):
-            why = f"no torchvision counterpart: {reason}" if peer is None else (
-                f"{missing} is not installed (pip install torch torchvision)" if missing else "")
-            if why:
-                row = {**error_record(spec.name, cfg, why, status="skipped").row, "framework": "torchvision",
-                       "mode": mode}
-                rows.append(row)
-                if on_row:
-                    on_row(row)
-                continue
-            way = Way("torchvision", "torch", mode, train_way() if train else {})
-            rows += measure_in_subprocess(spec.name, cfg, timeout_s, way=way,
-                                          samples=samples, on_row=on_row, memory=True, python=python)
-    return rows
-

@@ -221,38 +221,38 @@ def _latency_units(s: RunSettings, runtimes: tuple[str, ...] | None = None) -> l
 
 
 def _latency(ctx: TaskContext, train: bool = False) -> list[dict[str, Any]]:
-    """Compiled inference latency, with measured memory and energy, of one way of running the model,
-    through the one pipeline (:func:`archbench.benchmark.measure_in_subprocess`): the run's
-    :class:`~archbench.benchmark.LatencyConfig` with this unit's backend, batch and input size, in a
-    measuring process of its own (forked from a pre-imported worker: its memory baseline holds nothing
-    of another model), whatever the way — the Keras model on its backend, an exported runtime
-    (:func:`archbench.runtimes.measure_runtime`: export stages first) or a peer framework's build
-    (:func:`archbench.peers.peer_rows`). With ``train``, one training step (:func:`_train`)."""
-    from .benchmark import measure_in_subprocess, normalize_backend
-    from .benchmark.targets import Way
-    from .benchmark.targets.keras import variant_env
-    from .benchmark.train_step import train_way
-    from .peers import peer_rows
-    from .runtimes import measure_runtime
+    """Compiled inference latency, with measured memory and energy, of one way of running the model
+    (:func:`_way`: the Keras model on its backend or a variant, an exported runtime, a peer framework's
+    build; with ``train``, one training step of it, :func:`_train`), through the one pipeline
+    (:func:`archbench.benchmark.measure_way`): the run's :class:`~archbench.benchmark.LatencyConfig`
+    with this unit's batch and input size, the way's stages first, then a measuring process of its own
+    (forked from a pre-imported worker: its memory baseline holds nothing of another model)."""
+    from .benchmark import measure_way
 
     u = ctx.unit
     config = ctx.settings.latency.replace(batch_size=u["batch_size"],
                                           input_size=u["input_size"] or ctx.spec.input_shape[0])
-    timeout = ctx.settings.timeout_s or 3600.0
     count = _train_count(ctx) if train else {}
-    if u.get("framework", "archbench") != "archbench":
-        row = peer_rows(ctx.spec.name, config, modes=(u["mode"],), timeout_s=timeout, train=train)[0]
-        row.update(runtime=PEER_RUNTIME, mode=u["mode"])
-    elif u.get("runtime", "keras") != "keras":
-        row = measure_runtime(ctx.spec.name, u["runtime"], config, timeout_s=timeout)
-    else:
-        backend, variant = normalize_backend(u["backend"]), u.get("variant", "default")
-        options = {"env": variant_env(variant)}
-        way = Way("keras", backend, variant, train_way(options) if train else options)
-        row = measure_in_subprocess(ctx.spec.name, config, timeout, way=way, memory=True,
-                                    macs=count.get("train_macs"), model_files=_model_files(ctx.spec))[0]
+    row = measure_way(ctx.spec.name, config, _way(u, train), ctx.settings.timeout_s or 3600.0,
+                      macs=count.get("train_macs"), model_files=_model_files(ctx.spec))
     row.update(count)
     return [_finish_latency(ctx, row)]
+
+
+def _way(unit: dict[str, Any], train: bool) -> Any:
+    """The :class:`~archbench.benchmark.targets.Way` of a latency unit: its framework, runtime, backend
+    or mode, and the step."""
+    from .benchmark import normalize_backend
+    from .benchmark.targets import Way
+    from .benchmark.targets.keras import variant_env
+
+    step = "train" if train else "inference"
+    if unit.get("framework", "archbench") != "archbench":
+        return Way(unit["framework"], PEER_RUNTIME, unit["mode"], step=step)
+    if unit.get("runtime", "keras") != "keras":
+        return Way("exported", "tensorflow", unit["runtime"], step=step)
+    variant = unit.get("variant", "default")
+    return Way("keras", normalize_backend(unit["backend"]), variant, {"env": variant_env(variant)}, step=step)
 
 
 _TRAIN_COUNTS: dict[tuple, dict[str, Any]] = {}

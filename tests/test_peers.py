@@ -1,6 +1,7 @@
-"""torchvision peers: every zoo model maps to a torchvision builder or says why not; peers are timed in
-their own processes (torch is never imported here, where TensorFlow may already be) with archbench's
-timer; a GPU asked for on a CPU machine is recorded as the CPU it ran on."""
+"""torchvision peers: every zoo model maps to a torchvision builder or says why not; peers are a way of the
+one pipeline (the ``torchvision`` target through :func:`archbench.benchmark.measure_way`), timed in their
+own processes (torch is never imported here, where TensorFlow may already be) with archbench's timer and
+archbench's count of the counterpart; a GPU asked for on a CPU machine is recorded as the CPU it ran on."""
 
 import importlib.util
 import os
@@ -9,10 +10,12 @@ import sys
 
 import pytest
 
+from archbench.benchmark import measure_way
 from archbench.benchmark.config import DEFAULT
+from archbench.benchmark.targets import Way
 from archbench.environment import cpu_model
 from archbench.errors import UsageError
-from archbench.peers import MODES, NO_COUNTERPART, TORCHVISION_PEERS, default_modes, peer_for, peer_rows
+from archbench.peers import MODES, NO_COUNTERPART, TORCHVISION_PEERS, default_modes, peer_for
 from archbench.registry import list_models
 
 HAS_TORCH = (
@@ -22,6 +25,11 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch and torchvis
 NO_GPU = not os.path.exists("/dev/nvidia0")
 QUICK = DEFAULT.replace(warmup=1, min_iterations=3, min_time_s=0.05, threads=1, batch_size=2, input_size=64)
 STATS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "std_ms", "iqr_ms")
+
+
+def peer_rows(models, config, modes=("eager",), **settings):
+    """One row per model and mode, models first, through the one call of every way."""
+    return [measure_way(m, config, Way("torchvision", "torch", mode), **settings) for m in models for mode in modes]
 
 
 def test_every_zoo_model_has_a_peer_or_a_reason():
@@ -42,7 +50,7 @@ def test_every_zoo_model_has_a_peer_or_a_reason():
 def test_models_without_a_counterpart_get_a_row_not_a_process():
     rows = peer_rows(["lenet5", "alexnet", "inception_v4", "resnet152"], DEFAULT, python="/nonexistent/python")
     assert [r["model"] for r in rows] == ["lenet5", "alexnet", "inception_v4", "resnet152"]
-    assert {r["status"] for r in rows} == {"skipped"}
+    assert {r["status"] for r in rows} == {"skipped"} and {r["reason"] for r in rows} == {"no torchvision counterpart"}
     assert rows[0]["message"] == "no torchvision counterpart: torchvision has no LeNet-5"
     assert rows[3]["message"].startswith("no torchvision counterpart: torchvision's ResNet-152 is v1.5")
     assert all(r["framework"] == "torchvision" for r in rows)
@@ -64,7 +72,8 @@ def test_bad_options_are_usage_errors():
 def test_a_child_past_its_timeout_gives_an_error_row():
     rows = peer_rows(["resnet18"], DEFAULT, modes=["eager"], timeout_s=0.01)
     assert len(rows) == 1
-    assert rows[0]["status"] == "error" and rows[0]["message"] == "timed out after 0.01 s"
+    assert (rows[0]["status"], rows[0]["reason"]) == ("failed", "timeout")
+    assert rows[0]["message"] == "count timed out after 0.01 s"  # archbench's count of the counterpart, first
 
 
 def test_without_torchvision_the_rows_say_how_to_install_it(monkeypatch):
@@ -76,11 +85,13 @@ def test_without_torchvision_the_rows_say_how_to_install_it(monkeypatch):
         lambda n, *a: None if n == "torchvision" else present.get(n) or real(n, *a),
     )
     rows = peer_rows(["resnet18", "zfnet"], DEFAULT, modes=["eager", "compile"], python="/nonexistent/python")
-    assert [(r["mode"], r["status"]) for r in rows] == [
-        ("eager", "skipped"),
-        ("compile", "skipped"),
-        ("", "skipped"),
+    assert [(r["model"], r["mode"], r["reason"]) for r in rows] == [
+        ("resnet18", "eager", "not installed"),
+        ("resnet18", "compile", "not installed"),
+        ("zfnet", "eager", "no torchvision counterpart"),
+        ("zfnet", "compile", "no torchvision counterpart"),
     ]
+    assert {r["status"] for r in rows} == {"skipped"}
     assert rows[0]["message"] == "torchvision is not installed (pip install torch torchvision)"
 
 
@@ -96,6 +107,9 @@ def _check_timed(row, mode, path):
     assert (row["batch_size"], row["input_size"], row["input_shape"]) == (2, 64, "3x64x64")
     assert (row["threads"], row["intra_op_threads"]) == (1, 1)
     assert row["mem_peak_mb"] is not None and row["mem_method"]  # the one row schema: memory too
+    assert row["macs"] == _archbench_macs("resnet18", 64) and row["gflops_per_s"] > 0
+    assert row["macs_source"].startswith("archbench count of resnet18, the counterpart")
+    assert row["mem_params_mb"] == pytest.approx(TORCH_RESNET18_BYTES / 1e6) and row["mem_activations_mb"] > 0
     assert row["stop_reason"] in ("precision", "time_cap", "max_iterations")
     assert row["ci_target"] == 0.02 and row["max_time_s"] == 8.0
     assert isinstance(row["noisy"], bool) and "load_before" in row and "steal_after" in row
@@ -103,6 +117,17 @@ def _check_timed(row, mode, path):
         assert row["energy_j"] >= 0 and row["energy_j_per_image"] is not None
     else:
         assert row["energy_reason"] and row["energy_j"] is None
+
+
+def _archbench_macs(name, size):
+    from archbench import count, get_model
+
+    return count(get_model(name, input_shape=(size, size, 3))).macs
+
+
+# torchvision's ResNet-18: 11,689,512 weights and 9,600 batch-norm running statistics, float32
+# (the 20 num_batches_tracked counters are int64), counted from the architecture's table.
+TORCH_RESNET18_BYTES = (11_689_512 + 9_600) * 4 + 20 * 8
 
 
 def _check_cpu(row):

@@ -15,7 +15,6 @@ from archbench.runtimes import (
     RUNTIMES,
     Loaded,
     compare_outputs,
-    measure_runtime,
     normalize_runtime,
     parse_runtimes,
     route_for,
@@ -25,6 +24,14 @@ from archbench.runtimes.base import missing_requirement
 from archbench.runtimes.child import conformance, loader
 
 _RUNTIMES = [r for r in RUNTIMES if r != "keras"]
+
+
+def measure_runtime(model, runtime, config, **settings):
+    """``model`` exported to ``runtime``, through the one call of every way."""
+    from archbench.benchmark import measure_way
+    from archbench.benchmark.targets import Way
+
+    return measure_way(model, config, Way("exported", "tensorflow", runtime), **settings)
 
 
 def _config(**changes):
@@ -185,6 +192,11 @@ def test_measure_runtime_runs_export_and_run_in_child_processes():
     assert row["export_s"] > 0 and row["load_s"] > 0
     assert row["export_peak_rss_mb"] > 0 and row["mem_peak_mb"] is not None
     assert row["max_abs_diff"] < row["tolerance"]
+    from archbench import count, get_model
+
+    assert row["macs"] == count(get_model("lenet5")).macs and row["gflops_per_s"] > 0
+    assert row["macs_source"] == "archbench count of lenet5, the model exported"
+    assert row["mem_params_mb"] > 0 and row["mem_activations_mb"] > 0
     assert row["iterations"] >= 5 and row["median_ms"] > 0
     # the same columns as every latency row: stop rule, interval, load, noisy, memory, energy
     for column in ("stop_reason", "ci_low_ms", "ci_high_ms", "load_before", "noisy", "mem_peak_mb", "energy_available"):

@@ -12,7 +12,7 @@ from archbench.benchmark.measure import prepare
 from archbench.benchmark.processes import measure_in_subprocess
 from archbench.benchmark.sweeps import sweep
 from archbench.benchmark.targets import Way, make_target, missing_module
-from archbench.benchmark.train_step import COLUMNS, train_way
+from archbench.benchmark.train_step import COLUMNS
 from archbench.tasks import RunSettings, resolve_tasks
 
 QUICK = LatencyConfig(batch_size=4, min_time_s=0.05, max_time_s=0.3)
@@ -59,7 +59,7 @@ def test_freezing_the_weights_of_a_training_step_is_refused():
 def test_training_rows_are_latency_rows_with_the_training_columns():
     backend = keras.backend.backend()
     inference = sweep(TINY_BN, [QUICK], target=make_target(Way("keras", backend)), memory="this process")[0]
-    train = sweep(TINY_BN, [QUICK], target=make_target(Way("keras", backend, "", train_way())),
+    train = sweep(TINY_BN, [QUICK], target=make_target(Way("keras", backend, step="train")),
                   memory="this process")[0]  # fmt: skip
     assert train.status == "ok", train.message
     row, base = train.as_row(), inference.as_row()
@@ -75,7 +75,7 @@ def test_training_rows_are_latency_rows_with_the_training_columns():
 def test_the_jax_step_in_its_own_process():
     if missing_module("jax"):
         pytest.skip("jax is not installed")
-    row = measure_in_subprocess(TINY_BN, QUICK, 300, way=Way("keras", "jax", "", train_way()), macs=1234)[0]
+    row = measure_in_subprocess(TINY_BN, QUICK, 300, way=Way("keras", "jax", step="train"), macs=1234)[0]
     assert row["status"] == "ok", row["message"]
     assert row["mode"] == "jax jit train step" and row["path"].startswith("jax.jit(train step")
     assert row["images_per_s"] > 0 and row["macs"] == 1234
@@ -110,9 +110,10 @@ def test_a_train_run_writes_rows_with_the_counted_step(tmp_path, user_models):
 def test_the_torchvision_peer_trains_in_its_own_process():
     if missing_module("torch", "torchvision"):
         pytest.skip("torch and torchvision are not installed")
-    from archbench.peers import peer_rows
+    from archbench.benchmark import measure_way
 
-    row = peer_rows("resnet18", QUICK.replace(input_size=32, batch_size=2), modes=("eager",), train=True)[0]
+    way = Way("torchvision", "torch", "eager", step="train")
+    row = measure_way("resnet18", QUICK.replace(input_size=32, batch_size=2), way)
     assert row["status"] == "ok", row["message"]
     assert row["framework"] == "torchvision" and row["path"] == "torch eager(train step)"
     assert row["task_kind"] == "train" and row["images_per_s"] > 0

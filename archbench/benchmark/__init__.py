@@ -40,7 +40,8 @@ Keras model on a backend, a variant of it, a torchvision peer, an exported runti
 (:mod:`~archbench.benchmark.targets`) that builds the model and prepares a compiled call with its
 synchronisation; :func:`~archbench.benchmark.sweeps.sweep` times any target with the one
 :class:`LatencyConfig`, passed whole, and gives the one row schema. Each unit is measured in a process
-of its own: :func:`measure_in_subprocess` hands a job to the one launcher
+of its own: :func:`measure_way` (the one call for any way: its skip reason, its stages, then the
+timing) and :func:`measure_in_subprocess` hand jobs to the one launcher
 (:mod:`~archbench.benchmark.launcher`: pre-imported workers that fork each unit's process, memory
 limit, out-of-memory-killer detection, process-group kill, parent binding, timeout), whose processes
 all run :mod:`~archbench.benchmark.worker`; :func:`latency_rows` does that for several backends and
@@ -84,7 +85,7 @@ from .load import LoadMonitor, LoadStamps
 from .measure import PreparedInference, build_model, measure, measure_function, model_macs, prepare
 from .oom import is_oom
 from .peaks import PEAKS, DevicePeak, peak_for
-from .processes import bench, latency_rows, measure_in_subprocess
+from .processes import bench, latency_rows, measure_in_subprocess, measure_way
 from .result import LatencyResult
 from .sweeps import sweep
 from .timing import Timing, median_ci, median_ci_ranks, summarize, time_function
@@ -115,6 +116,7 @@ __all__ = [
     "measure",
     "measure_function",
     "measure_in_subprocess",
+    "measure_way",
     "median_ci",
     "median_ci_ranks",
     "model_macs",

@@ -1,6 +1,9 @@
 """Measuring in processes of their own, through the one launcher, for every way of running a model.
 
-:func:`measure_in_subprocess` times models under configs through a :class:`~archbench.benchmark.targets.Way`
+:func:`measure_way` is the one call for a model under a config through any way (the Keras model,
+a torchvision peer, an exported runtime; inference or a training step): the way's target says why it
+does not apply (a ``skipped`` row) and which stages run first (export, conversion, archbench's count),
+then the model is timed. :func:`measure_in_subprocess` times models under configs through a :class:`~archbench.benchmark.targets.Way`
 (default: the Keras model on each config's backend) in measuring processes started by
 :class:`~archbench.benchmark.launcher.Launcher` and reads their rows back as they arrive (the line
 format is :mod:`archbench.benchmark.protocol`); :func:`latency_rows` does that for several backends and
@@ -9,8 +12,10 @@ batch sizes; :func:`bench` is one detailed run, in this process when it can be.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +31,7 @@ from .launcher import Launched, Launcher, launcher_for
 from .protocol import OUT_OF_MEMORY, Failure, Record
 from .result import LatencyResult
 from .sweeps import sweep
-from .targets import Way
+from .targets import Way, target_class
 
 MEMORY_CONTEXT = "own process, baseline after the framework's import and before the build"
 
@@ -45,6 +50,69 @@ def error_record(model: str, config: LatencyConfig, message: str, *, oom: bool =
         failure=failure,
     )
     return Record(result.as_row(), failure)
+
+
+def measure_way(
+    model: str,
+    config: LatencyConfig,
+    way: Way | None = None,
+    timeout_s: float = 900.0,
+    *,
+    macs: int | None = None,
+    samples: bool = False,
+    on_row: Callable[[dict[str, Any]], Any] | None = None,
+    python: str = sys.executable,
+    model_files: Sequence[str] = (),
+    launcher: Launcher | None = None,
+) -> dict[str, Any]:
+    """One row: ``model`` under ``config`` (a :class:`LatencyConfig`, passed whole) through ``way``
+    (default: the Keras model on the config's backend), its memory measured in a process of its own.
+
+    The way's target class answers first (:meth:`~archbench.benchmark.targets.Target.skip_reason`):
+    where the way does not apply the row is ``skipped`` with its ``reason`` and nothing runs. Then its
+    stages (:meth:`~archbench.benchmark.targets.Target.stages`) run in order, each in a measuring process
+    of the launcher, sharing a temporary folder; one killed above the memory limit or after
+    ``timeout_s`` gives a ``failed`` row (``reason`` ``memory`` or ``timeout``), one that failed by
+    itself a ``failed`` row whose ``reason`` is the stage. Their figures reach the target in the way's
+    ``staged`` option, and the model is timed (:func:`measure_in_subprocess`). ``macs`` (per image)
+    replace the target's own count (the training step's, counted by the caller). Bad arguments raise
+    :class:`UsageError`.
+    """
+    way = way or Way("keras", config.backend or configured_backend())
+    cls = target_class(way)
+    config = config.replace(backend=way.backend)
+    launcher = launcher or launcher_for(python)
+
+    def row_of(message: str, status: str, reason: str, stage_way: Way, **extra: Any) -> dict[str, Any]:
+        row = {**error_record(model, config, message, status=status).row, **cls.describe(stage_way),
+               "reason": reason, **extra}
+        if on_row:
+            on_row(row)
+        return row
+
+    skip = cls.skip_reason(way, model, config)
+    if skip:
+        return row_of(skip[1], "skipped", skip[0], way)
+    with tempfile.TemporaryDirectory(prefix="archbench-way-") as work:
+        staged: dict[str, Any] = {}
+        for stage in cls.stages(way, model, config, work):
+            got = launcher.run(stage.kind, {**stage.job, "stage": stage.name, "way": way.as_dict()},
+                               timeout_s=timeout_s)  # fmt: skip
+            result = dict(got.records[0].row) if got.records else {}
+            staged.update({k: v for k, v in result.items() if k not in ("ok", "error")},
+                          **{f"{stage.name}_peak_rss_mb": got.peak_rss_mb})
+            if got.stopped or not result.get("ok"):
+                reason = got.reason if got.reason in ("memory", "timeout") else stage.name
+                error = f"{stage.name} failed: {result['error']}" if result.get("error") else f"{stage.name} {got.stopped}"
+                failed = dataclasses.replace(way, options={**way.options, "staged": staged})
+                return row_of(error, "failed", reason, failed, memory_limit_mb=launcher.memory_limit_mb)
+        if staged:
+            way = dataclasses.replace(way, options={**way.options, "work": work, "staged": staged})
+        (row,) = measure_in_subprocess(model, config, timeout_s, way=way, macs=macs, samples=samples,
+                                       on_row=on_row, memory=True, model_files=model_files, launcher=launcher)
+    if staged:
+        row["memory_limit_mb"] = launcher.memory_limit_mb
+    return row
 
 
 def _absolute_model(model: str) -> str:

@@ -85,9 +85,10 @@ def sweep(
             if analytic is None:
                 analytic = target.analytic(built, prepared.config, tuple(result.input_shape))
             per_image = analytic.activation_bytes_per_image
+            counted = macs if macs is not None else analytic.macs
             result = dataclasses.replace(
                 result,
-                macs=macs if macs is not None else analytic.macs,
+                macs=counted,
                 memory=probe.record() if probe is not None else None,
                 memory_context=context,
                 params_bytes=analytic.params_bytes,
@@ -96,6 +97,7 @@ def sweep(
                     **target.columns(prepared, result),
                     "compile_cache": caches.row_value(target.backend, resolved.compile_cache),
                     "compile_cache_warm": None if entries is None else after == entries,
+                    "macs_source": None if counted is None else target.macs_source(model),
                 },
             )
         except Exception as exc:

@@ -1,6 +1,6 @@
 """One training step as a compiled zero-argument call, for the targets of the one latency pipeline.
 
-A way whose options say ``{"step": "train"}`` (:func:`train_way`) times this step instead of inference,
+A way whose ``step`` is ``train`` (:class:`~archbench.benchmark.targets.Way`) times this step instead of inference,
 with everything else of the pipeline unchanged (timer and stop rule, load/``noisy``, memory, energy, the
 row). The step is the same on every stack:
 
@@ -37,7 +37,6 @@ from .result import short_message
 
 LR = TrainConfig.lr
 MOMENTUM = TrainConfig.momentum
-STEP = "train"
 
 COLUMNS: Mapping[str, str] = {
     "task_kind": "train",
@@ -46,16 +45,6 @@ COLUMNS: Mapping[str, str] = {
     "train_optimizer": f"SGD lr {LR:g} momentum {MOMENTUM:g}, no weight decay",
 }  # fmt: skip
 """The columns every training-step row carries, whatever ran it."""
-
-
-def train_way(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A way's options with the training step selected."""
-    return {**dict(options or {}), "step": STEP}
-
-
-def is_train(way: Any) -> bool:
-    """Whether a :class:`~archbench.benchmark.targets.Way` times the training step."""
-    return dict(way.options or {}).get("step") == STEP
 
 
 def _keras_loss(outputs: Any, labels: Any) -> Any:

@@ -8,8 +8,9 @@ A job (a JSON file written by :class:`archbench.benchmark.launcher.Launcher`) is
   process description when memory is measured), ``samples`` and ``model_files``: each model is timed
   under each config by :func:`archbench.benchmark.sweeps.sweep` through the way's target, one line
   per result (:mod:`~archbench.benchmark.protocol`), the row merged over this process's environment;
-- or a **stage** that prepares a way (``stage``: a runtime's ``export`` or ``convert``,
-  :mod:`archbench.runtimes.child`): one line whose row holds the stage's figures.
+- or a **stage** that prepares a way (``stage``: a runtime's ``export`` or ``convert``, archbench's
+  ``count`` of the model): the way's target class runs it
+  (:meth:`~archbench.benchmark.targets.Target.run_stage`), one line whose row holds its figures.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def main(argv: Sequence[str], parent: int | None = None) -> int:
             out.flush()
 
         if job.get("stage"):
-            from ..runtimes.child import run_stage
+            from .targets import target_class
 
-            write(Record(run_stage(job)))
+            write(Record(target_class(job["way"]).run_stage(job)))
             return 0
         _measure(job, write)
     return 0

@@ -14,8 +14,8 @@ Besides each backend's default compiled path, a way may be a **variant** (:data:
 - ``reduce-overhead`` (torch backend): ``torch.compile(mode="reduce-overhead")``, CUDA graphs on a GPU
   (on a CPU the default compiled code; the row notes it).
 
-A way whose options select the training step (:func:`archbench.benchmark.train_step.train_way`) times
-one compiled training step instead of inference (mode ``<backend> <how> train step``), any variant alike.
+A way whose ``step`` is ``train`` times one compiled training step (:mod:`archbench.benchmark.train_step`)
+instead of inference (mode ``<backend> <how> train step``), any variant alike.
 
 A variant's row carries its conformance to the Keras model's eager call on the same input
 (``max_abs_diff``, ``max_rel_diff``, ``conformance_reference``). On the torch backend the row also says
@@ -34,8 +34,7 @@ from typing import Any
 
 from ..config import LatencyConfig, active_backend
 from ..train_step import COLUMNS as TRAIN_COLUMNS
-from ..train_step import is_train
-from . import Target, TargetFailed
+from . import Target, TargetFailed, Way
 
 _MODES = {"tf.function+xla": "xla", "tf.function": "graph", "torch.compile": "compile", "torch eager": "eager"}
 _EAGER_CALLS = 5
@@ -80,15 +79,38 @@ def keras_mode(backend: str, path: Any, variant: str = "default") -> str:
     return mode if variant in ("", "default") else f"{mode} ({variant})"
 
 
+def _gpu_only(variant: str, gpu_here: bool) -> tuple[str, str] | None:
+    """The skip of a GPU-only variant where no GPU computes."""
+    spec = VARIANTS[variant or "default"]
+    if not spec.gpu_only or gpu_here:
+        return None
+    return "gpu only", f"{variant} ({spec.description}) is a GPU way: no GPU here, not measured"
+
+
 class KerasTarget(Target):
-    """A registered (or user) Keras model on the active backend (the way's ``backend``)."""
+    """A registered (or user) Keras model on the active backend (the way's ``backend``); it counts its
+    own MACs and activations (no stage)."""
+
+    @classmethod
+    def skip_reason(cls, way: Way, model: str, config: LatencyConfig) -> tuple[str, str] | None:
+        """A GPU-only variant asked on the CPU (``device="cpu"``); where the device is left to the
+        machine, the measuring process decides by the GPUs its backend sees."""
+        return _gpu_only(way.mode, config.device != "cpu")
+
+    @classmethod
+    def describe(cls, way: Way) -> dict[str, Any]:
+        return {"framework": "archbench", "runtime": "keras", "variant": way.mode or "default"}
+
+    @classmethod
+    def preload(cls, way: Way) -> tuple[str, ...]:
+        return ("keras", "archbench.benchmark.targets.keras", "archbench.registry", "archbench.models")
 
     def __init__(self, way: Any) -> None:
         super().__init__(way)
         self.backend = active_backend()
         self.variant = way.mode or "default"
         self.spec = VARIANTS[self.variant]
-        self.train = is_train(way)
+        self.train = way.train
         self.built: Any = None
 
     def resolve(self, config: LatencyConfig) -> LatencyConfig:
@@ -106,9 +128,9 @@ class KerasTarget(Target):
         from ...environment import gpu_names
         from ..measure import build_model
 
-        if self.spec.gpu_only and (config.device == "cpu" or not gpu_names(self.backend)):
-            raise TargetFailed("gpu only", f"{self.variant} ({self.spec.description}) is a GPU way: "
-                               "no GPU here, not measured", status="skipped")
+        skip = _gpu_only(self.variant, config.device != "cpu" and bool(gpu_names(self.backend)))
+        if skip:
+            raise TargetFailed(*skip, status="skipped")
         if self.built is not None:  # a fresh measuring process has nothing to clear (clear_session: ~0.3 s)
             self.release()
         self.built = build_model(model, config)
@@ -136,12 +158,10 @@ class KerasTarget(Target):
 
         v = versions()
         out: dict[str, Any] = {
-            "framework": "archbench",
+            **self.describe(self.way),
             "framework_version": importlib.metadata.version("keras"),
-            "runtime": "keras",
             "runtime_version": f"{self.backend} {v.get(f'{self.backend}_version')}",
             "mode": keras_mode(self.backend, prepared.compiled.path if prepared is not None else "", self.variant),
-            "variant": self.variant,
         }
         if self.train:
             out["mode"] += " train step"

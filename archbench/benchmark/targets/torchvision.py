@@ -9,9 +9,15 @@ the default compiled code; the row notes it). ``mixed_bfloat16`` / ``mixed_float
 ``torch.autocast`` with float32 weights, as Keras' mixed policies. On a GPU cuDNN's autotuner is on and
 float32 may run as TF32, as JAX's default (noted in the row).
 
-A way whose options select the training step (:mod:`archbench.benchmark.train_step`) puts the network in
+A way whose ``step`` is ``train`` (:mod:`archbench.benchmark.train_step`) puts the network in
 ``train()`` mode and times forward, cross-entropy on random labels, backward and ``torch.optim.SGD``
 with momentum, eager or with the forward and loss ``torch.compile``'d.
+
+Planned in the parent: a model without a counterpart (:func:`archbench.peers.peer_for`), or a machine
+without torch and torchvision, gives a ``skipped`` row saying why. The row's ``macs`` and activation
+bytes are archbench's count of the counterpart (the zoo model whose weights convert to torchvision's
+with identical logits), counted in a Keras process (the ``count`` stage: torch's process never imports
+Keras); its parameter bytes are the torch module's own.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from ...errors import UsageError
+from ...peers import MODES, peer_for
+from ...registry import get_spec
 from ..compilers import Compiled
 from ..config import LatencyConfig
 from ..train_step import COLUMNS as TRAIN_COLUMNS
-from ..train_step import is_train, torch_train_step
-from . import Target
+from ..train_step import torch_train_step
+from . import Stage, Target, Way, count_stage, missing_module
 
 COMPUTE_DTYPES = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 PATHS = {
@@ -37,13 +46,37 @@ class TorchvisionTarget(Target):
     backend = "torch"
     environment_backend = "torch"
 
+    @classmethod
+    def skip_reason(cls, way: Way, model: str, config: LatencyConfig) -> tuple[str, str] | None:
+        if way.mode not in MODES:
+            raise UsageError(f"peer modes must be among {', '.join(MODES)}, got {way.mode or 'none'}")
+        peer, reason = peer_for(get_spec(model).name)
+        if peer is None:
+            return "no torchvision counterpart", f"no torchvision counterpart: {reason}"
+        missing = missing_module("torch", "torchvision")
+        if missing:
+            return "not installed", f"{missing} is not installed (pip install torch torchvision)"
+        return None
+
+    @classmethod
+    def stages(cls, way: Way, model: str, config: LatencyConfig, work: str) -> list[Stage]:
+        return [count_stage(way, get_spec(model).name, config)]
+
+    @classmethod
+    def describe(cls, way: Way) -> dict[str, Any]:
+        return {"framework": "torchvision", "runtime": "torch", "mode": way.mode}
+
+    @classmethod
+    def preload(cls, way: Way) -> tuple[str, ...]:
+        return ("torch", "torchvision", "archbench.benchmark.targets.torchvision")
+
     def __init__(self, way: Any) -> None:
         super().__init__(way)
         import torch
 
         self.torch = torch
         self.mode = way.mode
-        self.train = is_train(way)
+        self.train = way.train
         self.notes: list[str] = []
         self.where, self.name = None, ""
 
@@ -69,8 +102,6 @@ class TorchvisionTarget(Target):
 
     def build(self, model: str, config: LatencyConfig) -> Any:
         import torchvision
-
-        from ...peers import peer_for
 
         peer, reason = peer_for(model)
         if peer is None:
@@ -124,22 +155,25 @@ class TorchvisionTarget(Target):
         return PreparedInference(config, context, compiled)
 
     def analytic(self, built: Any, config: LatencyConfig, input_shape: tuple[int, ...]) -> Any:
-        from ..measure import Analytic
+        """The counterpart's count (``count`` stage), with the torch module's own weight bytes."""
+        import dataclasses
 
         params = sum(p.numel() * p.element_size() for p in built.parameters())
         params += sum(b.numel() * b.element_size() for b in built.buffers())
-        return Analytic(None, None, int(params))
+        return dataclasses.replace(super().analytic(built, config, input_shape), params_bytes=int(params))
+
+    def macs_source(self, model: str) -> str:
+        return (f"{super().macs_source(model)}, the counterpart whose weights convert to identical logits "
+                "(its activations too; parameters: the torch module's)")
 
     def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         import torchvision
 
         peer = getattr(self, "peer", None)
         return {
-            "framework": "torchvision",
+            **self.describe(self.way),
             "framework_version": torchvision.__version__,
-            "runtime": "torch",
             "runtime_version": f"torch {self.torch.__version__}",
-            "mode": self.mode,
             "peer_model": peer.qualified if peer else "",
             "memory_format": "channels_last",
             **(TRAIN_COLUMNS if self.train else {}),
