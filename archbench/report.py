@@ -1,31 +1,31 @@
-"""The report of a results folder: every figure as PNG and SVG, a Markdown summary, one offline HTML page.
+"""The report of a results folder: every figure as PNG and SVG, a Markdown summary, one offline HTML page;
+and the comparison of several folders (machines side by side).
 
 :func:`write_report` reads ``results.csv``, ``models.csv`` and any ``layers/<model>.csv`` of a folder
 written by ``archbench run`` (through :mod:`archbench.analysis`, never the registry) and writes into
 ``out_dir``::
 
-    figures/<name>.png, figures/<name>.svg   one pair per figure that the data allow
-    summary.md                               the summary table, the findings, the fastest way to run each
-                                             model, the figures and notes (GitHub Markdown)
+    figures/<name>.png, figures/<name>.svg   one pair per figure that the data allow (for papers, slides)
+    summary.md                               the first findings, the summary table, Canziani's findings,
+                                             the fastest way to run each model, the figures (GitHub Markdown)
     summary.csv                              the summary table as CSV
-    report.html                              self-contained: figures embedded as base64 PNG, tables
-                                             sortable by a small inline script, no external resource
+    report.html                              self-contained: the answer first (top-1 vs operations and the
+                                             roofline side by side, then the findings with their numbers),
+                                             then the tables (sortable, filterable, constant columns in a
+                                             caption), figures inlined as SVG whose points show their
+                                             model, value and source on hover; no external resource
 
-The HTML page shows the environment of every measurement: each measurement row carries an
-environment id (``E1``, ``E2``, ...) defined in the page's environment table (backend, device,
-versions, threads, ...). A figure that cannot be drawn from the data is listed with the reason; one
-with nothing to compare (one batch size, one backend, no energy counter) names the command that
-measures what it needs. "Findings on this machine" checks Canziani et al.'s findings with the rows
-(:func:`archbench.analysis.findings`); "Fastest way to run each model here" lists the fastest ok row
-per model among backends, runtimes and torchvision peers (:func:`archbench.analysis.fastest_runs`).
+Each measurement row of the page carries an environment id (``E1``, ``E2``, ...) defined in its
+environment table. A figure that cannot be drawn from the data is listed with the reason; one with
+nothing to compare names the command that measures what it needs. A folder beside committed reference
+machines (``reference/<machine>/``) is compared with them (:func:`archbench.analysis.compare_results`).
+:func:`write_compare` writes ``compare.csv``, ``compare.md`` and ``compare.html`` for several folders.
 :func:`draw_figures` draws the figures without writing anything (the label test reads them).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,12 +33,15 @@ from typing import Any
 
 import pandas as pd
 
-from . import analysis
+from . import analysis, report_html
+from .analysis.compare import compare_markdown, formatted
+from .analysis.headlines import Headline, headlines
+from .analysis.hover import inline_svg
 from .analysis.tables import markdown_table
 from .errors import ResultsFileError, UsageError
 from .roofline import OVERHEAD_FACTOR
 
-__all__ = ["FIGURES", "draw_figures", "write_report"]
+__all__ = ["FIGURES", "FIRST_SCREEN", "draw_figures", "write_compare", "write_report"]
 
 
 @dataclass
@@ -77,6 +80,9 @@ FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
 )  # fmt: skip
 """``(file name, title, draw)`` of the report's figures, in page order (per-layer figures follow)."""
 
+FIRST_SCREEN = ("top1_vs_operations", "roofline")
+"""The figures the HTML page opens with, side by side: the answer before the tables."""
+
 
 def _need_models(d: _Inputs) -> pd.DataFrame:
     if d.models is None:
@@ -89,24 +95,21 @@ class _Figure:
     name: str
     title: str
     caption: str = ""
-    png: bytes = b""
+    svg: str = ""
     skipped: str = ""
 
 
-def _save(fig: Any, folder: str, name: str) -> tuple[bytes, str, str]:
+def _save(fig: Any, folder: str, name: str) -> tuple[str, str]:
+    """Write ``<name>.png`` and ``<name>.svg`` (without hover text: files for papers and slides)."""
     import matplotlib
 
     png_path = os.path.join(folder, f"{name}.png")
     svg_path = os.path.join(folder, f"{name}.svg")
     with matplotlib.rc_context({"svg.hashsalt": "archbench", "svg.fonttype": "path"}):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-        png = buf.getvalue()
-        with open(png_path, "wb") as f:
-            f.write(png)
+        fig.savefig(png_path, format="png", dpi=fig.dpi, metadata={"Software": None})
         fig.set_layout_engine("none")  # keep the layout just computed for the PNG
         fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
-    return png, png_path, svg_path
+    return png_path, svg_path
 
 
 def _safe_name(model: str) -> str:
@@ -169,7 +172,8 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
         entry = _Figure(name, title, skipped=skipped)
         if fig is not None:
             entry.caption = analysis.caption_of(fig)
-            entry.png, paths[f"{name}.png"], paths[f"{name}.svg"] = _save(fig, fig_dir, name)
+            paths[f"{name}.png"], paths[f"{name}.svg"] = _save(fig, fig_dir, name)
+            entry.svg = inline_svg(fig, f"{name}-")
         figures.append(entry)
 
     page = _Page.of(inputs)
@@ -187,19 +191,21 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
 
 @dataclass
 class _Page:
-    """The tables both pages show: summary, findings, fastest way to run each model."""
+    """What both pages show: the first findings, summary, Canziani's findings, fastest way to run each
+    model, the reference machines beside this one."""
 
     summary: pd.DataFrame
     findings: list[analysis.Finding]
     fastest: pd.DataFrame
-    references: pd.DataFrame = field(default_factory=pd.DataFrame)
+    headlines: list[Headline] = field(default_factory=list)
+    references: _Beside | None = None
     limits: list[str] = field(default_factory=list)
     limits_missing: str = ""
 
     @classmethod
     def of(cls, d: _Inputs) -> _Page:
         page = cls(analysis.summary_table(d.results, d.models), analysis.findings(d.results, d.models),
-                   analysis.fastest_runs(d.results))  # fmt: skip
+                   analysis.fastest_runs(d.results), headlines(d.results, d.models))  # fmt: skip
         try:
             page.limits = analysis.roofline_findings(d.results)
         except ResultsFileError as exc:
@@ -212,27 +218,81 @@ class _Page:
 
 
 REFERENCE_INTRO = (
-    "This folder's median latency beside the committed measurements of the reference machines "
-    "(results/reference/<machine>/, next to the default output folder), for the settings measured in both; "
-    "ratio = here / reference (below 1: faster here). Different machines: a ratio compares hardware and "
-    "load, not code."
+    "This folder beside the committed measurements of the reference machines (results/reference/<machine>/, "
+    "next to the default output folder), as `archbench compare` sets them: the speed-ups are against this folder."
 )
 
 
-def _reference_comparison(results_dir: str, results: pd.DataFrame) -> pd.DataFrame:
-    """Latency against every ``reference/<machine>/results.csv`` beside ``results_dir`` (for a folder
-    that is itself in ``reference/``, the other machines there)."""
+@dataclass
+class _Beside:
+    """Machines side by side: the comparison, its cells as text, its chart inlined."""
+
+    comparison: analysis.Comparison
+    cells: pd.DataFrame
+    svg: str
+
+
+def _compared(results: dict[str, pd.DataFrame], prefix: str) -> _Beside:
+    """Compare the folders' rows (raises :class:`ResultsFileError` when fewer than two have latency)."""
+    comp = analysis.compare_results(results)
+    try:
+        svg = inline_svg(analysis.compare_figure(comp), prefix)
+    except ResultsFileError:
+        svg = ""
+    return _Beside(comp, formatted(comp), svg)
+
+
+def _reference_comparison(results_dir: str, results: pd.DataFrame) -> _Beside | None:
+    """This folder beside every ``reference/<machine>/results.csv`` next to ``results_dir`` (for a folder
+    that is itself in ``reference/``, the other machines there); None when there is nothing to compare."""
     parent = os.path.dirname(os.path.abspath(results_dir))
     root = parent if os.path.basename(parent) == "reference" else os.path.join(parent, "reference")
-    refs = {}
+    here = os.path.basename(os.path.abspath(results_dir))
+    folders = {here: results}
     for label in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         folder = os.path.join(root, label)
         if os.path.isfile(os.path.join(folder, "results.csv")) and not os.path.samefile(folder, results_dir):
             try:
-                refs[label] = analysis.load_results(folder)
+                folders[label if label != here else f"reference/{label}"] = analysis.load_results(folder)
             except ResultsFileError:
                 continue
-    return analysis.reference_comparison(results, refs) if refs else pd.DataFrame()
+    if len(folders) < 2:
+        return None
+    try:
+        return _compared(folders, "ref-")
+    except ResultsFileError:
+        return None
+
+
+def write_compare(folders: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, str]:
+    """Set the latency of several results folders side by side (the first the baseline of the speed-ups):
+    write ``compare.csv``, ``compare.md`` and ``compare.html`` into ``out_dir``; returns their paths.
+
+    Raises :class:`ResultsFileError` (exit code 2) when a folder has no readable ``results.csv``, or
+    fewer than two have latency rows."""
+    if len(folders) < 2:
+        raise UsageError("compare needs two results folders or more")
+    results: dict[str, pd.DataFrame] = {}
+    for folder in map(os.fspath, folders):
+        label = os.path.basename(os.path.abspath(folder))
+        label = label if label not in results else f"{label} ({len(results) + 1})"
+        results[label] = analysis.load_results(folder)
+    beside = _compared(results, "cmp-")
+    out_dir = os.fspath(out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create folder {out_dir}: {exc.strerror}") from exc
+    paths = {k: os.path.join(out_dir, f"compare.{k}") for k in ("csv", "md", "html")}
+    beside.comparison.table.to_csv(paths["csv"], index=False)
+    with open(paths["md"], "w", encoding="utf-8") as f:
+        f.write(compare_markdown(beside.comparison, beside.cells))
+    sources = ", ".join(os.fspath(f) for f in folders)
+    with open(paths["html"], "w", encoding="utf-8") as f:
+        f.write(report_html.page("archbench: machines side by side",
+                                 ["<h1>Machines side by side</h1>", f"<p>From {html.escape(sources)}.</p>",
+                                  *report_html.comparison(beside.comparison, beside.cells, beside.svg)]))  # fmt: skip
+    return paths
 
 
 FASTEST_INTRO = (
@@ -263,7 +323,9 @@ def _markdown(
 ) -> str:
     lines = ["# archbench results", "", _overview(results_dir, results), ""]
     lines += [f"> {n}" for n in notes]
-    lines += ["## Summary", "", analysis.summary_markdown(results, models), ""]
+    lines += ["## What these measurements say", ""]
+    lines += [f"- **{h.title}**: {h.text}." + (f" To decide: `{h.run}`." if h.run else "") for h in page.headlines]
+    lines += ["", "## Summary", "", analysis.summary_markdown(results, models), ""]
     lines += [
         "## Findings on this machine",
         "",
@@ -276,12 +338,13 @@ def _markdown(
     lines += [f"- {x}" for x in page.limits] if page.limits else [f"Not known: {page.limits_missing}"]
     lines += ["", "## Fastest way to run each model here", ""]
     if page.compared():
-        lines += [FASTEST_INTRO, "", markdown_table(page.fastest.map(_cell)), ""]
+        lines += [FASTEST_INTRO, "", markdown_table(page.fastest.map(report_html.cell_text)), ""]
     else:
         lines += [_fastest_missing(), ""]
-    if not page.references.empty:
+    if page.references is not None:
+        text = compare_markdown(page.references.comparison, page.references.cells)
         lines += ["## Beside the reference machines", "", REFERENCE_INTRO, "",
-                  markdown_table(page.references.map(_cell)), ""]  # fmt: skip
+                  text.split("\n", 2)[2].replace("\n## ", "\n### "), ""]  # fmt: skip
     lines += ["## Figures", ""]
     for fig in figures:
         if fig.skipped:
@@ -293,7 +356,7 @@ def _markdown(
     envs = analysis.environments(results)
     show = [c for c in ("env_id", "env_backend", "env_device", "env_keras_version", "env_tensorflow_version",
                         "env_jax_version", "env_torch_version", "rows", "tasks") if c in envs.columns]  # fmt: skip
-    shown = envs[show].map(_cell).rename(columns=lambda c: c.removeprefix("env_"))
+    shown = envs[show].map(report_html.cell_text).rename(columns=lambda c: c.removeprefix("env_"))
     lines.append(markdown_table(shown))
     fails = analysis.failures(results)
     lines += [
@@ -332,85 +395,35 @@ def _overview(results_dir: str, results: pd.DataFrame) -> str:
     )
 
 
+
+
 # --------------------------------------------------------------------------------------------------
 # HTML.
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 1.2em 3em;color:#222}
-h1{margin-top:1em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-nav a{margin-right:1em}figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}
-figcaption{font-size:.9em;color:#444;max-width:1000px}.note{color:#8a5a00}.missing{color:#a00}
-table{border-collapse:collapse;font-size:.82em;margin:.5em 0 1em}th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\2195";color:#aaa}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}tr:nth-child(even) td{background:#fafafa}
-"""
-
-_SORT_JS = """
-document.querySelectorAll("table.sortable").forEach(function(table){
-  table.querySelectorAll("th").forEach(function(th, col){
-    th.addEventListener("click", function(){
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      var asc = th.getAttribute("data-dir") !== "asc";
-      table.querySelectorAll("th").forEach(function(h){ h.removeAttribute("data-dir"); });
-      th.setAttribute("data-dir", asc ? "asc" : "desc");
-      function key(row){
-        var t = row.cells[col] ? row.cells[col].textContent.trim() : "";
-        var n = parseFloat(t.replace(/,/g, "").replace(/%$/, ""));
-        return (t !== "" && !isNaN(n) && /^[-+0-9.,eE%\\s]+(\\(ref\\))?$/.test(t)) ? [0, n] : [1, t.toLowerCase()];
-      }
-      rows.sort(function(a, b){
-        var x = key(a), y = key(b);
-        if (x[0] !== y[0]) return x[0] - y[0];
-        var c = x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0;
-        return asc ? c : -c;
-      });
-      rows.forEach(function(r){ body.appendChild(r); });
-    });
-  });
-});
-"""
+SUMMARY_NOTE = (
+    "params: paper convention (batch-norm moving statistics excluded), counted by archbench, in millions; 'ref': "
+    "only the published figure is known. G-MACs: multiply-adds per image / 1e9. depth: weight layers on the "
+    "longest path. latency: median per batch, with the 95 % confidence interval of the median where recorded; "
+    "noisy: measured on a busy machine or with an interval wider than ±5 % ('remeasured': the row replaced a "
+    "noisy first measurement). top-1 from: 'meas.' by archbench on ImageNet data or the published 'ref' figure, "
+    "whose weights, and its protocol ('1 crop': single centre crop). Click a header to sort."
+)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if pd.isna(value):
-            return ""
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}" if abs(value) >= 10000 else str(int(value))
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _is_num(text: str) -> bool:
-    try:
-        float(text.replace(",", "").removesuffix(" (ref)"))
-    except ValueError:
-        return False
-    return True
-
-
-def _table(df: pd.DataFrame, *, sortable: bool = True, table_id: str = "") -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            text = _cell(v)
-            cls = ' class="num"' if text and _is_num(text) else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    attrs = (' class="sortable"' if sortable else "") + (f' id="{table_id}"' if table_id else "")
-    return (f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")  # fmt: skip
+def _first_screen(figures: list[_Figure]) -> list[str]:
+    """The top-1 vs operations chart and the roofline side by side, or why one is missing."""
+    cells = []
+    for name in FIRST_SCREEN:
+        fig = next((f for f in figures if f.name == name), None)
+        if fig is None:
+            continue
+        if fig.skipped:
+            what = "No roofline for this folder" if name == "roofline" else f"{fig.title}: not drawn"
+            cells.append(f'<div class="noroof" id="fig-{name}"><b>{html.escape(what)}</b>: '
+                         f"{report_html.code(fig.skipped)}</div>")  # fmt: skip
+        else:
+            cells.append(report_html.figure(fig.name, fig.title, fig.svg))
+    return ['<section class="first">', *cells, "</section>"]
 
 
 def _html(
@@ -421,31 +434,24 @@ def _html(
     figures: list[_Figure],
     notes: list[str],
 ) -> str:
-    esc = html.escape
-    summary = page.summary
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>archbench report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>archbench report</h1>",
-        f"<p>{esc(_overview(results_dir, results).replace('`', ''))}</p>",
-        '<nav><a href="#summary">Summary</a><a href="#findings">Findings</a><a href="#limits">Limits</a><a href="#fastest">Fastest way</a>'
-        '<a href="#figures">Figures</a><a href="#measurements">Measurements</a>'
-        '<a href="#failures">Failures</a><a href="#environments">Environments</a><a href="#models">Models</a></nav>',
-    ]
+    esc, code, table = html.escape, report_html.code, report_html.table
+    parts = ["<h1>archbench report</h1>", f'<p class="lead">{esc(_overview(results_dir, results).replace("`", ""))} '
+             "Hover a point of a chart for its model, value and source.</p>"]  # fmt: skip
+    parts += _first_screen(figures)
+    parts += ['<h2 id="answer">What these measurements say</h2>', "<ul>"]
+    for h in page.headlines:
+        run = f" To decide: <code>{esc(h.run)}</code>." if h.run else ""
+        parts.append(f"<li><b>{esc(h.title)}</b>: {code(h.text)}.{run}</li>")
+    parts.append("</ul>")
+    parts.append('<nav><a href="#summary">Summary</a><a href="#findings">Canziani\'s findings</a><a href="#limits">Limits</a>'
+                 '<a href="#fastest">Fastest way</a><a href="#references">Other machines</a><a href="#figures">Figures</a>'
+                 '<a href="#measurements">Measurements</a><a href="#failures">Failures</a>'
+                 '<a href="#environments">Environments</a><a href="#models">Models</a></nav>')  # fmt: skip
     parts += [f'<p class="note">{esc(n)}</p>' for n in notes]
-    parts += ['<h2 id="summary">Summary</h2>', _table(summary, table_id="summary-table")]
-    parts.append(
-        "<p>params: paper convention (batch-norm moving statistics excluded), counted by archbench; '(ref)': "
-        "only the published figure is known. G-MACs: multiply-adds per image / 1e9. depth: weight layers on "
-        "the longest path. latency: median per batch in the setting named, with the 95 % confidence interval "
-        "of the median where recorded; noisy: measured on a busy machine or with an interval wider than ±5 % "
-        "('remeasured': the row replaced a noisy first measurement). top-1: 'measured' by archbench on "
-        "ImageNet data, or the published 'reference' figure, with its protocol and whose weights. Click a "
-        "column header to sort.</p>"
-    )
+    summary = page.summary
+    parts += ['<h2 id="summary">Summary</h2>', table(analysis.compact_summary(summary), table_id="summary-table"),
+              f"<p>{esc(SUMMARY_NOTE)}</p>",
+              report_html.details("Full summary table (every column, unabbreviated)", table(summary, table_id="summary-full"))]  # fmt: skip
     parts += [f'<p class="note">{esc(n)}</p>' for n in summary.attrs.get("notes", [])]
     parts += ['<h2 id="findings">Findings on this machine</h2>', f"<p>{esc(FINDINGS_INTRO)}</p>", "<ul>"]
     for f in page.findings:
@@ -453,40 +459,43 @@ def _html(
         parts.append(f"<li><b>{esc(f.claim)}</b> — <i>{esc(f.verdict)}</i>: {esc(f.measured)}.{run} "
                      f'<span class="note">Rule: {esc(f.rule)}.</span></li>')  # fmt: skip
     parts.append("</ul>")
-    parts += ['<h2 id="limits">How close to the machine\'s limit</h2>', f"<p>{_code(LIMITS_INTRO)}</p>"]
+    parts += ['<h2 id="limits">How close to the machine\'s limit</h2>', f"<p>{code(LIMITS_INTRO)}</p>"]
     if page.limits:
         parts += ["<ul>", *(f"<li>{esc(x)}</li>" for x in page.limits), "</ul>"]
     else:
-        parts.append(f"<p>Not known: {_code(page.limits_missing)}</p>")
+        parts.append(f"<p>Not known: {code(page.limits_missing)}</p>")
     parts.append('<h2 id="fastest">Fastest way to run each model here</h2>')
     if page.compared():
-        parts += [f"<p>{esc(FASTEST_INTRO)}</p>", _table(page.fastest)]
+        parts += [f"<p>{esc(FASTEST_INTRO)}</p>", table(page.fastest)]
     else:
-        parts.append(f"<p>{_code(_fastest_missing())}</p>")
-    if not page.references.empty:
-        parts += ['<h2 id="references">Beside the reference machines</h2>', f"<p>{esc(REFERENCE_INTRO)}</p>",
-                  _table(page.references)]  # fmt: skip
-    parts.append('<h2 id="figures">Figures</h2>')
+        parts.append(f"<p>{code(_fastest_missing())}</p>")
+    parts.append('<h2 id="references">Beside the reference machines</h2>')
+    if page.references is not None:
+        parts += [f"<p>{code(REFERENCE_INTRO)}</p>",
+                  *report_html.comparison(page.references.comparison, page.references.cells, page.references.svg)]  # fmt: skip
+    else:
+        parts.append("<p>No reference machine beside this folder measured the same models at the same settings "
+                     "(results/reference/&lt;machine&gt;/); <code>archbench compare FOLDER FOLDER</code> sets any "
+                     "folders side by side.</p>")  # fmt: skip
+    parts += ['<h2 id="figures">Figures</h2>',
+              "<p>Top-1 vs operations and the roofline open the page. Files: figures/&lt;name&gt;.png and .svg.</p>"]  # fmt: skip
     for fig in figures:
+        if fig.name in FIRST_SCREEN:
+            continue
         if fig.skipped:
             parts.append(f'<p class="missing" id="fig-{esc(fig.name)}"><b>{esc(fig.title)}</b>: not drawn: '
-                         f"{_code(fig.skipped)}</p>")  # fmt: skip
-            continue
-        data = base64.b64encode(fig.png).decode("ascii")
-        parts.append(
-            f'<figure id="fig-{esc(fig.name)}"><h3>{esc(fig.title)}</h3>'
-            f'<img src="data:image/png;base64,{data}" alt="{esc(fig.title)}">'
-            f"<figcaption>{esc(fig.caption)} (files: figures/{esc(fig.name)}.png, .svg)</figcaption></figure>"
-        )
+                         f"{code(fig.skipped)}</p>")  # fmt: skip
+        else:
+            parts.append(report_html.figure(fig.name, fig.title, fig.svg, fig.caption))
     parts.append('<h2 id="measurements">Measurements</h2>')
     parts.append("<p>Every row of results.csv, one table per task; <i>env</i> names the environment "
                  'the row was measured in (see <a href="#environments">Environments</a>).</p>')  # fmt: skip
     for task in dict.fromkeys(results["task"]):
-        table = analysis.measurements(results, task).drop(columns=["task"], errors="ignore")
-        parts += [f"<h3>{esc(task)}</h3>", _table(table.rename(columns={"env_id": "env"}))]
+        rows = analysis.measurements(results, task).drop(columns=["task"], errors="ignore")
+        parts.append(report_html.details(f"{task}: {len(rows)} rows", table(rows.rename(columns={"env_id": "env"}))))
     fails = analysis.failures(results)
     parts.append('<h2 id="failures">Failures</h2>')
-    parts.append(_table(fails) if len(fails) else "<p>None: every measurement succeeded.</p>")
+    parts.append(table(fails, constants=False) if len(fails) else "<p>None: every measurement succeeded.</p>")
     envs = analysis.environments(results)
     parts.append('<h2 id="environments">Environments</h2>')
     if envs.empty or len(envs.columns) <= 5:
@@ -494,20 +503,12 @@ def _html(
     else:
         transposed = envs.set_index("env_id").T.reset_index().rename(columns={"index": "setting"})
         transposed["setting"] = transposed["setting"].str.removeprefix("env_")
-        parts.append(_table(transposed, sortable=False))
+        parts.append(table(transposed, sortable=False, constants=False))
     parts.append('<h2 id="models">Models and reference figures</h2>')
     if models is not None:
-        parts.append(
-            "<p>From models.csv (the registry's metadata; every reference figure with its source).</p>"
-        )
-        parts.append(_table(models))
+        parts.append(report_html.details(
+            f"models.csv: {len(models)} models (the registry's metadata; every reference figure with its source)",
+            table(models)))  # fmt: skip
     else:
         parts.append("<p>models.csv is missing.</p>")
-    parts += [f"<script>{_SORT_JS}</script>", "</body></html>", ""]
-    return "\n".join(parts)
-
-
-def _code(text: str) -> str:
-    """Escape ``text`` for HTML, showing its `backquoted` commands as code."""
-    pieces = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+    return report_html.page("archbench report", parts)

@@ -1,6 +1,5 @@
 """archbench.report and `archbench report`: files written, report.html self-contained and complete."""
 
-import base64
 import os
 import shutil
 import subprocess
@@ -13,7 +12,8 @@ from test_analysis import alexnet_layers, result_rows, write_folder
 from archbench import registry
 from archbench.cli import cli
 from archbench.errors import ResultsFileError
-from archbench.report import FIGURES, write_report
+from archbench.analysis.hover import tagged_count
+from archbench.report import FIGURES, draw_figures, write_report
 
 HERE = os.path.dirname(__file__)
 CHROMIUM = "/usr/bin/chromium"
@@ -30,6 +30,8 @@ class _Page(HTMLParser):
         self.tables = 0
         self.rows = 0
         self.text: list[str] = []
+        self.svgs: list[int] = []  # per inline SVG, its <title> elements (one per point)
+        self._in_svg = 0
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
@@ -43,6 +45,16 @@ class _Page(HTMLParser):
             self.tables += 1
         if tag == "tr":
             self.rows += 1
+        if tag == "svg":
+            self._in_svg += 1
+            if self._in_svg == 1:
+                self.svgs.append(0)
+        if tag == "title" and self._in_svg:
+            self.svgs[-1] += 1
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._in_svg -= 1
 
     def handle_data(self, data):
         self.text.append(data)
@@ -131,14 +143,13 @@ def test_html_embeds_every_figure_and_table(report):
     folder, paths = report
     page = _parse(paths["html"])
     drawn = [k for k in paths if k.endswith(".png")]
-    assert len(page.images) == len(drawn) == len(DRAWN)
-    for src in page.images:
-        head, data = src.split(",", 1)
-        assert head == "data:image/png;base64"
-        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(page.svgs) == len(drawn) == len(DRAWN) and not page.images
+    # every point of every chart has its hover text: as many <title>s as points tagged when drawn
+    tagged = [tagged_count(fig) for _n, _t, fig, _s in draw_figures(folder) if fig is not None]
+    assert page.svgs == tagged and min(tagged) > 0
     text = "".join(page.text)
-    # summary, one measurement table per task, failures, environments, models
-    assert page.tables == 1 + 4 + 1 + 1 + 1
+    # summary (narrow and full), one measurement table per task, failures, environments, models
+    assert page.tables == 2 + 4 + 1 + 1 + 1
     for expected in ("cpu:0 (Test CPU)", "gpu:0 (Test GPU)", "E1", "E2", "3.15.0", "ResourceExhaustedError",
                      "VGG-19", "measured", "reference", "Russakovsky"):  # fmt: skip
         assert expected in text, expected
@@ -152,7 +163,13 @@ def test_every_measurement_shows_its_environment(report):
     measurements = html_text.split('id="measurements"')[1].split('id="failures"')[0]
     body_rows = measurements.count("<tr>") - measurements.count("<thead><tr>")
     assert body_rows == len(result_rows())
-    assert measurements.count("<td>E1</td>") + measurements.count("<td>E2</td>") == len(result_rows())
+    shown = 0
+    for table in measurements.split("<table")[1:]:
+        caption = table.split("<caption>")[1].split("</caption>")[0] if "<caption>" in table else ""
+        rows = table.count("<tr>") - 1
+        # a column with one value on every row is in the table's caption
+        shown += rows if "env: E" in caption else table.count("<td>E1</td>") + table.count("<td>E2</td>")
+    assert shown == len(result_rows())
 
 
 def test_markdown_summary(report):
@@ -211,11 +228,48 @@ def test_report_from_a_real_run(tmp_path):
             registry.unregister_model(n)
 
 
+def test_first_screen_answers_then_tables(report):
+    """The page opens with top-1 vs operations and the roofline (or why there is none), then the
+    findings with their numbers, then the tables."""
+    folder, paths = report
+    text = open(paths["html"], encoding="utf-8").read()
+    first = text.split('<section class="first">')[1].split("</section>")[0]
+    assert '<figure id="fig-top1_vs_operations">' in first
+    assert "No roofline for this folder</b>:" in first and "fraction_of_peak" in first
+    assert text.index('class="first"') < text.index('id="answer"') < text.index('id="summary"')
+    answer = text.split('id="answer"')[1].split("</ul>")[0]
+    assert answer.count("<li>") == 4
+    for title in ("Fastest way per model on this machine", "Pareto front of top-1 vs latency",
+                  "Pareto front of top-1 vs operations", "Since the lecture"):  # fmt: skip
+        assert title in answer
+    assert text.count('id="fig-top1_vs_operations"') == 1  # not repeated under Figures
+
+
+def test_summary_is_narrow_filterable_with_constants_in_its_caption(tmp_path):
+    """Columns holding one value on every row leave the summary for its caption; a filter box and
+    the full table (in a <details>) come with it."""
+    timed = ("lenet5", "alexnet", "vgg16", "resnet50", "googlenet")
+    rows = [r for r in result_rows() if r["model"] in timed and r["settings"].get("backend", "tensorflow") == "tensorflow"]
+    folder = write_folder(tmp_path / "res", results=rows, models=False)
+    paths = write_report(folder, tmp_path / "out")
+    text = open(paths["html"], encoding="utf-8").read()
+    summary = text.split('id="summary"')[1].split('id="findings"')[0]
+    narrow = summary.split('id="summary-table"')[1].split("</table>")[0]
+    caption = narrow.split("<caption>")[1].split("</caption>")[0]
+    assert caption.startswith("Every row: ") and "latency setting: tensorflow, cpu:0 (Test CPU), batch 1, float32" in caption
+    header = narrow.split("<thead>")[1].split("</thead>")[0]
+    assert "latency setting" not in header and "model" in header and "G-MACs" in header
+    assert '<input type="search" class="filter" data-table="summary-table"' in summary
+    assert "<details><summary>Full summary table" in summary and 'id="summary-full"' in summary
+    assert 'document.querySelectorAll("input.filter")' in text
+
+
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no headless browser at /usr/bin/chromium")
 def test_headless_browser_renders_offline(report, tmp_path):
     _, paths = report
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1280,4000",
+    subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1400,900",
+                    "--disable-background-networking", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                     f"--screenshot={shot}", "file://" + os.path.abspath(paths["html"])],
                    check=True, timeout=120, capture_output=True)  # fmt: skip
     assert shot.exists() and shot.stat().st_size > 10_000
@@ -241,12 +295,14 @@ def test_report_sets_this_machine_beside_the_reference_machines(tmp_path):
     pd.DataFrame(rows).to_csv(ref / "results.csv", index=False)
     rows[0]["median_ms"] = 100.0
     pd.DataFrame(rows[:1]).to_csv(here / "results.csv", index=False)
-    table = analysis.reference_comparison(analysis.load_results(here), {"machine-a": analysis.load_results(ref)})
-    assert table[["reference", "model", "median_ms", "reference_median_ms", "ratio"]].values.tolist() == [
-        ["machine-a", "vgg16", 100.0, 200.0, 0.5]
+    comp = analysis.compare_results({"latest": analysis.load_results(here), "machine-a": analysis.load_results(ref)})
+    assert comp.table[["model", "latest: median (ms)", "machine-a: median (ms)", "machine-a: speed-up"]].values.tolist() == [
+        ["vgg16", 100.0, 200.0, 0.5]
     ]
-    from archbench.report import write_report
-
     paths = write_report(here, tmp_path / "out")
     text = open(paths["markdown"], encoding="utf-8").read()
     assert "## Beside the reference machines" in text and "machine-a" in text
+    assert "| machine-a | resnet18 | 1 | float32 | tensorflow | only machine-a measured this model |" in text
+    html_text = open(paths["html"], encoding="utf-8").read()
+    beside = html_text.split('id="references"')[1].split('id="figures"')[0]
+    assert '<th colspan="2">machine-a</th>' in beside and '<figure id="fig-compare">' in beside

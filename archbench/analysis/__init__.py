@@ -28,8 +28,12 @@ runtimes and peers, the fastest way to run each model), :mod:`~archbench.analysi
 power, energy, accuracy vs time), :mod:`~archbench.analysis.layers` (per-layer cost),
 :mod:`~archbench.analysis.roofline` (FLOP/s against the measured peaks, one line per model),
 :mod:`~archbench.analysis.training` (the training step: throughput vs counted operations, its time over
-inference's beside the counted MAC ratio, memory vs batch size); and
-:mod:`~archbench.analysis.findings` (Canziani et al.'s findings checked with these rows).
+inference's beside the counted MAC ratio, memory vs batch size);
+:mod:`~archbench.analysis.findings` (Canziani et al.'s findings checked with these rows),
+:mod:`~archbench.analysis.headlines` (what a reader sees first: the fastest way per model, the Pareto
+fronts), :mod:`~archbench.analysis.summary` (the summary table), :mod:`~archbench.analysis.compare`
+(several machines side by side) and :mod:`~archbench.analysis.hover` (each point's model, value and
+source as hover text in an inline SVG).
 
 A figure with nothing to compare (one batch size, one backend, no energy counter) raises
 :class:`~archbench.analysis.load.NotDrawn` naming the command that measures what it needs.
@@ -37,6 +41,7 @@ A figure with nothing to compare (one batch size, one backend, no energy counter
 
 from ..lecture import conv_params, fc_params
 from .canziani import single_crop_points, top1_density, top1_vs_operations
+from .compare import Comparison, compare_figure, compare_results
 from .depth import ILSVRC_CLASSIFICATION, ILSVRCResult, evolution_of_depth
 from .fc_conv import fc_vs_conv
 from .findings import Finding, findings, findings_markdown, findings_table
@@ -56,6 +61,7 @@ from .load import (
 from .measured import memory_vs_batch, memory_vs_params, power_vs_batch, top1_vs_energy, top1_vs_latency
 from .plotting import STYLE, caption_of, pareto_frontier
 from .roofline import roofline, roofline_findings
+from .summary import compact_summary, constant_columns, summary_markdown, summary_table
 from .tables import (
     IMAGENET_DATASETS,
     environments,
@@ -64,9 +70,6 @@ from .tables import (
     markdown_table,
     measurements,
     model_table,
-    reference_comparison,
-    summary_markdown,
-    summary_table,
 )
 from .training import train_memory_vs_batch, train_throughput, train_vs_inference
 
@@ -78,11 +81,16 @@ __all__ = [
     "MODELS_FILE",
     "RESULTS_FILE",
     "STYLE",
+    "Comparison",
     "Finding",
     "ILSVRCResult",
     "NotDrawn",
     "backend_comparison",
     "caption_of",
+    "compact_summary",
+    "compare_figure",
+    "compare_results",
+    "constant_columns",
     "conv_params",
     "environments",
     "evolution_of_depth",
@@ -95,7 +103,6 @@ __all__ = [
     "findings_markdown",
     "findings_table",
     "latency_table",
-    "reference_comparison",
     "roofline",
     "roofline_findings",
     "latency_vs_macs",

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..lecture import conv_params, fc_params
 from ..units import si
+from .hover import tag_points
 from .layers import _layer_kind
 from .plotting import _figure, _finish, _styled
 from .tables import _num, _per_model
@@ -70,6 +71,9 @@ def fc_vs_conv(
         f"{kernel}×{kernel} conv,\n{filters} filters",
     ]
     bars = a.bar(labels, [fc, conv], color=["tab:red", "tab:blue"], zorder=3)
+    formula = "archbench.lecture (conv_params, fc_params)"
+    tag_points(a, [0, 1], [fc, conv], [lab.replace("\n", " ") for lab in labels], [f"{fc:,} parameters", f"{conv:,} parameters"],
+               formula, bars=bars.patches)  # fmt: skip
     a.set_yscale("log")
     a.set_ylim(1e2, fc * 8)
     ch = "" if channels == 1 else f"·{channels}"
@@ -84,9 +88,14 @@ def fc_vs_conv(
     a.grid(axis="x", visible=False)
 
     sizes = np.array(sorted({8, 16, 32, 64, 128, 256, 512, 1024, 2048, image}))
+    dense = [fc_params(s, s, channels, units) for s in sizes]
+    tag_points(b, sizes, dense, [f"dense, {units} units"] * len(sizes),
+               [f"{p:,} parameters on {s}×{s}" for s, p in zip(sizes, dense, strict=True)], formula)  # fmt: skip
+    tag_points(b, sizes, [conv_params(kernel, channels, filters)] * len(sizes), [f"{kernel}×{kernel} conv"] * len(sizes),
+               [f"{conv_params(kernel, channels, filters):,} parameters on {s}×{s}" for s in sizes], formula)  # fmt: skip
     b.plot(
         sizes,
-        [fc_params(s, s, channels, units) for s in sizes],
+        dense,
         "o-",
         color="tab:red",
         label=f"dense, {units} units",
@@ -139,6 +148,9 @@ def fc_vs_conv(
                 label={"conv": "convolution", "dense": "fully connected", "other": "other (BN, ...)"}[kind],
                 zorder=3,
             )
+            tag_points(c, left + share[kind].to_numpy() / 2, y, names,
+                       [f"{kind}: {p:.1f} % of the parameters ({si(n)})" for p, n in zip(share[kind], split[kind], strict=True)],
+                       "archbench's counts (results.csv or layers/<model>.csv)")  # fmt: skip
             left += share[kind].to_numpy()
         for yi, (m, r) in zip(y, share.iterrows(), strict=True):
             c.text(101, yi, f"{r['dense']:.0f} % FC · {si(split.loc[m].sum())}", va="center", fontsize=7)

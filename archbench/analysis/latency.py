@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import ResultsFileError
 from . import fits
+from .hover import ms_values, tag_points
 from .load import RESULTS_FILE, NotDrawn, _require
 from .plotting import _batch_panels, _figure, _finish, _label_points, _plain_log_labels, _styled, sweeps
 from .tables import (
@@ -146,6 +147,8 @@ def latency_vs_macs(results: pd.DataFrame) -> Any:
             if yerr is not None:
                 target.errorbar(part["gmacs"], part["median_ms"], yerr=yerr, fmt="none", ecolor=colour,
                                 elinewidth=0.9, capsize=2, alpha=0.8, zorder=2)  # fmt: skip
+            tag_points(target, part["gmacs"], part["median_ms"], part["model"], [f"{v} per batch" for v in ms_values(part)],
+                       f"measured: {setting}, batch {bs} (results.csv)")  # fmt: skip
             target.scatter(part["gmacs"], part["median_ms"], zorder=3, s=30, lw=1.2,
                            facecolors="none" if hollow else colour, edgecolors=colour,
                            label=None if hollow else label)  # fmt: skip
@@ -288,9 +291,12 @@ def backend_comparison(results: pd.DataFrame) -> Any:
         err = np.vstack(
             [np.nan_to_num(y - lo, nan=0.0).clip(min=0), np.nan_to_num(hi - y, nan=0.0).clip(min=0)]
         )
-        ax.bar(x - 0.4 + width * (i + 0.5), y, width, label=s, color=cmap(i % 10), zorder=3,
+        bars = ax.bar(x - 0.4 + width * (i + 0.5), y, width, label=s, color=cmap(i % 10), zorder=3,
                hatch="//" if peer.get(s, False) else "", edgecolor="white" if peer.get(s, False) else None,
                yerr=err if np.isfinite(lo).any() else None, error_kw={"elinewidth": 0.8, "capsize": 1.5})  # fmt: skip
+        tag_points(ax, x - 0.4 + width * (i + 0.5), y, table.index,
+                   [f"{v:.4g} ms per batch" + (f" [{a:.3g}–{b:.3g}]" if np.isfinite(a) and np.isfinite(b) else "")
+                    for v, a, b in zip(y, lo, hi, strict=True)], f"measured: {s}, batch {bs} (results.csv)", bars=bars.patches)  # fmt: skip
     ax.set_yscale("log")
     ax.set_xticks(x, table.index, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"median time at batch {bs} (ms, log scale)")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ResultsFileError
+from .hover import tag_points
 from .load import LAYER_ALIASES, LAYERS_REQUIRED, _require
 from .plotting import _figure, _finish, _styled
 
@@ -43,7 +44,9 @@ def per_layer(layers: pd.DataFrame, model: str | None = None, *, max_names: int 
     colours = {"conv": "tab:blue", "dense": "tab:red", "other": "0.6"}
     x = np.arange(len(w))
     for ax, col, label in ((top, "macs", "M-MACs per image"), (bottom, "params", "parameters (millions)")):
-        ax.bar(x, w[col] / 1e6, color=[colours[k] for k in w["kind"]], width=0.85, zorder=3)
+        bars = ax.bar(x, w[col] / 1e6, color=[colours[k] for k in w["kind"]], width=0.85, zorder=3)
+        tag_points(ax, x, w[col] / 1e6, w["name"], [f"{v / 1e6:,.3f} {label} ({k})" for v, k in zip(w[col], w["kind"], strict=True)],
+                   f"archbench's count, layers/{model or 'model'}.csv", bars=bars.patches)  # fmt: skip
         ax.set_ylabel(label)
         ax.grid(axis="x", visible=False)
     if len(w) <= max_names:

@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import ResultsFileError
 from . import fits
 from .canziani import single_crop_points
+from .hover import ms_values, tag_points
 from .latency import RUN_FULL
 from .load import NotDrawn
 from .plotting import (
@@ -190,6 +191,9 @@ def memory_vs_params(results: pd.DataFrame, models: pd.DataFrame | None = None) 
     ax = fig.add_subplot()
     x = pts["params"] / 1e6
     ax.scatter(x, pts["mem_peak_mb"], s=30, color="tab:blue", zorder=3, label="measured peak above baseline")
+    tag_points(ax, x, pts["mem_peak_mb"], pts["model"],
+               [f"{m:,.1f} MB peak, {p:,.3g} M parameters" for m, p in zip(pts["mem_peak_mb"], x, strict=True)],
+               f"measured: {setting} (results.csv mem_peak_mb)")  # fmt: skip
     xs = np.linspace(0, float(x.max()) * 1.05, 50)
     ax.plot(xs, 4.0 * xs, ls=":", color="0.4", lw=1, label="4 bytes per parameter (float32 weights alone)")
     if fit is not None:
@@ -246,6 +250,9 @@ def top1_vs_energy(results: pd.DataFrame, models: pd.DataFrame | None = None) ->
     fig = _figure(9, 6)
     ax = fig.add_subplot()
     ax.scatter(pts["energy_j_per_image"], pts["top1"], s=30, color="tab:green", zorder=3)
+    tag_points(ax, pts["energy_j_per_image"], pts["top1"], pts["display_name"],
+               [f"{e * 1e3:.4g} mJ per image, top-1 {t:.1f} %" for e, t in zip(pts["energy_j_per_image"], pts["top1"], strict=True)],
+               f"energy measured: {setting}; top-1: models.csv or measured")  # fmt: skip
     ax.set_xscale("log")
     ax.margins(0.1)
     _plain_log_labels(ax.xaxis)
@@ -280,6 +287,9 @@ def top1_vs_latency(results: pd.DataFrame, models: pd.DataFrame | None = None) -
     family = model_table(results, models).set_index("model")["family"]
     ax.scatter(pts["median_ms"], pts["top1"], s=30, zorder=3,
                c=[colours.get(family.get(m, "unknown"), "0.5") for m in pts["model"]])  # fmt: skip
+    tag_points(ax, pts["median_ms"], pts["top1"], pts["display_name"],
+               [f"{v} per batch, top-1 {t:.1f} %" for v, t in zip(ms_values(pts), pts["top1"], strict=True)],
+               f"time measured: {setting}; top-1: models.csv or measured")  # fmt: skip
     ax.plot(front["median_ms"], front["top1"], drawstyle="steps-post", ls="--", color="0.35", lw=1,
             label="Pareto frontier")  # fmt: skip
     if fit is not None:

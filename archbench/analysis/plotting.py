@@ -236,6 +236,8 @@ def _batch_panels(
     """One panel per setting with a batch sweep: ``y`` against batch size (log 2), one line per model
     (distinct colour and marker, legend at the right); with ``ring_noisy`` (timings), noisy rows ringed
     in red."""
+    from .hover import tag_points
+
     styles = _model_styles(df["model"])
     settings = sorted(df["setting"].unique())
     cols = min(len(settings), 2)
@@ -247,6 +249,9 @@ def _batch_panels(
         for m, g in d.groupby("model", sort=True):
             g = g.sort_values("batch_size")
             colour, marker = styles[m]
+            tag_points(ax, g["batch_size"], g[y], [m] * len(g),
+                       [f"{ylabel.replace(', log scale', '')} {v:.4g} at batch {b}" for b, v in zip(g["batch_size"], g[y], strict=True)],
+                       f"measured: {setting} (results.csv)")  # fmt: skip
             ax.errorbar(g["batch_size"], g[y], yerr=yerr(g) if yerr else None, fmt=f"{marker}-", color=colour,
                         label=m, ms=4, lw=1.1, capsize=2, elinewidth=0.8)  # fmt: skip
             if ring_noisy and "noisy" in g.columns:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..roofline import OVERHEAD_FACTOR
+from .hover import tag_points
 from .load import NotDrawn
 from .plotting import _figure, _finish, _label_points, _plain_log_labels, _styled
 from .tables import describe_run, latency_table
@@ -94,6 +95,8 @@ def roofline(results: pd.DataFrame) -> Any:
                 continue
             g = g.sort_values("batch_size")
             ax.plot(g["arithmetic_intensity"], g["flops_per_s"] / 1e9, "-", color="0.45", lw=1.0, zorder=3)
+            tag_points(ax, g["arithmetic_intensity"].iloc[1:], g["flops_per_s"].iloc[1:] / 1e9, g["model"].iloc[1:],
+                       [_tip(r) for _i, r in g.iloc[1:].iterrows()], f"measured: {panel}, {g['stack'].iloc[0]} (results.csv)")  # fmt: skip
             ax.plot(g["arithmetic_intensity"].iloc[1:], g["flops_per_s"].iloc[1:] / 1e9, ".", color="0.45",
                     ms=5, zorder=3)  # fmt: skip
         pts = _points(d)
@@ -101,6 +104,8 @@ def roofline(results: pd.DataFrame) -> Any:
             ax.scatter(g["arithmetic_intensity"], g["flops_per_s"] / 1e9, s=34, zorder=4,
                        color=BOUND_COLOURS.get(bound, "0.5"), edgecolors="black", linewidths=0.5,
                        label=f"{bound}-bound")  # fmt: skip
+        tag_points(ax, pts["arithmetic_intensity"], pts["flops_per_s"] / 1e9, pts["model"],
+                   [_tip(r) for _i, r in pts.iterrows()], [f"measured: {panel}, {s} (results.csv)" for s in pts["stack"]])  # fmt: skip
         several = pts["stack"].nunique() > 1
         texts = [f"{m} · {s}" if several else m for m, s in zip(pts["model"], pts["stack"], strict=True)]
         _label_points(
@@ -129,6 +134,11 @@ def roofline(results: pd.DataFrame) -> Any:
            else "No model was measured at several batch sizes (no sweep lines).")
     )  # fmt: skip
     return _finish(fig, caption, notes)
+
+
+def _tip(r: pd.Series) -> str:
+    return (f"batch {int(r['batch_size'])}: {r['flops_per_s'] / 1e9:,.1f} GFLOP/s = {r['fraction_of_peak']:.0%} of the "
+            f"peak, {r['arithmetic_intensity']:.3g} FLOP/byte, {r['bound']}-bound, {r['median_ms']:.4g} ms")  # fmt: skip
 
 
 def roofline_findings(results: pd.DataFrame) -> list[str]:

@@ -1,15 +1,15 @@
-"""Tables from results: one row per model (:func:`model_table`), the report's summary, environments,
-measurements, failures and latency rows, each a DataFrame; :func:`markdown_table` writes one as Markdown."""
+"""Tables from results: one row per model (:func:`model_table`), environments, measurements, failures and
+latency rows, each a DataFrame; :func:`markdown_table` writes one as Markdown. The report's summary table
+is :mod:`~archbench.analysis.summary`'s, machines side by side :mod:`~archbench.analysis.compare`'s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ResultsFileError
 from .load import RESULTS_FILE, _require
 
 IMAGENET_DATASETS = ("imagenet", "imagefolder")
@@ -282,35 +282,6 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def summary_table(results: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The report's summary: one row per model, formatted columns with units in their names."""
-    t = model_table(results, models)
-    out = pd.DataFrame(
-        {
-            "model": t["model"],
-            "name": t["display_name"],
-            "family": t["family"],
-            "year": t["year"].map(lambda v: "" if _missing(v) else str(int(v))),
-            "params": t["params"].map(lambda v: "" if _missing(v) else f"{int(v):,}")
-            + t["params_kind"].map(lambda k: " (ref)" if k == "reference" else ""),
-            "G-MACs": t["macs"].map(
-                lambda v: "" if _missing(v) else f"{v / 1e9:.3f}" if v >= 1e7 else f"{v / 1e9:.2g}"
-            ),
-            "depth": t["depth"].map(lambda v: "" if _missing(v) else str(int(v))),
-            "latency (ms)": t["latency_ms"].map(lambda v: "" if _missing(v) else f"{v:.2f}"),
-            "95 % CI (ms)": t["latency_ci"],
-            "noisy": t["latency_flag"],
-            "latency setting": t["latency_setting"],
-            "ImageNet top-1 (%)": t["top1"].map(lambda v: "" if _missing(v) else f"{v:.1f}"),
-            "top-1 is": t["top1_kind"],
-            "top-1 protocol": t["top1_protocol"],
-            "top-1 weights": t["top1_weights"],
-        }
-    )
-    out.attrs["notes"] = t.attrs.get("notes", [])
-    return out
-
-
 def markdown_table(table: pd.DataFrame, right: Sequence[str] = ()) -> str:
     """``table`` as a GitHub Markdown table, one line per row, cells as ``str`` gives them (``|`` escaped,
     line breaks made spaces); the columns named in ``right`` are right-aligned."""
@@ -323,25 +294,6 @@ def markdown_table(table: pd.DataFrame, right: Sequence[str] = ()) -> str:
         "|" + "|".join("---:" if c in right else "---" for c in table.columns) + "|",
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def summary_markdown(results: pd.DataFrame, models: pd.DataFrame | None = None) -> str:
-    """The summary table as GitHub Markdown, with a line on what each column means."""
-    table = summary_table(results, models)
-    right = {"year", "params", "G-MACs", "depth", "latency (ms)", "ImageNet top-1 (%)"}
-    lines = [markdown_table(table, right)]
-    lines += [
-        "",
-        "params: paper convention (batch-norm moving statistics excluded), counted by archbench, '(ref)' where "
-        "only the reference figure is known; G-MACs: multiply-adds per image / 1e9 at the input shape measured; "
-        "depth: weight layers on the longest path; latency: median per batch in the setting named, with the "
-        "95 % confidence interval of the median where recorded; noisy: measured on a busy machine or with an "
-        "interval wider than ±5 % ('remeasured': the row replaced a noisy first measurement); top-1: "
-        "'measured' by archbench on ImageNet data, or the published 'reference' figure, with its evaluation "
-        "protocol and whose weights it was measured with.",
-    ]
-    lines += [f"- {n}" for n in table.attrs.get("notes", [])]
     return "\n".join(lines)
 
 
@@ -545,52 +497,3 @@ def ci_text(low: Any, high: Any) -> str:
     if _missing(low) or _missing(high):
         return ""
     return f"{float(low):.3g}–{float(high):.3g}"
-
-
-def _fastest(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys``, the row with the lowest median (its stack and device kept)."""
-    return table.sort_values("median_ms").groupby(keys, as_index=False).first()
-
-
-def reference_comparison(results: pd.DataFrame, references: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """This folder's median latency beside each reference folder's, per model and setting.
-
-    ``references`` maps a label (the reference folder's name) to its ``results.csv``. Settings measured
-    in both (same stack, precision and batch size) are compared as they are; a model, precision and
-    batch size measured in both only by other stacks (a GPU machine's JAX beside a CPU machine's
-    TensorFlow) is compared by the fastest way on each side, ``stack`` then naming both
-    (``fastest: jax jit / tensorflow xla``). ``ratio`` is this folder's median over the reference's
-    (below 1: faster here). Empty when nothing matches.
-    """
-    keys = ["model", "stack", "precision", "batch_size"]
-    try:
-        here_rows = latency_table(results)
-    except ResultsFileError:
-        return pd.DataFrame()
-    here = here_rows.groupby(keys, as_index=False).agg(device=("device", "first"), median_ms=("median_ms", "median"))
-    tables = []
-    for label, ref in references.items():
-        try:
-            theirs = latency_table(ref)
-        except ResultsFileError:
-            continue
-        theirs = theirs.groupby(keys, as_index=False).agg(
-            reference_device=("device", "first"), reference_median_ms=("median_ms", "median")
-        )
-        both = here.merge(theirs, on=keys)
-        rest = keys[:1] + keys[2:]
-        fastest_here = _fastest(here, rest).merge(_fastest(theirs.rename(columns={"reference_median_ms": "median_ms"}),
-                                                           rest).rename(columns={"median_ms": "reference_median_ms",
-                                                                                 "stack": "reference_stack"}), on=rest)
-        matched = set(map(tuple, both[rest].itertuples(index=False)))
-        fastest_here = fastest_here[[tuple(r) not in matched for r in fastest_here[rest].itertuples(index=False)]]
-        fastest_here["stack"] = "fastest: " + fastest_here["stack"] + " / " + fastest_here.pop("reference_stack")
-        both = pd.concat([both, fastest_here[both.columns]], ignore_index=True)
-        if both.empty:
-            continue
-        both.insert(0, "reference", label)
-        both["ratio"] = (both["median_ms"] / both["reference_median_ms"]).round(3)
-        tables.append(both)
-    if not tables:
-        return pd.DataFrame()
-    return pd.concat(tables, ignore_index=True).rename(columns={"batch_size": "batch"})

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .hover import tag_points
 from .load import NotDrawn
 from .plotting import (
     _batch_panels,
@@ -64,6 +65,10 @@ def _by_setting(fig: Any, pts: pd.DataFrame, x: str, y: str, *, xlabel: str, yla
     ax = fig.add_subplot()
     for i, setting in enumerate(sorted(pts["setting"].unique())):
         d = pts[pts["setting"] == setting]
+        tag_points(ax, d[x], d[y], d["model"],
+                   [f"{ylabel.split(' (')[0]} {b:.4g}, {xlabel.split(':')[0].split(' (')[0]} {a:.4g}, batch {n}"
+                    for a, b, n in zip(d[x], d[y], d["batch_size"], strict=True)],
+                   f"measured: {setting} (results.csv, train task)")  # fmt: skip
         ax.scatter(d[x], d[y], s=34, color=colormaps["tab10"](i % 10), zorder=3,
                    label=f"{setting}, batch {'/'.join(str(b) for b in sorted(d['batch_size'].unique()))}")  # fmt: skip
     ax.set_xlabel(xlabel)
@@ -197,6 +202,9 @@ def train_memory_vs_batch(results: pd.DataFrame) -> Any:
     for ax, setting in zip(axes, sorted(mem["setting"].unique()), strict=True):
         for model, g in inference[(inference["setting"] == setting) & inference["model"].isin(styles)].groupby("model"):
             g = g.dropna(subset=["mem_peak_mb"]).sort_values("batch_size")
+            tag_points(ax, g["batch_size"], g["mem_peak_mb"], [model] * len(g),
+                       [f"inference peak {m:,.1f} MB at batch {b}" for m, b in zip(g["mem_peak_mb"], g["batch_size"], strict=True)],
+                       f"measured: {setting} (results.csv, latency task)")  # fmt: skip
             ax.plot(g["batch_size"], g["mem_peak_mb"], ls=":", lw=1, marker=styles[model][1], ms=3, mfc="none",
                     color=styles[model][0])  # fmt: skip
     fig.suptitle("Training memory vs batch size", fontsize=12)
