@@ -1,9 +1,11 @@
 """Where one latency row stands against its device's limits: effective FLOP/s, the fraction of the peak,
 the arithmetic intensity and the bound it implies (compute, memory or per-call overhead).
 
-Pure arithmetic on a row's columns; nothing here imports a framework. The peaks come from
-:mod:`archbench.benchmark.machine_peaks` (measured on this machine) or the spec table of
-:mod:`archbench.benchmark.peaks`, as a :class:`Peak`.
+Pure arithmetic on a row's columns; nothing here imports a framework. The peak comes from
+:mod:`archbench.benchmark.machine_peaks` as a :class:`Peak`: measured on this machine by the peak probes
+where it can be, else the datasheet figure of :mod:`archbench.benchmark.peaks`. A row has one set of
+peak columns whichever it is: ``peak_flops_per_s``, ``peak_bandwidth_bytes_per_s``, ``peak_source``
+(``measured (matmul probe)``, ``measured (conv probe)`` or ``datasheet: <device>``) and ``peak_method``.
 
 Conventions
 -----------
@@ -60,9 +62,9 @@ class Peak:
     """The limits of one device for one compute dtype.
 
     ``flops_per_s`` is the attainable arithmetic rate, ``bandwidth_bytes_per_s`` the memory bandwidth;
-    ``peak_source`` is ``measured`` (timed on this machine, ``method`` says how) or ``spec`` (the
-    datasheet figure of :mod:`archbench.benchmark.peaks`; no bandwidth). A measured ``flops_per_s`` is the
-    higher of two probes, ``matmul_flops_per_s`` (a matrix product of ``matmul_n``) and ``conv_flops_per_s``
+    ``peak_source`` is ``measured (<probe> probe)`` (timed on this machine, ``method`` says how) or
+    ``datasheet: <device>`` (the figure of :mod:`archbench.benchmark.peaks`, ``method`` its source; no
+    bandwidth). A measured ``flops_per_s`` is the higher of two probes, ``matmul_flops_per_s`` (a matrix product of ``matmul_n``) and ``conv_flops_per_s``
     (a 3×3 convolution of ``conv_shape``); ``peak_probe`` names the one that gave it. ``spec_flops_per_s`` is the
     datasheet figure beside a measured one, where known. ``load_before``/``load_after`` are the 1-minute
     load averages around a measurement and ``busy`` whether the machine counted as busy then

@@ -12,7 +12,7 @@ from archbench.errors import UsageError
 from archbench.roofline import COLUMNS, OVERHEAD_FACTOR, Peak, roofline_columns
 
 PEAK = Peak(device="cpu:0 (Test CPU)", device_type="cpu", device_name="Test CPU", dtype="float32",
-            flops_per_s=1e12, bandwidth_bytes_per_s=1e11, peak_source="measured", method="timed")  # fmt: skip
+            flops_per_s=1e12, bandwidth_bytes_per_s=1e11, peak_source="measured (matmul probe)", method="timed")  # fmt: skip
 
 
 def row(**changes):
@@ -32,7 +32,7 @@ def test_compute_bound_row_by_hand():
     assert c["compute_time_ms"] == pytest.approx(8.0) and c["traffic_time_ms"] == pytest.approx(2.0)
     assert c["bound"] == "compute" and c["roofline_reason"] == ""
     assert c["peak_flops_per_s"] == 1e12 and c["peak_bandwidth_bytes_per_s"] == 1e11
-    assert c["peak_source"] == "measured"
+    assert c["peak_source"] == "measured (matmul probe)"
 
 
 def test_memory_and_overhead_bound_rows_by_hand():
@@ -85,12 +85,12 @@ def test_bad_input_is_a_one_line_error():
 
 def test_a_datasheet_peak_gives_a_fraction_but_no_bound():
     spec = Peak(device="gpu:0 (NVIDIA H200)", device_type="gpu", device_name="NVIDIA H200", dtype="bfloat16",
-                flops_per_s=989e12, bandwidth_bytes_per_s=None, peak_source="spec",
+                flops_per_s=989e12, bandwidth_bytes_per_s=None, peak_source="datasheet: NVIDIA H200 SXM",
                 reason="not measured yet; datasheet FLOP/s, no bandwidth")  # fmt: skip
     c = roofline_columns(
         row(device_type="gpu", device_name="NVIDIA H200", dtype="mixed_bfloat16"), spec.as_dict()
     )
-    assert c["peak_source"] == "spec" and c["fraction_of_peak"] == pytest.approx(8e11 / 989e12)
+    assert c["peak_source"] == "datasheet: NVIDIA H200 SXM" and c["fraction_of_peak"] == pytest.approx(8e11 / 989e12)
     assert c["bound"] is None and "no bandwidth" in c["roofline_reason"]
 
 
@@ -100,7 +100,7 @@ ZOO = [("lenet5", 0.000327, 0.24, 0.04, 0.19, False), ("alexnet", 0.724, 244.0, 
        ("resnet18", 1.81, 46.8, 6.5, 13.9, True), ("resnet50", 3.86, 102.4, 9.6, 27.2, False),
        ("vgg11", 7.61, 531.5, 16.1, 60.8, True), ("vgg16", 15.5, 553.4, 25.7, 90.1, False)]  # fmt: skip
 MACHINE = Peak(device="cpu:0 (Test CPU)", device_type="cpu", device_name="Test CPU", dtype="float32",
-               flops_per_s=1.9e11, bandwidth_bytes_per_s=4.5e10, peak_source="measured", method="timed")  # fmt: skip
+               flops_per_s=1.9e11, bandwidth_bytes_per_s=4.5e10, peak_source="measured (matmul probe)", method="timed")  # fmt: skip
 
 
 def synthetic_results():
@@ -161,3 +161,29 @@ def test_the_report_draws_the_roofline_and_names_each_models_bound(tmp_path):
     assert section.count("\n- ") == len(ZOO) and "- lenet5 (cpu:0 (Test CPU) · float32, tensorflow): batch 1 " \
         "overhead-bound" in section  # fmt: skip
     assert os.path.getsize(paths["roofline.png"]) > 1000
+
+
+def test_older_results_folders_load_with_one_set_of_peak_columns(tmp_path):
+    from archbench.analysis.load import load_results
+
+    sheet = "NVIDIA H200 SXM datasheet via REFERENCES.md: dense (no sparsity) BF16/FP16 989 TFLOP/s"
+    old = pd.DataFrame([
+        {"model": "vgg16", "task": "latency", "status": "ok", "peak_tflops": 989.0, "peak_source": sheet, "mfu": 0.25},
+        {"model": "vgg16", "task": "latency", "status": "ok", "peak_tflops": 67.0, "peak_source": "spec",
+         "peak_flops_per_s": 67e12, "peak_method": sheet, "fraction_of_peak": 0.5, "mfu": 0.5},
+        {"model": "lenet5", "task": "latency", "status": "ok", "peak_tflops": None, "peak_source": "measured",
+         "peak_flops_per_s": 1.9e11, "peak_method": "timed", "fraction_of_peak": 0.01, "mfu": None},
+    ])  # fmt: skip
+    old.to_csv(tmp_path / "results.csv", index=False)
+    rows = load_results(tmp_path)
+    assert not {"peak_tflops", "mfu"} & set(rows.columns)
+    assert list(rows["peak_source"]) == ["datasheet: NVIDIA H200 SXM", "datasheet: NVIDIA H200 SXM", "measured"]
+    assert list(rows["peak_flops_per_s"]) == [989e12, 67e12, 1.9e11]
+    assert list(rows["fraction_of_peak"]) == [0.25, 0.5, 0.01]
+    assert list(rows["peak_method"]) == [sheet, sheet, "timed"]
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "reference",
+                          "gpu-nvidia-h200")  # fmt: skip
+    reference = load_results(folder)
+    raw = pd.read_csv(os.path.join(folder, "results.csv"))
+    assert not {"peak_tflops", "mfu"} & set(reference.columns) and "peak_tflops" in raw.columns
+    assert (reference["fraction_of_peak"].dropna() == raw["mfu"].dropna()).all()

@@ -72,11 +72,7 @@ def format_report(row: Mapping[str, Any]) -> str:
         ("images/s", _fmt(row.get("images_per_s"), ".1f")),
         ("MACs / image", _fmt(row.get("macs"))),
         ("GFLOP/s (2 x MACs)", _fmt(row.get("gflops_per_s"), ".1f")),
-        (
-            "MFU",
-            _fmt(row.get("mfu"), ".3%")
-            + (f"  (peak {row['peak_tflops']} TFLOP/s)" if row.get("peak_tflops") else ""),
-        ),
+        ("fraction of peak", _fraction_of_peak(row)),
         ("notes", row.get("notes") or "-"),
     ]
     width = max(len(k) for k, _ in head + stats + derived)
@@ -84,3 +80,17 @@ def format_report(row: Mapping[str, Any]) -> str:
     if row.get("samples_ms"):
         lines += ["", "per-iteration latency:", text_histogram(row["samples_ms"])]
     return "\n".join(lines)
+
+
+def _fraction_of_peak(row: Mapping[str, Any]) -> str:
+    """``fraction_of_peak`` against the peak this machine has cached for the row's device and dtype (or
+    its datasheet figure), with the peak's source; nothing is measured here."""
+    from ..benchmark.machine_peaks import peaks_for_row
+    from ..roofline import roofline_columns
+
+    if row.get("status") != "ok":
+        return "-"
+    roof = roofline_columns(row, peaks_for_row(row, measure=False))
+    if roof["fraction_of_peak"] is None:
+        return f"- ({roof['roofline_reason']})"
+    return f"{roof['fraction_of_peak']:.3%}  (of {roof['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s, {roof['peak_source']})"

@@ -1,9 +1,11 @@
 """``archbench doctor``: backends, versions, devices and threads, with warnings about known slow paths;
-``--peaks``: this machine's measured arithmetic peak and memory bandwidth per device and dtype."""
+``--peaks``: this machine's measured arithmetic peak and memory bandwidth per device and dtype, timed by the
+peak probes through the one launcher (:mod:`archbench.benchmark.machine_peaks`)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -27,12 +29,17 @@ def peaks_text(peaks: list) -> str:
     """The table ``archbench doctor --peaks`` prints, then how each figure was measured."""
     from ..catalog import format_table
 
+    def origin(p: Any) -> str:
+        if p.busy:
+            return "measured now, machine busy: not cached"
+        return ("cache" if p.cached else "measured now") + (f", best of {p.runs}" if p.runs > 1 else "")
+
     rows = [[p.device, p.dtype, f"{p.flops_per_s / 1e9:,.1f}", f"{p.bandwidth_bytes_per_s / 1e9:,.1f}",
-             "-" if p.spec_flops_per_s is None else f"{p.spec_flops_per_s / 1e9:,.0f}",
-             ("cache" if p.cached else "measured now") + (f", best of {p.runs}" if p.runs > 1 else "")] for p in peaks]  # fmt: skip
-    table = format_table(["device", "dtype", "GFLOP/s", "bandwidth GB/s", "spec GFLOP/s", "from"], rows)
+             p.peak_source, "-" if p.spec_flops_per_s is None else f"{p.spec_flops_per_s / 1e9:,.0f}",
+             origin(p)] for p in peaks]  # fmt: skip
+    headers = ["device", "dtype", "GFLOP/s", "bandwidth GB/s", "peak_source", "datasheet GFLOP/s", "from"]
     methods = [f"{p.device} {p.dtype}: {p.method}" for p in peaks]
-    return "\n".join([table, "", *methods, "(--refresh measures again)"])
+    return "\n".join([format_table(headers, rows), "", *methods, "(--refresh measures again)"])
 
 
 @click.command("doctor")

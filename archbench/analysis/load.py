@@ -137,7 +137,46 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
     df["model"] = df["model"].astype(str)
     df["task"] = df["task"].astype(str)
     df["status"] = df["status"].astype(str)
-    return df
+    return unify_peak_columns(df)
+
+
+OLD_PEAK_COLUMNS = ("peak_tflops", "mfu")
+"""The datasheet columns of rows written before one set of peak columns (``peak_tflops``, ``mfu``, and the
+datasheet's text in ``peak_source``)."""
+
+
+def unify_peak_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of older results folders in today's one set of peak columns: where a row has a datasheet
+    ``peak_tflops`` and no ``peak_flops_per_s``, that figure becomes ``peak_flops_per_s`` (× 1e12),
+    ``mfu`` its ``fraction_of_peak``, the datasheet's text its ``peak_method`` and ``peak_source``
+    ``datasheet: <device>``; a ``peak_source`` of ``spec`` (datasheet) is named the same way. The old
+    columns are dropped."""
+    nan = pd.Series(float("nan"), index=df.index)
+    tflops = pd.to_numeric(df.get("peak_tflops", nan), errors="coerce")
+    sheet = tflops.notna() & pd.to_numeric(df.get("peak_flops_per_s", nan), errors="coerce").isna()
+    source = df.get("peak_source", nan).astype(str)
+    if not sheet.any() and not source.eq("spec").any():
+        return df.drop(columns=[c for c in OLD_PEAK_COLUMNS if c in df.columns])
+    df = df.copy()
+    for c in ("peak_flops_per_s", "fraction_of_peak"):
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df.columns else float("nan")
+    for c in ("peak_source", "peak_method"):
+        df[c] = df[c].astype(object) if c in df.columns else None
+    if sheet.any():
+        df.loc[sheet, "peak_method"] = df.loc[sheet, "peak_source"]
+        df.loc[sheet, "peak_flops_per_s"] = tflops[sheet] * 1e12
+        if "mfu" in df.columns:
+            df.loc[sheet, "fraction_of_peak"] = pd.to_numeric(df.loc[sheet, "mfu"], errors="coerce")
+    sheet |= source.eq("spec")
+    df.loc[sheet, "peak_source"] = [_datasheet_label(m) for m in df.loc[sheet, "peak_method"]]
+    return df.drop(columns=[c for c in OLD_PEAK_COLUMNS if c in df.columns])
+
+
+def _datasheet_label(method: object) -> str:
+    """``datasheet: NVIDIA H200 SXM`` from ``NVIDIA H200 SXM datasheet via REFERENCES.md: ...``."""
+    text = "" if pd.isna(method) else str(method)
+    device = text.split(" datasheet", 1)[0].strip() if " datasheet" in text else ""
+    return f"datasheet: {device}" if device else "datasheet"
 
 
 def load_models(path: str | os.PathLike) -> pd.DataFrame:

@@ -125,8 +125,9 @@ def roofline(results: pd.DataFrame) -> Any:
     fig.suptitle("Roofline: measured FLOP/s against the machine's measured limits", fontsize=12)
     caption = (
         f"Measured on {describe_run(rows)}. Roof: min(peak FLOP/s, intensity × bandwidth) from the peaks "
-        "stamped into the rows (peak_source: measured = a large matrix product and an in-place add timed on "
-        "this machine, `archbench doctor --peaks`; spec = datasheet). Points: each model at its smallest batch, "
+        "stamped into the rows (peak_source: measured = the peak probes, the better of a matrix product and a 3×3 "
+        "convolution, and an in-place add, timed on this machine, `archbench doctor --peaks`; datasheet = the "
+        "device's datasheet FLOP/s). Points: each model at its smallest batch, "
         "coloured by its bound (overhead: median time above "
         f"{OVERHEAD_FACTOR:g} × the larger of FLOPs/peak and bytes/bandwidth). Intensity: 2 × MACs × batch over "
         "the weights' bytes + twice the live activations' bytes (a lower bound on traffic). "

@@ -27,8 +27,8 @@ The timer's contract
   (:mod:`archbench.energy`: RAPL, NVML) over the timed window, or "not available" with the reason.
 - ``images_per_s = batch_size / median``. ``gflops_per_s = 2 * macs * batch_size / median / 1e9``:
   FLOPs are counted as 2 × MACs, with MACs per image from :mod:`archbench.counting` (convolutions and
-  dense layers). ``mfu`` is that rate over the device's peak for the compute dtype, on GPU only, with
-  the peak's source in ``peak_source``; on CPU both are ``None``.
+  dense layers). Where that rate stands against the device's peak (``fraction_of_peak``, the peak's
+  origin in ``peak_source``) is :mod:`archbench.roofline`'s, against :mod:`~archbench.benchmark.machine_peaks`.
 - The device recorded is the one the output was computed on, as the framework reports it. A run that
   asks for a GPU where none is visible runs on the CPU, says ``cpu`` and notes it; CPU numbers are never
   labelled GPU.
@@ -52,8 +52,8 @@ aliases, devices and dtypes; :class:`LatencyConfig`), :mod:`~archbench.benchmark
 its statistics), :mod:`~archbench.benchmark.oom` (the one out-of-memory classifier),
 :mod:`~archbench.benchmark.compilers` (compiled inference per backend, thread settings),
 :mod:`~archbench.benchmark.train_step` (the compiled training step), :mod:`~archbench.benchmark.caches`
-(persistent compilation caches), :mod:`~archbench.benchmark.peaks` (datasheet peaks for MFU),
-:mod:`~archbench.benchmark.machine_peaks` (this machine's measured peaks),
+(persistent compilation caches), :mod:`~archbench.benchmark.peaks` (datasheet peaks),
+:mod:`~archbench.benchmark.machine_peaks` (this machine's peaks, measured by the probes target, cached),
 :mod:`~archbench.benchmark.result` (:class:`LatencyResult` and its row), :mod:`~archbench.benchmark.load`
 (load average and steal stamps), :mod:`~archbench.benchmark.measure` (timing in this process),
 :mod:`~archbench.benchmark.targets` (the ways), :mod:`~archbench.benchmark.protocol` (what crosses the

@@ -29,7 +29,6 @@ from .compilers import (
 from .config import DEFAULT, LatencyConfig, active_backend
 from .load import LoadMonitor
 from .oom import is_oom
-from .peaks import peak_for
 from .protocol import Failure
 from .result import LatencyResult, short_message
 from .timing import time_function
@@ -236,10 +235,6 @@ def measure_function(
         )
     device = {"device": f"cpu:0 ({cpu_model()})", "device_type": "cpu", "device_name": cpu_model()}
     device.update(seen)
-    peak, source = (None, None)
-    if device["device_type"] == "gpu":
-        compute = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(config.dtype, config.dtype)
-        peak, source = peak_for(device["device_name"], compute)
     return LatencyResult(
         path=path() if callable(path) else path,
         first_call_ms=timing.first_call_s * 1e3,
@@ -247,8 +242,6 @@ def measure_function(
         warmup_ms=timing.warmup_s * 1e3,
         samples_ms=tuple(s * 1e3 for s in timing.samples_s),
         macs=macs,
-        peak_tflops=peak,
-        peak_source=source,
         notes=tuple(notes),
         stop_reason=timing.stop_reason,
         load=stamps,

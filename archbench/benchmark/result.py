@@ -55,8 +55,6 @@ class LatencyResult:
     warmup_ms: float | None = None
     samples_ms: tuple[float, ...] = ()
     macs: int | None = None
-    peak_tflops: float | None = None
-    peak_source: str | None = None
     notes: tuple[str, ...] = field(default=())
     failure: Failure | None = None
     stop_reason: str = ""
@@ -88,14 +86,6 @@ class LatencyResult:
         if not m or self.macs is None:
             return None
         return 2.0 * self.macs * self.config.batch_size / (m / 1e3) / 1e9
-
-    @property
-    def mfu(self) -> float | None:
-        """Achieved FLOP/s over the device's peak for the compute dtype (GPU only)."""
-        g = self.gflops_per_s
-        if g is None or self.peak_tflops is None or self.device_type != "gpu":
-            return None
-        return g / (self.peak_tflops * 1e3)
 
     @property
     def noisy(self) -> bool | None:
@@ -174,9 +164,6 @@ class LatencyResult:
                 "images_per_s": self.images_per_s,
                 "macs": self.macs,
                 "gflops_per_s": self.gflops_per_s,
-                "peak_tflops": self.peak_tflops,
-                "peak_source": self.peak_source,
-                "mfu": self.mfu,
                 "notes": "; ".join(self.notes),
             }
         )

@@ -195,6 +195,10 @@ class ProbesTarget(Target):
         self.backend = way.backend
         self.environment_backend = way.backend
 
+    @classmethod
+    def preload(cls, way: Any) -> tuple[str, ...]:
+        return (way.backend, "archbench.benchmark.targets.probes")
+
     def build(self, model: str, config: LatencyConfig) -> Any:
         if config.device not in ("cpu", "gpu"):
             raise UsageError(f"a peak probe runs on the cpu or the gpu, not {config.device!r}")
