@@ -23,6 +23,9 @@ TORCHVISION_MODELS = {
     "resnet152_v1_5": "resnet152",
     "inception_v3": "inception_v3",
     "googlenet_bn": "googlenet",
+    "squeezenet1_0": "squeezenet1_0",
+    "squeezenet1_1": "squeezenet1_1",
+    "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
 }
 
 # torchvision's BasicConv2d; 1e-5 elsewhere

@@ -280,12 +280,66 @@ def _tv_googlenet(model, st: _State, notes: dict[str, int]) -> None:
     )
 
 
+def _tv_by_name(model, st: _State, notes: dict[str, int], prefix_of: Callable[[str], str]) -> None:
+    """Layer by layer, ``prefix_of(layer name)`` naming the torchvision module of each weighted layer.
+
+    Convolutions (grouped or not; with their bias where they have one), depthwise convolutions
+    (``(C, 1, kh, kw)`` -> ``(kh, kw, C, 1)``), batch norms (epsilon 1e-5) and linear layers. Where the
+    model has no classifier, torchvision's is left out.
+    """
+    import keras
+
+    for layer in _layers_with_weights(model):
+        prefix = prefix_of(layer.name)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            _tv_bn(layer, st, prefix, 1e-5, notes)
+        elif isinstance(layer, keras.layers.Dense):
+            _tv_dense(layer, st, prefix)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            _set(layer, [np.transpose(st.take(f"{prefix}.weight"), (2, 3, 0, 1))], st.source)
+        else:
+            bias = [st.take(f"{prefix}.bias")] if layer.use_bias else []
+            _set(layer, [_conv_kernel(st.take(f"{prefix}.weight")), *bias], st.source)
+    heads = ("fc", "classifier")
+    with_head = any(k.split(".")[0] in heads for k in st.used)
+    st.check_all_used(ignore=lambda k: not with_head and k.split(".")[0] in heads)
+
+
+def _tv_squeezenet(model, st: _State, notes: dict[str, int]) -> None:
+    """Caffe's names (``fire5_expand3x3``) onto torchvision's ``features.N.expand3x3``, Fire by Fire."""
+    fires = sorted(
+        {k.rsplit(".", 2)[0] for k in st.state if re.match(r"features\.\d+\.squeeze\.weight$", k)},
+        key=lambda p: int(p.split(".")[1]),
+    )
+
+    def prefix_of(name: str) -> str:
+        if name == "conv1":
+            return "features.0"
+        if name == "conv10":
+            return "classifier.1"
+        match = re.match(r"fire(\d+)_(squeeze1x1|expand1x1|expand3x3)$", name)
+        if not match or int(match.group(1)) - 2 >= len(fires):
+            raise WeightsError(f"{model.name}: no torchvision counterpart for layer {name!r}")
+        module = "squeeze" if match.group(2) == "squeeze1x1" else match.group(2)
+        return f"{fires[int(match.group(1)) - 2]}.{module}"
+
+    _tv_by_name(model, st, notes, prefix_of)
+
+
+def _torchvision_path(head: str) -> Callable[[str], str]:
+    """Layers named after torchvision's modules, ``_`` for ``.`` (``stage2_0_branch2_3``); ``predictions``: ``head``."""
+    return lambda name: head if name == "predictions" else name.replace("_", ".")
+
+
 _TV_FAMILIES = {
     "alexnet": _tv_sequential,
     "vgg": _tv_sequential,
     "resnet": _tv_resnet,
     "inception_v3": _tv_inception_v3,
     "googlenet": _tv_googlenet,
+    "squeezenet": _tv_squeezenet,
+    "shufflenet_v2": lambda model, st, notes: _tv_by_name(model, st, notes, _torchvision_path("fc")),
+    "mnasnet": lambda model, st, notes: _tv_by_name(model, st, notes, _torchvision_path("classifier.1")),
 }
 
 
@@ -297,7 +351,7 @@ def _tv_family(model_name: str) -> Callable:
             "batch norm and a 3x3 in the 5x5 branch; it imports into googlenet_bn)"
         )
     arch = TORCHVISION_MODELS[model_name]
-    return _TV_FAMILIES[re.sub(r"\d+(_bn)?$", "", arch) if arch != "inception_v3" else arch]
+    return next(family for prefix, family in _TV_FAMILIES.items() if arch.startswith(prefix))
 
 
 def transfer_from_torchvision(
@@ -313,7 +367,7 @@ def transfer_from_torchvision(
 def _tv_head(state: Mapping[str, np.ndarray], model_name: str) -> tuple[bool, int | None]:
     """Whether the state dict holds the classifier, and its number of classes."""
     arch = TORCHVISION_MODELS[model_name]
-    if arch.startswith(("vgg", "alexnet")):
+    if arch.startswith(("vgg", "alexnet", "squeezenet", "mnasnet")):
         linear = sorted(
             (int(m.group(1)), k) for k in state if (m := re.match(r"classifier\.(\d+)\.weight$", k))
         )

@@ -1,4 +1,4 @@
-"""The lecture's layers (LRN, pooling and convolution variants) and LeNet-5's, each with a counting rule."""
+"""The lecture's layers (LRN, pooling and convolution variants), LeNet-5's and ShuffleNet's, each with a counting rule."""
 
 from .conv import DeformableConv2D, SparseConv2D, SpatiallySeparableConv2D
 from .lenet import ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling2D, lecun_tanh
@@ -10,8 +10,11 @@ from .pooling import (
     SpatialPyramidPooling2D,
     StochasticPooling2D,
 )
+from .shuffle import ChannelShuffle, ChannelSplit
 
 __all__ = [
+    "ChannelShuffle",
+    "ChannelSplit",
     "ConnectionTableConv2D",
     "DeformableConv2D",
     "EuclideanRBF",
