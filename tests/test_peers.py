@@ -180,3 +180,52 @@ def test_torch_is_not_imported_by_the_peer_module():
     code = "import sys, archbench.peers; print('torch' in sys.modules, 'tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# Every column a timed row carries whatever ran it, and the column that says why where it may be empty.
+ROW_SCHEMA = {
+    **dict.fromkeys(("median_ms", "p90_ms", "min_ms", "max_ms", "images_per_s", "first_call_ms", "iterations",
+                     "stop_reason", "device", "device_type", "device_name", "path", "input_shape", "framework",
+                     "framework_version", "runtime", "runtime_version", "mode", "mem_method", "mem_peak_mb",
+                     "mem_params_mb", "mem_activations_mb", "flops_per_s", "arithmetic_intensity",
+                     "macs_source")),
+    "energy_j": "energy_reason",
+    "fraction_of_peak": "roofline_reason",
+    "bound": "roofline_reason",
+    "peak_flops_per_s": "roofline_reason",
+}  # fmt: skip
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+@needs_torch
+def test_one_model_through_every_way_fills_every_column(tmp_path):
+    """ResNet-18 at 32x32 as Keras, torchvision eager and compiled, ONNX Runtime and OpenVINO (latency),
+    and the training step (Keras and the torchvision peer): every ok row has each column of
+    :data:`ROW_SCHEMA` or the reason it is empty; its MACs are archbench's count (of the training step
+    for train rows), the same for every way."""
+    from archbench import count, count_training, get_model, runner
+    from archbench.runtimes import route_for
+    from archbench.runtimes.base import missing_requirement
+    from archbench.tasks import TASKS, RunSettings
+
+    runtimes = ("keras", *(r for r in ("onnxruntime", "openvino") if missing_requirement(route_for(r)) is None))
+    config = QUICK.replace(device="cpu", batch_size=1, max_time_s=1.0)
+    out = str(tmp_path)
+    for task, modes in (("latency", ("eager", "compile")), ("train", ("eager",))):
+        settings = RunSettings(input_size=32, batches=(1,), latency=config, runtimes=runtimes,
+                               peers=("torchvision",), peer_modes=modes)  # fmt: skip
+        runner.run(["resnet18"], [TASKS[task]], settings, out, notify=lambda m: None)
+    rows = [r for r in runner.ResultStore(out).rows() if r["task"] in ("latency", "train")]
+    ways = {(r["task"], r["result"]["runtime"], r["result"]["mode"].split()[-1]) for r in rows if r["status"] == "ok"}
+    assert len(ways) == len(runtimes) + 2 + 2, ways  # latency: runtimes and two peer modes; train: Keras, peer
+    model = get_model("resnet18", input_shape=(32, 32, 3))
+    macs = {"latency": count(model).macs, "train": count_training(model).macs}
+    for r in rows:
+        row, where = r["result"], (r["task"], r["result"]["runtime"], r["result"]["mode"])
+        assert r["status"] == "ok", (where, r.get("error"))
+        empty = [c for c, why in ROW_SCHEMA.items() if row.get(c) is None and not (why and row.get(why))]
+        assert not empty, (where, empty)
+        assert row["macs"] == macs[r["task"]], where
+        if r["task"] == "train":
+            assert row["train_macs"] == macs["train"] and row["macs_source"].startswith("archbench count_training of")

@@ -38,7 +38,6 @@ from .base import (
     compare_outputs,
     normalize_runtime,
     parse_runtimes,
-    precisions,
     route_for,
     tolerance_for,
 )
@@ -54,7 +53,6 @@ __all__ = [
     "compare_outputs",
     "normalize_runtime",
     "parse_runtimes",
-    "precisions",
     "route_for",
     "tolerance_for",
 ]

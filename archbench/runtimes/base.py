@@ -25,7 +25,6 @@ __all__ = [
     "missing_requirement",
     "normalize_runtime",
     "parse_runtimes",
-    "precisions",
     "route_for",
     "tolerance_for",
 ]
@@ -190,14 +189,6 @@ ONNX Runtime, OpenVINO and LiteRT, and 1.3e-5 on LeNet-5 (TensorFlow's fast tanh
 1e-4 keeps a margin over those and still fails bfloat16 arithmetic (OpenVINO in bfloat16: 4.8e-3
 on ResNet-50, 6.7e-3 on GoogLeNet (BN)), whose own tolerance allows that rounding.
 """
-
-def precisions(runtime: str) -> tuple[str, ...]:
-    """The precisions ``runtime`` is measured in (each runtime module's ``PRECISIONS``)."""
-    from . import litert, onnx, openvino
-
-    modules = {"onnxruntime": onnx, "openvino": openvino, "litert": litert}
-    return modules[normalize_runtime(runtime)].PRECISIONS
-
 
 CONFORMANCE_DRAWS = 3
 """Random input batches (uniform in [0, 1), fixed seed) on which exported and Keras outputs are compared."""

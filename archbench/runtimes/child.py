@@ -5,7 +5,8 @@ the conformance check of a loaded model (its timing is the latency pipeline's,
 ``export``: build the model (seeded), save the reference inputs and outputs, ``model.export``.
 ``convert``: the route's converter on the Keras artifact (its own process, its own environment).
 Each stage reads the job's ``work`` folder and returns its figures (``export_s``, ``input_shape``;
-``convert_s``), which :func:`archbench.benchmark.worker.main` writes back to the parent.
+``convert_s``), which :func:`archbench.benchmark.worker.main` writes back to the parent. The loaders
+and the conformance check are here too: the ``exported`` target asks them in its measuring process.
 """
 
 from __future__ import annotations
@@ -14,17 +15,26 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .base import ROUTES, Loaded, Route, compare_outputs, tolerance_for
+from .base import ROUTES, Loaded, Route, compare_outputs, normalize_runtime, tolerance_for
 
-__all__ = ["STAGES", "conformance", "loader", "one_line", "run_stage"]
+__all__ = ["STAGES", "conformance", "loader", "one_line", "precisions", "run_stage"]
+
+
+def _module(runtime: str) -> Any:
+    from . import litert, onnx, openvino
+
+    return {"onnxruntime": onnx, "openvino": openvino, "litert": litert}[normalize_runtime(runtime)]
 
 
 def loader(runtime: str) -> Callable[..., Loaded]:
-    """``loader(runtime)(path, precision=..., threads=...) -> Loaded``; the runtime's module (and so the
-    runtime) is imported only here."""
-    from . import litert, onnx, openvino
+    """``loader(runtime)(path, precision=..., threads=...) -> Loaded``; the runtime itself is imported
+    only when it loads."""
+    return _module(runtime).load
 
-    return {"onnxruntime": onnx.load, "openvino": openvino.load, "litert": litert.load}[runtime]
+
+def precisions(runtime: str) -> tuple[str, ...]:
+    """The precisions ``runtime`` is measured in (its module's ``PRECISIONS``)."""
+    return _module(runtime).PRECISIONS
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -94,8 +94,8 @@ def convert(route: Route, directory: str) -> tuple[str, float]:
 def export(model: Any, route: Route, directory: str, batch: int) -> tuple[str, float]:
     """Both steps of a route in this process (tests, small models); returns ``(artifact, seconds)``.
 
-    :func:`archbench.runtimes.measure_runtime` runs each step in a process of its own instead, under
-    a memory limit and with the converter's environment.
+    The ``exported`` target (:mod:`archbench.benchmark.targets.exported`) runs each step in a process
+    of its own instead, under a memory limit and with the converter's environment.
     """
     path, seconds = export_keras(model, route, directory, batch)
     if route.convert is not None:

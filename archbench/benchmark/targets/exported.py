@@ -30,8 +30,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...registry import get_spec
-from ...runtimes import CONFORMANCE_DRAWS, PRECISION_OF_DTYPE, normalize_runtime, precisions, route_for
+from ...runtimes import CONFORMANCE_DRAWS, PRECISION_OF_DTYPE, normalize_runtime, route_for
 from ...runtimes.base import missing_requirement
+from ...runtimes.child import precisions
 from ..compilers import Compiled
 from ..config import LatencyConfig
 from ..launcher import ProcessKind
