@@ -99,7 +99,9 @@ class KerasTarget(Target):
 
     @classmethod
     def describe(cls, way: Way) -> dict[str, Any]:
-        return {"framework": "archbench", "runtime": "keras", "variant": way.mode or "default"}
+        variant = way.mode or "default"
+        return {"framework": "archbench", "runtime": "keras", "mode": keras_mode(way.backend, "", variant),
+                "variant": variant}
 
     @classmethod
     def preload(cls, way: Way) -> tuple[str, ...]:
