@@ -12,19 +12,10 @@ bytes over its median time. A peak's ``peak_source`` is ``measured (<probe> prob
 says exactly what was timed; a GPU that cannot be measured gets its datasheet figure
 (:mod:`archbench.benchmark.peaks`: ``peak_source`` = ``datasheet: <device>``, no bandwidth).
 
-What the probes found on the 2-core AMD EPYC machine (TensorFlow 2.21, 2026-12-04): the conv probe is
-not faster than the matmul probe there (conv / matmul median 0.98 over 28 measurements). The committed
-reference rows of that machine (``results/reference/cpu-amd-epyc-2c``, 2026-12-01) do 250-345 GFLOP/s
-of direct-count work, above the quiet 190 GFLOP/s matmul figure and above the cores' own limit: the host
-reports CPUID family 25 model 17 (Zen 4: 32 float32 FLOPs a cycle per core) and an AVX-512 FMA loop in C
-reaches 118 GFLOP/s on one core (3.7 GHz), about 236 GFLOP/s on both. The convolutions are direct (XLA's
-output is bit-identical to TensorFlow's Eigen convolution, not Winograd), VGG-16 re-timed on this host
-runs below the probes, and ONNX Runtime ran VGG-16 at ~450 GFLOP/s the same day
-(``results/runtimes_cpu.csv``). So those rows were most likely measured on a host with about twice the
-float32 throughput per core under the same masked model name (``AMD EPYC``); their ``fraction_of_peak``
-above 1 compares two machines. The cache key holds the CPUID family/model/stepping so that a peak is not
-reused across such hosts; a latency row records only the model name, so :func:`peaks_for_row` cannot
-tell them apart.
+The cache key holds the CPUID family/model/stepping as well as the CPU's model name: a virtual machine's
+masked name (``AMD EPYC``) has stood for cores of twice the float32 throughput (README, "How close to the
+machine's limit"). A latency row records only the model name, so :func:`peaks_for_row` cannot tell such
+hosts apart.
 
 Results are cached per machine and versions in ``<cache dir>/peaks-<hash>.json`` (the cache dir of
 :func:`archbench.catalog.default_cache_dir`): the hash covers the device type and name, the CPU model,
