@@ -322,8 +322,12 @@ def render(rows: list[dict[str, Any]], fmt: str, width: int = LIST_WIDTH) -> str
 
 
 RUN_COLUMNS = ("model", "params", "G-MACs", "depth", "latency (ms)", "95 % CI (ms)", "noisy", "latency setting",
+               "train (ms/step)", "train images/s", "train G-MACs", "train setting",
                "ImageNet top-1 (%)", "top-1 is", "top-1 protocol")
 MEASURED_COLUMNS = ("measured top-1 (%)", "measured on")
+NOT_APPLICABLE = "skipped"
+"""The status of a row that cannot be measured here and says why (no counterpart for a peer, a GPU-only
+way on a CPU, a runtime not installed): counted apart at the end of a run, never among the failures."""
 
 
 def results_table(csv_path: str | None) -> str:
@@ -332,7 +336,9 @@ def results_table(csv_path: str | None) -> str:
     The report's summary table (:func:`archbench.analysis.summary_table`: counts, latency, ImageNet
     top-1), then every accuracy measured on other data (``measured top-1 (%)``, ``measured on``: the
     dataset, its held-out images, and ``untrained`` for a model neither trained nor given weights),
-    baselines included, then the units that failed.
+    baselines included, then the units that failed. With training-step rows, the step of the same kind
+    of row the latency column shows (:func:`train_columns`). Rows not applicable here (status
+    ``skipped``) are not failures: :func:`not_applicable` counts them.
     """
     from .analysis import failures, load_results, summary_table
 
@@ -340,9 +346,13 @@ def results_table(csv_path: str | None) -> str:
         return "(no results)"
     results = load_results(csv_path)
     table = summary_table(results)
+    train = train_columns(results, table)
+    table = table.join(train, on="model")
+    table[list(train.columns)] = table[list(train.columns)].fillna("")
     columns = [c for c in RUN_COLUMNS if c in table.columns and (table[c].astype(str) != "").any()]
     measured = measured_accuracy(results)
     failed = failures(results)
+    failed = failed[failed["status"] != NOT_APPLICABLE]
     rows = []
     for record in table.to_dict("records"):
         mine = failed[failed["model"] == record["model"]]
@@ -351,6 +361,56 @@ def results_table(csv_path: str | None) -> str:
         rows.append([record[c] for c in columns] + (list(accuracy) if measured else []) + [note])
     header = [*columns, *(MEASURED_COLUMNS if measured else ()), "failures"]
     return format_table(header, rows)
+
+
+def train_columns(results, table) -> Any:
+    """Per model, its training step as the terminal shows it: ``train (ms/step)`` (the median step),
+    ``train images/s``, ``train G-MACs`` (:func:`archbench.count_training`'s multiply-adds per image /
+    1e9) and, where it is not the latency column's, ``train setting``; the row is archbench's own, picked
+    as the latency column's is (smallest batch, float32 first, the fastest setting). Empty without
+    ok training-step rows."""
+    import pandas as pd
+
+    from .analysis.load import NotDrawn
+    from .analysis.tables import _latency_pick
+    from .analysis.training import train_table
+
+    try:
+        picked = _latency_pick(train_table(results))
+    except NotDrawn:
+        return pd.DataFrame(index=pd.Index([], name="model"))
+    out = pd.DataFrame(index=picked.index)
+    out["train (ms/step)"] = picked["median_ms"].map(lambda v: f"{v:.2f}")
+    out["train images/s"] = picked["images_per_s"].map(lambda v: f"{v:.3g}")
+    out["train G-MACs"] = picked["train_macs"].map(lambda v: f"{v / 1e9:.3f}" if _present(v) else "")
+    out["train setting"] = [f"{r['stack']}, {r['device']}, batch {int(r['batch_size'])}, {r['precision']}"
+                            for r in picked.to_dict("records")]  # fmt: skip
+    latency = table.set_index("model")["latency setting"].reindex(out.index)
+    if (out["train setting"] == latency).all():
+        out["train setting"] = ""
+    return out
+
+
+def not_applicable(csv_path: str | None) -> str:
+    """One line counting the rows of a results.csv that cannot be measured here, by their ``reason`` (else
+    their message): ``4 not applicable: no torchvision counterpart (nin latency x2, nin train x2); ...``;
+    ``""`` without any."""
+    from .analysis import load_results
+
+    if not csv_path or not os.path.exists(csv_path):
+        return ""
+    results = load_results(csv_path)
+    rows = results[results["status"] == NOT_APPLICABLE]
+    if rows.empty:
+        return ""
+    reasons: dict[str, dict[str, int]] = {}
+    for r in rows.to_dict("records"):
+        reason = next((str(v) for v in (r.get("reason"), r.get("error")) if _present(v)), "no reason recorded")
+        units = reasons.setdefault(reason, {})
+        units[f"{r['model']} {r['task']}"] = units.get(f"{r['model']} {r['task']}", 0) + 1
+    parts = [f"{reason} ({', '.join(u + (f' x{n}' if n > 1 else '') for u, n in units.items())})"
+             for reason, units in reasons.items()]  # fmt: skip
+    return f"{len(rows)} not applicable: " + "; ".join(parts)
 
 
 def measured_accuracy(results) -> dict[str, tuple[str, str]]:

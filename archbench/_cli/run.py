@@ -115,7 +115,7 @@ def command(models, tasks, out, input_size, backends, runtimes, keras_modes, pee
 
         summary = runner.run(names, task_list, settings, out, force=force, timeout_s=timeout_s,
                              shard=shard_t, progress=progress, notify=lambda m: click.echo(m, err=True))
-    from ..catalog import results_table
+    from ..catalog import not_applicable, results_table
 
     click.echo(results_table(summary.csv_path))
     again = f", {summary.remeasured} noisy re-measured" if summary.remeasured else ""
@@ -123,8 +123,9 @@ def command(models, tasks, out, input_size, backends, runtimes, keras_modes, pee
                f"{again} -> {summary.csv_path}")
     for label in summary.stopped_by_oom:
         click.echo(f"  sweep ended by out of memory at {label}")
-    if summary.not_applicable:
-        click.echo(f"  {len(summary.not_applicable)} not applicable here (their rows say why: status 'skipped')")
+    skipped = not_applicable(summary.csv_path)
+    if skipped:
+        click.echo(f"  {skipped}")
     for label in summary.failed:
         click.echo(f"  failed: {label}: {statuses.get(label, 'error')}", err=True)
     if report and not summary.interrupted:
