@@ -89,7 +89,7 @@ def roofline(results: pd.DataFrame) -> Any:
         xs = np.geomspace(lo, hi, 200)
         source = ", ".join(sorted(set(d["peak_source"].dropna().astype(str)))) if "peak_source" in d else "?"
         ax.plot(xs, np.minimum(peak, xs * bandwidth) / 1e9, "-", color="0.2", lw=1.6, zorder=2,
-                label=f"roof ({source}): {peak / 1e9:,.0f} GFLOP/s,\n{bandwidth / 1e9:,.1f} GB/s")  # fmt: skip
+                label=f"roof, {source}: {peak / 1e9:,.0f} GFLOP/s,\n{bandwidth / 1e9:,.1f} GB/s")  # fmt: skip
         for _key, g in d.groupby(["model", "stack"], sort=True):
             if g["batch_size"].nunique() < 2:
                 continue
