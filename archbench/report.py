@@ -34,11 +34,12 @@ from typing import Any
 import pandas as pd
 
 from . import analysis, report_html
-from .analysis.compare import compare_markdown, formatted
+from .analysis.compare import compare_markdown
 from .analysis.headlines import Headline, headlines
 from .analysis.hover import inline_svg
 from .analysis.tables import markdown_table
 from .errors import ResultsFileError, UsageError
+from .report_compare import REFERENCE_INTRO, Beside, reference_comparison, write_compare
 from .roofline import OVERHEAD_FACTOR
 
 __all__ = ["FIGURES", "FIRST_SCREEN", "draw_figures", "write_compare", "write_report"]
@@ -177,7 +178,7 @@ def write_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
         figures.append(entry)
 
     page = _Page.of(inputs)
-    page.references = _reference_comparison(results_dir, inputs.results)
+    page.references = reference_comparison(results_dir, inputs.results)
     paths["summary_csv"] = os.path.join(out_dir, "summary.csv")
     page.summary.to_csv(paths["summary_csv"], index=False)
     paths["markdown"] = os.path.join(out_dir, "summary.md")
@@ -198,7 +199,7 @@ class _Page:
     findings: list[analysis.Finding]
     fastest: pd.DataFrame
     headlines: list[Headline] = field(default_factory=list)
-    references: _Beside | None = None
+    references: Beside | None = None
     limits: list[str] = field(default_factory=list)
     limits_missing: str = ""
 
@@ -215,84 +216,6 @@ class _Page:
     def compared(self) -> bool:
         """Whether any model ran more than one way (so the fastest-way table compares something)."""
         return not self.fastest.empty and bool((self.fastest["ways measured"] > 1).any())
-
-
-REFERENCE_INTRO = (
-    "This folder beside the committed measurements of the reference machines (results/reference/<machine>/, "
-    "next to the default output folder), as `archbench compare` sets them: the speed-ups are against this folder."
-)
-
-
-@dataclass
-class _Beside:
-    """Machines side by side: the comparison, its cells as text, its chart inlined."""
-
-    comparison: analysis.Comparison
-    cells: pd.DataFrame
-    svg: str
-
-
-def _compared(results: dict[str, pd.DataFrame], prefix: str) -> _Beside:
-    """Compare the folders' rows (raises :class:`ResultsFileError` when fewer than two have latency)."""
-    comp = analysis.compare_results(results)
-    try:
-        svg = inline_svg(analysis.compare_figure(comp), prefix)
-    except ResultsFileError:
-        svg = ""
-    return _Beside(comp, formatted(comp), svg)
-
-
-def _reference_comparison(results_dir: str, results: pd.DataFrame) -> _Beside | None:
-    """This folder beside every ``reference/<machine>/results.csv`` next to ``results_dir`` (for a folder
-    that is itself in ``reference/``, the other machines there); None when there is nothing to compare."""
-    parent = os.path.dirname(os.path.abspath(results_dir))
-    root = parent if os.path.basename(parent) == "reference" else os.path.join(parent, "reference")
-    here = os.path.basename(os.path.abspath(results_dir))
-    folders = {here: results}
-    for label in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        folder = os.path.join(root, label)
-        if os.path.isfile(os.path.join(folder, "results.csv")) and not os.path.samefile(folder, results_dir):
-            try:
-                folders[label if label != here else f"reference/{label}"] = analysis.load_results(folder)
-            except ResultsFileError:
-                continue
-    if len(folders) < 2:
-        return None
-    try:
-        return _compared(folders, "ref-")
-    except ResultsFileError:
-        return None
-
-
-def write_compare(folders: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, str]:
-    """Set the latency of several results folders side by side (the first the baseline of the speed-ups):
-    write ``compare.csv``, ``compare.md`` and ``compare.html`` into ``out_dir``; returns their paths.
-
-    Raises :class:`ResultsFileError` (exit code 2) when a folder has no readable ``results.csv``, or
-    fewer than two have latency rows."""
-    if len(folders) < 2:
-        raise UsageError("compare needs two results folders or more")
-    results: dict[str, pd.DataFrame] = {}
-    for folder in map(os.fspath, folders):
-        label = os.path.basename(os.path.abspath(folder))
-        label = label if label not in results else f"{label} ({len(results) + 1})"
-        results[label] = analysis.load_results(folder)
-    beside = _compared(results, "cmp-")
-    out_dir = os.fspath(out_dir)
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create folder {out_dir}: {exc.strerror}") from exc
-    paths = {k: os.path.join(out_dir, f"compare.{k}") for k in ("csv", "md", "html")}
-    beside.comparison.table.to_csv(paths["csv"], index=False)
-    with open(paths["md"], "w", encoding="utf-8") as f:
-        f.write(compare_markdown(beside.comparison, beside.cells))
-    sources = ", ".join(os.fspath(f) for f in folders)
-    with open(paths["html"], "w", encoding="utf-8") as f:
-        f.write(report_html.page("archbench: machines side by side",
-                                 ["<h1>Machines side by side</h1>", f"<p>From {html.escape(sources)}.</p>",
-                                  *report_html.comparison(beside.comparison, beside.cells, beside.svg)]))  # fmt: skip
-    return paths
 
 
 FASTEST_INTRO = (
@@ -324,7 +247,9 @@ def _markdown(
     lines = ["# archbench results", "", _overview(results_dir, results), ""]
     lines += [f"> {n}" for n in notes]
     lines += ["## What these measurements say", ""]
-    lines += [f"- **{h.title}**: {h.text}." + (f" To decide: `{h.run}`." if h.run else "") for h in page.headlines]
+    lines += [
+        f"- **{h.title}**: {h.text}." + (f" To decide: `{h.run}`." if h.run else "") for h in page.headlines
+    ]
     lines += ["", "## Summary", "", analysis.summary_markdown(results, models), ""]
     lines += [
         "## Findings on this machine",
@@ -393,8 +318,6 @@ def _overview(results_dir: str, results: pd.DataFrame) -> str:
         f"({ok} ok, {len(results) - ok} failed) of {results['model'].nunique()} models in {runs} run(s), "
         f"latest {latest}."
     )
-
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -492,7 +415,9 @@ def _html(
                  'the row was measured in (see <a href="#environments">Environments</a>).</p>')  # fmt: skip
     for task in dict.fromkeys(results["task"]):
         rows = analysis.measurements(results, task).drop(columns=["task"], errors="ignore")
-        parts.append(report_html.details(f"{task}: {len(rows)} rows", table(rows.rename(columns={"env_id": "env"}))))
+        parts.append(
+            report_html.details(f"{task}: {len(rows)} rows", table(rows.rename(columns={"env_id": "env"})))
+        )
     fails = analysis.failures(results)
     parts.append('<h2 id="failures">Failures</h2>')
     parts.append(table(fails, constants=False) if len(fails) else "<p>None: every measurement succeeded.</p>")

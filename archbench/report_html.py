@@ -133,9 +133,15 @@ def table(df: pd.DataFrame, *, table_id: str = "", caption: str = "", sortable: 
 def _header(columns: Sequence[str], grouped: bool) -> str:
     split = [c.split(": ", 1) if grouped and ": " in c else [c] for c in columns]
     if not any(len(s) == 2 for s in split):
-        return "<tr>" + "".join(f'<th data-col="{i}">{html.escape(c)}</th>' for i, c in enumerate(columns)) + "</tr>"
+        return (
+            "<tr>"
+            + "".join(f'<th data-col="{i}">{html.escape(c)}</th>' for i, c in enumerate(columns))
+            + "</tr>"
+        )
     top, sub = [], []
-    for group, members in itertools.groupby(enumerate(split), key=lambda p: p[1][0] if len(p[1]) == 2 else None):
+    for group, members in itertools.groupby(
+        enumerate(split), key=lambda p: p[1][0] if len(p[1]) == 2 else None
+    ):
         members = list(members)
         if group is None:
             top += [f'<th rowspan="2" data-col="{i}">{html.escape(s[0])}</th>' for i, s in members]

@@ -58,17 +58,22 @@ def test_speedups_against_the_first_folder(folders):
     assert sorted(comp.table["model"].unique()) == ["resnet18", "vgg16"]
     assert speedups(comp).to_dict() == {"resnet18": 5.0, "vgg16": 20.0}
     # a measure no row of a machine has is left out, with a note
-    assert "gpu: fraction of peak" not in comp.table.columns and "cpu: energy (mJ/image)" not in comp.table.columns
-    assert "gpu: no fraction of peak (rows written before archbench measured the machine's peaks)" in comp.notes
+    assert (
+        "gpu: fraction of peak" not in comp.table.columns
+        and "cpu: energy (mJ/image)" not in comp.table.columns
+    )
+    assert (
+        "gpu: no fraction of peak (rows written before archbench measured the machine's peaks)" in comp.notes
+    )
 
 
 def test_same_way_on_both_machines_needs_no_fastest_row(tmp_path):
     a = _folder(tmp_path / "a", [_row("vgg16", 300.0)])
     b = _folder(tmp_path / "b", [_row("vgg16", 100.0)])
     comp = _compare(a, b)
-    assert comp.table[["model", "way", "a: median (ms)", "b: median (ms)", "b: speed-up"]].values.tolist() == [
-        ["vgg16", "tensorflow", 300.0, 100.0, 3.0]
-    ]
+    assert comp.table[
+        ["model", "way", "a: median (ms)", "b: median (ms)", "b: speed-up"]
+    ].values.tolist() == [["vgg16", "tensorflow", 300.0, 100.0, 3.0]]
 
 
 def test_rows_of_other_settings_are_left_out_with_the_reason(folders):
@@ -86,7 +91,9 @@ def test_chart_has_a_title_on_every_point(folders):
     svg = inline_svg(fig, "c-")
     # two models, each at each machine's fastest way: four points, four hover texts
     assert tagged_count(fig) == 4 and svg.count("<title>") == 4
-    assert "<title>vgg16: 10 ms [9.9–10.1] per batch (gpu: jax, batch 1, float32 (results.csv))</title>" in svg
+    assert (
+        "<title>vgg16: 10 ms [9.9–10.1] per batch (gpu: jax, batch 1, float32 (results.csv))</title>" in svg
+    )
 
 
 def test_cli_writes_the_three_files(folders, tmp_path):
@@ -97,16 +104,27 @@ def test_cli_writes_the_three_files(folders, tmp_path):
     table = pd.read_csv(out / "compare.csv")
     assert len(table) == 6 and set(table["model"]) == {"vgg16", "resnet18"}
     md = (out / "compare.md").read_text(encoding="utf-8")
-    assert "| gpu | resnet18 | 8 | mixed_bfloat16 | jax | settings differ: cpu measured it at batch 1, float32 |" in md
+    assert (
+        "| gpu | resnet18 | 8 | mixed_bfloat16 | jax | settings differ: cpu measured it at batch 1, float32 |"
+        in md
+    )
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert page.count("<title>") == 1 + 4  # the page's own, then one per point of the chart
-    assert '<th colspan="3">cpu</th>' in page and "settings differ" in page and "http" not in page.split("<svg")[0]
+    assert (
+        '<th colspan="3">cpu</th>' in page
+        and "settings differ" in page
+        and "http" not in page.split("<svg")[0]
+    )
 
 
 def test_bad_input_is_one_line_exit_2(folders, tmp_path):
-    result = CliRunner().invoke(cli, ["compare", folders[0], str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["compare", folders[0], str(tmp_path / "empty"), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "results.csv: no such file" in lines[0]
     result = CliRunner().invoke(cli, ["compare", folders[0]])
-    assert result.exit_code == 2 and result.output.strip() == "error: compare needs two results folders or more"
+    assert (
+        result.exit_code == 2 and result.output.strip() == "error: compare needs two results folders or more"
+    )

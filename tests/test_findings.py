@@ -311,3 +311,45 @@ def test_report_shows_findings_and_measured_figures(tmp_path):
     html = open(paths["html"], encoding="utf-8").read()
     assert 'id="findings"' in html and "bytes per parameter" in html
     assert "onnxruntime" in html.split('id="fastest"')[1].split('id="figures"')[0]
+
+
+# ---------------------------------------------------------------------------------------------- first screen
+
+
+def _timed(model, backend, ms, frac):
+    return {"model": model, "task": "latency", "status": "ok", "backend": backend, "device": "cpu:0",
+            "dtype": "float32", "batch_size": 1, "median_ms": ms, "fraction_of_peak": frac,
+            "peak_source": "measured (matmul probe)"}  # fmt: skip
+
+
+def test_headline_fastest_way_and_its_fraction_of_peak():
+    from archbench.analysis.headlines import headlines
+
+    rows = pd.DataFrame([_timed("m1", "tensorflow", 10.0, 0.2), _timed("m1", "jax", 5.0, 0.4),
+                         _timed("m2", "tensorflow", 100.0, 0.5), _timed("m2", "jax", 200.0, 0.25),
+                         _timed("m3", "tensorflow", 30.0, 0.1), _timed("m3", "jax", 20.0, 0.15)])  # fmt: skip
+    first = headlines(rows)[0]
+    assert first.title == "Fastest way per model on this machine" and first.run == ""
+    assert first.text == (
+        "3 models, each at its smallest batch (cpu:0): jax fastest for 2, tensorflow fastest for 1 (of 2 ways "
+        "measured); from 5 ms (m1) to 100 ms (m2); fraction of this machine's peak FLOP/s (measured): median "
+        "40%, from 15% (m3) to 50% (m2)"
+    )
+    older = headlines(rows.drop(columns=["fraction_of_peak"]))[0]
+    assert older.text.endswith("fraction of the measured peak: not known (rows written before archbench measured "
+                               "the machine's peaks)") and older.run  # fmt: skip
+
+
+def test_headline_pareto_fronts(tmp_path):
+    from test_analysis import write_folder as zoo_folder
+
+    from archbench.analysis.headlines import headlines
+
+    folder = zoo_folder(tmp_path / "res")
+    _fastest, latency, operations, since = headlines(analysis.load_results(folder), analysis.load_models(folder))
+    assert latency.text == (
+        "3 of 4 models (cpu:0 (Test CPU) · tensorflow · float32, batch 1): AlexNet (13.8 ms, 56.5 %) → GoogLeNet "
+        "(19.2 ms, 69.8 %) → ResNet-50 (46.5 ms, 76.1 %); every other model is slower for less top-1"
+    )
+    assert operations.text.startswith("4 of 6 models: AlexNet (1.13 G-MACs, 56.5 %) → GoogLeNet (1.59 G-MACs, 69.8 %)")
+    assert "cannot decide" in since.text and "every network here is from 1998–2015" in since.text

@@ -13,7 +13,7 @@ def command(folders: tuple[str, ...], out_dir: str) -> None:
     """Set the latency of results FOLDERS side by side (the first is the baseline of the speed-ups):
     per model and way, each machine's median, its interval, fraction of its measured peak and energy
     per image; rows measured at other settings (batch, precision) are left out, with the reason."""
-    from ..report import write_compare
+    from ..report_compare import write_compare
 
     paths = write_compare(list(folders), out_dir)
     for what in ("csv", "md", "html"):

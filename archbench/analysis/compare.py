@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import ResultsFileError
 from .hover import tag_points
 from .plotting import _figure, _finish, _plain_log_labels, _styled
-from .tables import ci_text, describe_run, latency_table, markdown_table
+from .tables import ci_text, describe_run, latency_table, markdown_table, peak_source_text
 
 KEYS = ["model", "way", "batch", "precision"]
 SETTING = ["model", "batch", "precision"]
@@ -91,11 +91,18 @@ def compare_results(results: Mapping[str, pd.DataFrame]) -> Comparison:
     table = _table(per, machines, kept)
     left = _left_out(per, kept)
     for label, rows in per.items():
-        for col, what in (("fraction_of_peak", "fraction of peak"), ("energy_j_per_image", "energy (mJ/image)")):
+        for col, what in (
+            ("fraction_of_peak", "fraction of peak"),
+            ("energy_j_per_image", "energy (mJ/image)"),
+        ):
             if rows[col].isna().all():
                 reason = ("rows written before archbench measured the machine's peaks" if col == "fraction_of_peak"
                           else _energy_reason(results[label]))  # fmt: skip
                 notes.append(f"{label}: no {what} ({reason})")
+            elif col == "fraction_of_peak":
+                source = peak_source_text(rows[rows[col].notna()])
+                if not source.startswith("measured"):
+                    notes.append(f"{label}: fraction of peak against a peak not measured here ({source})")
     devices = {label: describe_run(rows) for label, rows in per.items()}
     return Comparison(machines, table, left, devices, notes, per)
 
@@ -113,10 +120,14 @@ def _cells(row: pd.Series | None, base: pd.Series | None, first: bool) -> dict[s
         "median (ms)": round(float(row["median_ms"]), 4),
         "95 % CI (ms)": ci_text(row["ci_low_ms"], row["ci_high_ms"]),
         "fraction of peak": row["fraction_of_peak"],
-        "energy (mJ/image)": row["energy_j_per_image"] * 1e3 if pd.notna(row["energy_j_per_image"]) else np.nan,
+        "energy (mJ/image)": row["energy_j_per_image"] * 1e3
+        if pd.notna(row["energy_j_per_image"])
+        else np.nan,
     }
     if not first:
-        out["speed-up"] = round(float(base["median_ms"]) / float(row["median_ms"]), 3) if base is not None else np.nan
+        out["speed-up"] = (
+            round(float(base["median_ms"]) / float(row["median_ms"]), 3) if base is not None else np.nan
+        )
     return out
 
 
@@ -129,7 +140,12 @@ def _table(per: dict[str, pd.DataFrame], machines: list[str], kept: set[tuple]) 
         ways = sorted({w for g in group.values() for w in g["way"]})
         lines: list[tuple[str, dict[str, pd.Series | None]]] = []
         for way in ways:
-            lines.append((way, {m: next((r for _i, r in g[g["way"] == way].iterrows()), None) for m, g in group.items()}))
+            lines.append(
+                (
+                    way,
+                    {m: next((r for _i, r in g[g["way"] == way].iterrows()), None) for m, g in group.items()},
+                )
+            )
         shared = [w for w in ways if all((g["way"] == w).any() for g in group.values() if not g.empty)]
         if len(ways) > 1 or not shared:
             best = {m: (g.iloc[0] if not g.empty else None) for m, g in group.items()}
@@ -159,7 +175,9 @@ def _left_out(per: dict[str, pd.DataFrame], kept: set[tuple]) -> pd.DataFrame:
             others = {m: r[r["model"] == model] for m, r in per.items() if m != label}
             others = {m: r for m, r in others.items() if not r.empty}
             if others:
-                reason = "settings differ: " + "; ".join(f"{m} measured it at {_settings_text(r)}" for m, r in others.items())
+                reason = "settings differ: " + "; ".join(
+                    f"{m} measured it at {_settings_text(r)}" for m, r in others.items()
+                )
             else:
                 reason = f"only {label} measured this model"
             records.append({"machine": label, "model": model, "batch": int(key[1]), "precision": key[2],
@@ -182,7 +200,9 @@ def compare_figure(comp: Comparison) -> Any:
     """Median latency per model (log scale), one marker per machine at its fastest way, with the 95 %
     interval of the median as error bars."""
     if comp.table.empty:
-        raise ResultsFileError("compare: no model was measured by two machines at the same batch size and precision")
+        raise ResultsFileError(
+            "compare: no model was measured by two machines at the same batch size and precision"
+        )
     settings = sorted({(r.model, r.batch, r.precision) for r in comp.table.itertuples(index=False)})
     several = len({(b, p) for _m, b, p in settings}) > 1
     fig = _figure(9.5, max(3.2, 0.34 * len(settings) + 1.8))
@@ -200,15 +220,21 @@ def compare_figure(comp: Comparison) -> Any:
         med = np.array([float(r["median_ms"]) for r in best])
         low = np.array([float(r["ci_low_ms"]) for r in best])
         high = np.array([float(r["ci_high_ms"]) for r in best])
-        err = np.vstack([np.nan_to_num(med - low, nan=0.0).clip(min=0), np.nan_to_num(high - med, nan=0.0).clip(min=0)])
+        err = np.vstack(
+            [np.nan_to_num(med - low, nan=0.0).clip(min=0), np.nan_to_num(high - med, nan=0.0).clip(min=0)]
+        )
         colour = colormaps["tab10"](i % 10)
-        ax.errorbar(med, ys, xerr=err, fmt="o", color=colour, ms=5, capsize=2, elinewidth=0.8, label=m, zorder=3)
+        ax.errorbar(
+            med, ys, xerr=err, fmt="o", color=colour, ms=5, capsize=2, elinewidth=0.8, label=m, zorder=3
+        )
         tag_points(ax, med, ys, [r["model"] for r in best],
                    [f"{v} per batch" for v in _ms_texts(best)],
                    [f"{m}: {r['way']}, batch {int(r['batch'])}, {r['precision']} (results.csv)" for r in best])  # fmt: skip
     ax.set_xscale("log")
     _plain_log_labels(ax.xaxis)
-    ax.set_yticks(range(len(settings)), [f"{m} (batch {b}, {p})" if several else m for m, b, p in settings], fontsize=8)
+    ax.set_yticks(
+        range(len(settings)), [f"{m} (batch {b}, {p})" if several else m for m, b, p in settings], fontsize=8
+    )
     ax.invert_yaxis()
     ax.set_xlabel("median inference time per batch (ms, log scale), each machine's fastest way")
     ax.set_title("Latency per model across machines")
@@ -250,7 +276,13 @@ def compare_markdown(comp: Comparison, formatted: pd.DataFrame) -> str:
     lines += [f"- **{m}**{' (baseline of the speed-ups)' if i == 0 else ''}: {comp.devices[m]}"
               for i, m in enumerate(comp.machines)]  # fmt: skip
     lines += [f"- {n}" for n in comp.notes]
-    lines += ["", "## Latency", "", markdown_table(formatted) if not formatted.empty else "Nothing compared.", ""]
+    lines += [
+        "",
+        "## Latency",
+        "",
+        markdown_table(formatted) if not formatted.empty else "Nothing compared.",
+        "",
+    ]
     lines += ["## Left out", ""]
     lines += [LEFT_OUT_INTRO, "", markdown_table(comp.left_out)] if not comp.left_out.empty else ["Nothing."]
     return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ from .canziani import single_crop_points
 from .findings import RUN_LATENCY, _operations
 from .measured import accuracy_time_points
 from .plotting import pareto_frontier
-from .tables import latency_table, model_table
+from .tables import latency_table, model_table, peak_source_text
 
 LECTURE_CHART_YEAR = 2016
 """The lecture's top-1 vs operations chart is Canziani, Paszke & Culurciello's (arXiv 1605.07678, 2016)."""
@@ -42,7 +42,9 @@ class Headline:
 
 
 def _front_text(front: pd.DataFrame, x: str, unit: str) -> str:
-    return " → ".join(f"{r['display_name']} ({r[x]:.3g} {unit}, {r['top1']:.1f} %)" for _i, r in front.iterrows())
+    return " → ".join(
+        f"{r['display_name']} ({r[x]:.3g} {unit}, {r['top1']:.1f} %)" for _i, r in front.iterrows()
+    )
 
 
 def _fastest(results: pd.DataFrame) -> Headline:
@@ -67,8 +69,14 @@ def _fastest(results: pd.DataFrame) -> Headline:
                         "measured the machine's peaks)", RUN_LATENCY)  # fmt: skip
     known = best.assign(frac=frac).dropna(subset=["frac"]).sort_values("frac")
     low, high = known.iloc[0], known.iloc[-1]
-    text += (f"; fraction of this machine's measured peak FLOP/s: median {known['frac'].median():.0%}, from "
-             f"{low['frac']:.0%} ({low['model']}) to {high['frac']:.0%} ({high['model']})")  # fmt: skip
+    source = peak_source_text(known)
+    of = f"{len(known)} of {len(best)} models' fastest rows carry it" if len(known) < len(best) else ""
+    if len(known) == 1:
+        text += f"; fraction of this machine's peak FLOP/s ({source}): {low['frac']:.0%} ({low['model']}{'; ' + of if of else ''})"
+    else:
+        text += (f"; fraction of this machine's peak FLOP/s ({source}): median {known['frac'].median():.0%}, from "
+                 f"{low['frac']:.0%} ({low['model']}) to {high['frac']:.0%} ({high['model']})"
+                 + (f"; {of}" if of else ""))  # fmt: skip
     return Headline(title, text)
 
 
@@ -79,7 +87,9 @@ def _accuracy_front(results: pd.DataFrame, models: pd.DataFrame | None) -> Headl
     except ResultsFileError:
         return Headline(title, "no latency measured", RUN_LATENCY)
     if pts.empty:
-        return Headline(title, "no model has both a latency row and a single-crop ImageNet top-1", RUN_LATENCY)
+        return Headline(
+            title, "no model has both a latency row and a single-crop ImageNet top-1", RUN_LATENCY
+        )
     text = (f"{len(front)} of {len(pts)} models ({setting}, batch {int(pts['batch_size'].min())}): "
             f"{_front_text(front, 'median_ms', 'ms')}; every other model is slower for less top-1")  # fmt: skip
     return Headline(title, text)

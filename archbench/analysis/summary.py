@@ -86,8 +86,6 @@ def summary_table(results: pd.DataFrame, models: pd.DataFrame | None = None) -> 
     return out
 
 
-
-
 def summary_markdown(results: pd.DataFrame, models: pd.DataFrame | None = None) -> str:
     """The summary table as GitHub Markdown, its constant columns in a line above it, with a line on what
     each column means."""

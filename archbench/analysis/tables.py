@@ -497,3 +497,11 @@ def ci_text(low: Any, high: Any) -> str:
     if _missing(low) or _missing(high):
         return ""
     return f"{float(low):.3g}–{float(high):.3g}"
+
+
+def peak_source_text(rows: pd.DataFrame) -> str:
+    """Where the peak behind ``fraction_of_peak`` came from (``measured`` on this machine, or a datasheet),
+    distinct sources joined; ``not recorded`` where the rows do not say."""
+    if "peak_source" not in rows.columns or rows["peak_source"].isna().all():
+        return "source not recorded"
+    return " / ".join(dict.fromkeys(rows["peak_source"].dropna().astype(str).str.split(" \\(").str[0]))
