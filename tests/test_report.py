@@ -202,6 +202,10 @@ def test_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"report: {tmp_path / 'r' / 'report.html'}" in result.output
     assert "figures: 4 (PNG + SVG)" in result.output
+    result = CliRunner().invoke(cli, ["report", folder, "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 0 and f"report: {tmp_path / 'r2' / 'report.html'}" in result.output
+    result = CliRunner().invoke(cli, ["report", folder, "--results", str(tmp_path / "other")])
+    assert result.exit_code == 2 and "error: two results folders given" in result.output
     result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "error:" in result.output and "results.csv: no such file" in result.output
