@@ -218,6 +218,9 @@ class ProbesTarget(Target):
 
         return Analytic(built[0].macs, None, None)
 
+    def macs_source(self, model: str) -> str:
+        return f"the {Probe.parse(model).kind} probe's closed form (direct count)"
+
     def columns(self, prepared: Any, result: Any = None) -> dict[str, Any]:
         from ...environment import versions
 
