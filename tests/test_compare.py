@@ -128,3 +128,19 @@ def test_bad_input_is_one_line_exit_2(folders, tmp_path):
     assert (
         result.exit_code == 2 and result.output.strip() == "error: compare needs two results folders or more"
     )
+
+
+def test_three_machines_speedups_against_the_first_only(tmp_path):
+    a = _folder(tmp_path / "a", [_row("vgg16", 300.0)])
+    b = _folder(tmp_path / "b", [_row("vgg16", 150.0), _row("resnet18", 40.0)])
+    c = _folder(tmp_path / "c", [_row("vgg16", 30.0, backend="jax"), _row("resnet18", 4.0, backend="jax")])
+    comp = _compare(a, b, c)
+    table = comp.table.set_index(["model", "way"])
+    assert table.loc[
+        ("vgg16", "fastest: tensorflow / tensorflow / jax"), ["b: speed-up", "c: speed-up"]
+    ].tolist() == [2.0, 10.0]
+    # resnet18: measured by b and c, not by the first: compared, with no speed-up against it
+    fastest = table.loc[("resnet18", "fastest: – / tensorflow / jax")]
+    assert fastest["b: median (ms)"] == 40.0 and fastest["c: median (ms)"] == 4.0
+    assert pd.isna(fastest["b: speed-up"]) and pd.isna(fastest["c: speed-up"])
+    assert comp.left_out.empty

@@ -11,7 +11,8 @@ Rows are compared only at the same batch size and precision: a model, batch size
 fewer than two machines measured is left out, and :attr:`Comparison.left_out` says which and why
 (settings that differ, or a model only one machine measured). Where two machines ran a model at the same
 settings in different ways (a GPU machine's JAX beside a CPU machine's TensorFlow), a row
-``fastest: <way> / <way>`` compares each machine's fastest way, named in machine order. :func:`compare_figure` draws the latency per model
+``fastest: <way> / <way>`` compares each machine's fastest way, named in machine order (``–`` for a
+machine that did not measure it). :func:`compare_figure` draws the latency per model
 across machines; :func:`compare_markdown` writes the tables as Markdown.
 """
 
@@ -131,6 +132,10 @@ def _cells(row: pd.Series | None, base: pd.Series | None, first: bool) -> dict[s
     return out
 
 
+def _first(rows: pd.DataFrame) -> pd.Series | None:
+    return None if rows.empty else rows.iloc[0]
+
+
 def _table(per: dict[str, pd.DataFrame], machines: list[str], kept: set[tuple]) -> pd.DataFrame:
     records = []
     for key in sorted(kept, key=lambda k: (k[0], k[1], k[2])):
@@ -138,18 +143,11 @@ def _table(per: dict[str, pd.DataFrame], machines: list[str], kept: set[tuple]) 
         group = {m: per[m][(per[m]["model"] == model) & (per[m]["batch"] == batch) & (per[m]["precision"] == precision)]
                  for m in machines}  # fmt: skip
         ways = sorted({w for g in group.values() for w in g["way"]})
-        lines: list[tuple[str, dict[str, pd.Series | None]]] = []
-        for way in ways:
-            lines.append(
-                (
-                    way,
-                    {m: next((r for _i, r in g[g["way"] == way].iterrows()), None) for m, g in group.items()},
-                )
-            )
+        lines = [(way, {m: _first(g[g["way"] == way]) for m, g in group.items()}) for way in ways]
         shared = [w for w in ways if all((g["way"] == w).any() for g in group.values() if not g.empty)]
         if len(ways) > 1 or not shared:
-            best = {m: (g.iloc[0] if not g.empty else None) for m, g in group.items()}
-            named = " / ".join(r["way"] for r in best.values() if r is not None)
+            best = {m: _first(g) for m, g in group.items()}
+            named = " / ".join("–" if r is None else r["way"] for r in best.values())
             lines.append((f"{FASTEST}: {named}", best))
         for way, cells in lines:
             record: dict[str, Any] = {"model": model, "way": way, "batch": int(batch), "precision": precision}
