@@ -1,4 +1,4 @@
-"""SqueezeNet and ShuffleNet v1/v2: closed forms, torchvision's counts and torchvision's weights.
+"""SqueezeNet, ShuffleNet v1/v2 and MnasNet: closed forms, torchvision's counts and torchvision's weights.
 
 The builders are checked against what can be computed by hand (a grouped convolution and a channel
 shuffle, SqueezeNet 1.1 and ShuffleNet v1 whole), against torchvision's own networks (the same number
@@ -27,10 +27,15 @@ from archbench.params import count_params
 from archbench.peers import peer_for
 from archbench.tracing import trace_count
 
-LIGHT = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x1_0", "shufflenet_v1_g3"]
-TORCHVISION = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x1_0"]
+LIGHT = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x1_0", "shufflenet_v1_g3", "mnasnet1_0"]
+TORCHVISION = ["squeezenet1_0", "squeezenet1_1", "shufflenet_v2_x1_0", "mnasnet1_0"]
 # torchvision docs, "Classification" table: "GFLOPS" (multiply-adds), to 2 decimals
-TORCHVISION_DOCS_GMACS = {"squeezenet1_0": 0.82, "squeezenet1_1": 0.35, "shufflenet_v2_x1_0": 0.14}
+TORCHVISION_DOCS_GMACS = {
+    "squeezenet1_0": 0.82,
+    "squeezenet1_1": 0.35,
+    "shufflenet_v2_x1_0": 0.14,
+    "mnasnet1_0": 0.31,
+}
 SIZE = 64
 TOLERANCE = 1e-4
 
@@ -202,8 +207,11 @@ def test_torchvision_weights_give_the_same_logits(name, torchvision_side):
         classifier_activation=None,
         weights=str(folder / f"{arch}.pth"),
     )
-    assert 0.1 < np.abs(expected).max() < 1e3
-    assert np.abs(expected - ours.predict_on_batch(x)).max() <= TOLERANCE
+    scale = np.abs(
+        expected
+    ).max()  # MnasNet's random classifier gives logits near 24: float32 round-off scales
+    assert 0.1 < scale < 1e3
+    assert np.abs(expected - ours.predict_on_batch(x)).max() <= TOLERANCE * max(1.0, scale)
 
 
 def test_shufflenet_v1_has_no_torchvision_counterpart():

@@ -26,6 +26,7 @@ TORCHVISION_MODELS = {
     "squeezenet1_0": "squeezenet1_0",
     "squeezenet1_1": "squeezenet1_1",
     "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
+    "mnasnet1_0": "mnasnet1_0",
 }
 
 # torchvision's BasicConv2d; 1e-5 elsewhere
