@@ -260,9 +260,10 @@ _TRAIN_COUNTS: dict[tuple, dict[str, Any]] = {}
 
 def _train_count(ctx: TaskContext) -> dict[str, Any]:
     """The counted training step per image of the unit's model (:func:`archbench.count_training` on
-    this process's backend, SGD with momentum as timed), as row columns: ``train_macs`` (``None`` with
-    ``train_count`` saying why where the count is partial or fails), its forward/backward split and
-    ``train_mac_ratio`` (``train_macs / train_forward_macs``). Counted once per model and input shape."""
+    this process's backend: the timed step, :mod:`archbench.step`), as row columns: its four figures
+    (:data:`archbench.cost.training.COLUMNS`: ``train_macs``, its forward/backward split and
+    ``train_mac_ratio``) and ``train_count`` beside them, ``ok`` or ``partial`` with what was left out
+    (a partial count keeps its figures), or why there is no count. Counted once per model and input shape."""
     key = (ctx.spec.name, ctx.input_shape())
     if key not in _TRAIN_COUNTS:
         _TRAIN_COUNTS[key] = _count_training(ctx)
@@ -270,24 +271,15 @@ def _train_count(ctx: TaskContext) -> dict[str, Any]:
 
 
 def _count_training(ctx: TaskContext) -> dict[str, Any]:
-    import keras
-
-    from .benchmark.train_step import LR, MOMENTUM
     from .cost import count_training
+    from .cost.training import COLUMNS, STATUS_COLUMN
 
-    out: dict[str, Any] = dict.fromkeys(("train_macs", "train_forward_macs", "train_backward_macs",
-                                         "train_mac_ratio"))  # fmt: skip
     try:
-        model = ctx.model()
-        count = count_training(model, keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM),
-                               ctx.input_shape())  # categorical cross-entropy: the timed loss on one-hot labels
+        count = count_training(ctx.model(), input_shape=ctx.input_shape())
     except Exception as exc:  # a row without the count is still a measured training step; it says why
-        return {**out, "train_count": f"not counted: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-    if not count.complete:
-        return {**out, "train_count": f"partial ({count.backend}): not counted: {'; '.join(count.uncounted)}"}
-    out.update(train_macs=count.macs, train_forward_macs=count.forward_macs, train_backward_macs=count.backward_macs,
-               train_mac_ratio=count.ratio, train_count=f"ok ({count.backend}, archbench's build of the model)")
-    return out
+        return {**dict.fromkeys(COLUMNS),
+                STATUS_COLUMN: f"not counted: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}  # fmt: skip
+    return {**count.columns(), STATUS_COLUMN: f"{count.describe()}, archbench's build of the model"}
 
 
 def _train(ctx: TaskContext) -> list[dict[str, Any]]:

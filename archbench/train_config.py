@@ -16,6 +16,7 @@ from typing import Any
 from .distribute import DISTRIBUTE_KINDS, LR_SCALING_RULES, scaled_lr
 from .errors import UsageError
 from .registry import ModelSpec
+from .step import LR, MOMENTUM
 
 __all__ = ["CHECKPOINT_SUFFIX", "LR_SCHEDULES", "OPTIMIZERS", "TRAIN_FIELDS", "TrainConfig", "config_columns",
            "train_config"]
@@ -54,8 +55,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
+    lr: float = LR
+    momentum: float = MOMENTUM
     nesterov: bool = False
     weight_decay: float = 5e-4
     lr_schedule: str = "cosine"

@@ -184,7 +184,8 @@ def test_bad_input_is_a_one_line_error():
 
 # ----------------------------------------------------------------------------------------------------
 # Training steps: forward + weight gradients of every layer + input gradients of every layer but the
-# first, exactly, for a network without batch norm.
+# first, exactly, for a network without batch norm; its dropout (a random mask, drawn at no cost by rule,
+# and a multiply) adds no multiply-add and leaves the count ok.
 
 FORWARD = {"c1": 8 * 8 * 3 * 3 * 3 * 4, "c2": 4 * 4 * 3 * 3 * 4 * 6, "d": 4 * 4 * 6 * 5}  # "same"; c2 stride 2
 
@@ -193,14 +194,17 @@ def _small_cnn():
     x = keras.Input((8, 8, 3))
     y = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     y = L.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2")(y)
-    return keras.Model(x, L.Dense(5, activation="softmax", name="d")(L.Flatten()(y)))
+    y = L.Dropout(0.5, name="drop")(L.Flatten()(y))
+    return keras.Model(x, L.Dense(5, activation="softmax", name="d")(y))
 
 
 def _training_results():
     t = archbench.count_training(_small_cnn(), optimizer="sgd")
+    timed = archbench.count_training(_small_cnn())  # the timed step: SGD with momentum, sparse labels
     layers = {r.name.split("/")[-1]: [r.forward_macs, r.backward_macs] for r in t.layers}
     return {
         "macs": [t.forward_macs, t.backward_macs, t.macs, t.status],
+        "timed": [timed.forward_macs, timed.backward_macs, timed.status, timed.optimizer],
         "layers": layers,
         "optimizer_ops": sum(t.optimizer_ops.values()),
         "params": t.params.trainable,
@@ -215,6 +219,7 @@ def _expected_training():
     params = (27 * 4 + 4) + (36 * 6 + 6) + (96 * 5 + 5)
     return {
         "macs": [forward, backward, forward + backward, "ok"],
+        "timed": [forward, backward, "ok", "SGD lr 0.01 momentum 0.9, no weight decay"],
         "layers": {"c1": [FORWARD["c1"], FORWARD["c1"]], "c2": [FORWARD["c2"], 2 * FORWARD["c2"]],
                    "d": [FORWARD["d"], 2 * FORWARD["d"]]},  # fmt: skip
         "optimizer_ops": 2 * params + 1,  # SGD: w - lr * g per weight, and the step counter
@@ -239,9 +244,9 @@ def test_training_summary_and_errors(monkeypatch):
 
     t = archbench.count_training(_small_cnn())
     text = format_training(t)
-    assert f"training MACs: {t.macs:,}" in text and "rule of thumb: 3 x" in text
-    assert f"{t.macs / t.forward_macs:.2f} x forward" in text
-    assert json.loads(format_training(t, "json"))["totals"]["backward_macs"] == t.backward_macs
+    assert f"train_macs (forward + backward): {t.macs:,}" in text and "rule of thumb: 3 x" in text
+    assert f"train_mac_ratio: {t.macs / t.forward_macs:.2f} x forward" in text
+    assert json.loads(format_training(t, "json"))["totals"]["train_backward_macs"] == t.backward_macs
     with pytest.raises(UsageError, match="unknown optimizer"):
         archbench.count_training(_small_cnn(), optimizer="no_such_optimizer")
     with pytest.raises(UsageError, match="unknown loss"):
@@ -250,4 +255,65 @@ def test_training_summary_and_errors(monkeypatch):
         archbench.count_training("lenet5")
     result = CliRunner().invoke(cli, ["summary", "lenet5_modern", "--training"])
     assert result.exit_code == 0, result.output
-    assert "backward MACs" in result.output and "x forward" in result.output
+    head = result.output.splitlines()[0].split()
+    assert head == ["name", "train_forward_macs", "train_backward_macs", "train_macs", "train_mac_ratio"]
+    assert "train_count: ok (" in result.output
+
+
+# LeNet-5's C3 (table I): 60 connected 5 x 5 kernels gathered into a dense 5 x 5 x 6 x 16 kernel with
+# zeros. Forward and input gradient at the connected taps; the weight gradient of the whole dense
+# kernel, as computed, then summed into the 60 kernels by the gather's gradient (a segment sum: one add
+# per element of the 5 x 5 x 96 gathered kernel).
+C3_POSITIONS, TAPS, CONNECTIONS, DENSE = 10 * 10, 5 * 5, 60, 6 * 16
+LENET5 = {  # forward, backward per layer: the first (C1) has no input gradient, the RBF centers are fixed
+    "c1": [28 * 28 * TAPS * 1 * 6, 28 * 28 * TAPS * 1 * 6],
+    "c3": [C3_POSITIONS * TAPS * CONNECTIONS, C3_POSITIONS * TAPS * CONNECTIONS + C3_POSITIONS * TAPS * DENSE],
+    "c5": [TAPS * 16 * 120, 2 * TAPS * 16 * 120],
+    "f6": [120 * 84, 2 * 120 * 84],
+    "predictions": [84 * 10, 0],  # the squared distances to fixed centers: a weighted sum, no weight gradient
+}
+
+
+def _lenet5_training():
+    from archbench.tracing import trace_training
+
+    t = archbench.count_training(archbench.get_model("lenet5"))
+    step, _ = trace_training(archbench.get_model("lenet5"))
+    segment_sums = sum(r.ops for r in step.ops if r.op in ("UnsortedSegmentSum", "scatter-add", "scatter_add"))
+    return {"layers": {r.name.split("/")[-1]: [r.forward_macs, r.backward_macs] for r in t.layers},
+            "totals": [t.forward_macs, t.backward_macs, t.status], "segment_sums": segment_sums}  # fmt: skip
+
+
+def _expected_lenet5():
+    return {"layers": LENET5, "totals": [sum(f for f, _ in LENET5.values()), sum(b for _, b in LENET5.values()), "ok"],
+            "segment_sums": TAPS * DENSE}  # fmt: skip
+
+
+def test_lenet5_connection_table_gradient_counts_exactly():
+    assert _lenet5_training() == _expected_lenet5()
+
+
+@pytest.mark.jax
+def test_lenet5_connection_table_gradient_counts_exactly_on_jax():
+    assert _on_jax(_lenet5_training) == _expected_lenet5()
+
+
+def test_a_partial_training_count_keeps_its_figures_on_the_row(monkeypatch):
+    from archbench import tasks
+    from archbench.cost import training
+    from archbench.tracing import _handles
+
+    monkeypatch.delitem(_handles.TF_RULES if BACKEND == "tensorflow" else _handles.JAX_RULES,
+                        "Conv2DBackpropFilter" if BACKEND == "tensorflow" else "conv_general_dilated")
+    model = _small_cnn()
+
+    class Context:
+        def model(self):
+            return model
+
+        def input_shape(self):
+            return (8, 8, 3)
+
+    row = tasks._count_training(Context())
+    assert row["train_count"].startswith("partial (") and "no rule" in row["train_count"]
+    assert set(training.COLUMNS) <= set(row) and all(row[c] for c in training.COLUMNS), row

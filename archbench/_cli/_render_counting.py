@@ -1,7 +1,7 @@
 """Rendering of a model's count for ``archbench summary``: the per-layer table (layer walker) or the
 per-scope table (traced program) as text, CSV, JSON or Markdown, the totals, what was not counted,
-and the gaps to the registry's MAC references; with ``--training``, the training step's forward and
-backward MACs per layer."""
+and the gaps to the registry's MAC references; with ``--training``, the training step's four figures
+per layer, under the column names of ``results.csv``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..cost import ModelCount, TrainingCount, count, count_training
-from ..cost.training import RULE_OF_THUMB
+from ..cost.training import COLUMNS, RULE_OF_THUMB, STATUS_COLUMN
 from ..counting import Complexity, RefGap, reference_gap
 from ..errors import UsageError
 from ..registry import get_spec
@@ -139,8 +139,9 @@ def _ratio(value: float | None) -> str:
 
 
 def format_training(t: TrainingCount, fmt: str = "table") -> str:
-    """Render a training step's count (:func:`archbench.count_training`): per layer the forward,
-    backward and training MACs and their ratio to the forward pass, beside the rule of thumb of 3."""
+    """Render a training step's count (:func:`archbench.count_training`): per layer the four figures
+    under the columns of ``results.csv`` (:data:`archbench.cost.training.COLUMNS`), beside the rule of
+    thumb of 3; a partial count keeps its figures and says what it leaves out."""
     if fmt not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     rows = t.rows()
@@ -156,25 +157,27 @@ def format_training(t: TrainingCount, fmt: str = "table") -> str:
     def ops(d: Any) -> str:
         return f"{sum(d.values()):,} (" + (", ".join(f"{k} {si(v, '.3f')}" for k, v in d.items()) or "none") + ")"
 
+    total, forward, backward, ratio = COLUMNS
     shapes = "; ".join(" x ".join(map(str, s)) for s in t.input_shapes)
     notes = [
         f"model {t.model_name}: one training step per sample, input {shapes}, loss {t.loss}, optimizer "
         f"{t.optimizer} (traced gradient program, {t.backend} backend)",
-        f"forward MACs: {t.forward_macs:,} ({si(t.forward_macs, '.3f')})",
-        f"backward MACs: {t.backward_macs:,} ({si(t.backward_macs, '.3f')}): weight gradients, and input "
-        "gradients of every layer but the first",
-        f"training MACs: {t.macs:,} ({si(t.macs, '.3f')}) = {_ratio(t.ratio)} x forward (rule of thumb: "
-        f"{RULE_OF_THUMB} x); FLOPs = 2 x MACs = {t.flops:,}",
+        f"{forward} (forward pass): {t.forward_macs:,} ({si(t.forward_macs, '.3f')})",
+        f"{backward} (backward pass: weight gradients, and input gradients of every layer but the first): "
+        f"{t.backward_macs:,} ({si(t.backward_macs, '.3f')})",
+        f"{total} (forward + backward): {t.macs:,} ({si(t.macs, '.3f')}); FLOPs = 2 x MACs = {t.flops:,}",
+        f"{ratio}: {_ratio(t.ratio)} x forward (rule of thumb: {RULE_OF_THUMB} x)",
         f"other operations per sample: forward {ops(t.forward_ops)}; backward {ops(t.backward_ops)}",
         f"optimizer update, per step (not per sample): {ops(t.optimizer_ops)}",
+        f"{STATUS_COLUMN}: {t.describe()}",
     ]
     if t.uncounted:
         notes.append(
             f"PARTIAL: these figures leave out {len(t.uncounted)} uncounted part(s): " + "; ".join(t.uncounted)
         )
-    head = ["name", "forward MACs", "backward MACs", "training MACs", "x forward"]
+    head = ["name", forward, backward, total, ratio]
     body = [
-        [r["name"], f"{r['forward_macs']:,}", f"{r['backward_macs']:,}", f"{r['macs']:,}", _ratio(r["ratio"])]
+        [r["name"], f"{r[forward]:,}", f"{r[backward]:,}", f"{r[total]:,}", _ratio(r[ratio])]
         for r in rows
     ]
     return _table(head, body, {1, 2, 3, 4}, fmt, notes)
@@ -189,7 +192,7 @@ def summarize_model(
     include_top: bool = True,
     fmt: str = "table",
     training: bool = False,
-    optimizer: str = "sgd",
+    optimizer: str | None = None,
 ) -> str:
     """Build a registered model (at ``input_size`` x ``input_size`` if given), count it
     (:func:`archbench.count`: the layer walker, or the traced program when the walker

@@ -19,7 +19,8 @@ import click
               show_default=True)
 @click.option("--training", is_flag=True,
               help="Count one training step per image instead: forward and backward MACs per layer.")
-@click.option("--optimizer", default="sgd", show_default=True, help="Optimizer of the training step (--training).")
+@click.option("--optimizer", default=None,
+              help="Optimizer of the training step (--training); default: the timed step's, SGD with momentum.")
 @click.option("--model-file", "model_files", multiple=True, help="Python file registering extra models.")
 def command(model, input_size, batch_size, dtype, include_top, fmt, training, optimizer, model_files) -> None:
     """Print MODEL's per-layer table (name, type, output shape, params, MACs, % of MACs, receptive field),

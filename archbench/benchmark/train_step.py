@@ -1,25 +1,21 @@
 """One training step as a compiled zero-argument call, for the targets of the one latency pipeline.
 
-A way whose ``step`` is ``train`` (:class:`~archbench.benchmark.targets.Way`) times this step instead of inference,
-with everything else of the pipeline unchanged (timer and stop rule, load/``noisy``, memory, energy, the
-row). The step is the same on every stack:
+A way whose ``step`` is ``train`` (:class:`~archbench.benchmark.targets.Way`) times this step instead of
+inference, with everything else of the pipeline unchanged (timer and stop rule, load/``noisy``, memory,
+energy, the row). The step of a Keras model is :mod:`archbench.step`'s, the one
+:func:`archbench.count_training` counts: forward in training mode (batch norm on the batch's statistics,
+dropout on), sparse categorical cross-entropy on random integer labels (the mean over the batch, summed
+over several outputs), the weight gradients, SGD with momentum (:data:`~archbench.step.LR`,
+:data:`~archbench.step.MOMENTUM`, no weight decay), the weights changed in place or carried to the next
+call. torchvision's build takes the same step in torch: ``cross_entropy`` on its logits and
+``torch.optim.SGD`` with the same rate and momentum.
 
-- **forward in training mode**: batch norm normalises with the batch's statistics and updates its moving
-  averages, dropout is on;
-- **loss**: cross-entropy on random integer labels (Keras: ``sparse_categorical_crossentropy`` on the
-  model's outputs, which the zoo ends in a softmax, as :func:`archbench.count_training` counts it; torch:
-  ``cross_entropy`` on torchvision's logits), the mean over the batch, summed over several outputs;
-- **backward**: gradients with respect to the trainable weights;
-- **update**: SGD with momentum (:data:`LR`, :data:`MOMENTUM`, no weight decay), the weights changed in
-  place or carried to the next call.
-
-The input batch and labels are random, generated once on the device. Per backend: JAX ``jax.jit`` of the
-stateless step (``model.stateless_call`` under ``jax.value_and_grad``, the momentum update written out),
-its state donated and the updated state kept for the next call; TensorFlow a ``tf.function`` (XLA when
-``jit``) with a ``GradientTape`` and ``keras.optimizers.SGD``; torch (the Keras model on the torch
-backend, and torchvision's build) ``torch.compile`` of the forward and the loss (AOTAutograd compiles the
-backward; ``torch.optim.SGD`` updates eagerly) or all eager. Each call synchronises on the loss and the
-new weights.
+The input batch and labels are random, generated once on the device. Per backend: JAX ``jax.jit`` of
+:func:`archbench.step.jax_step`, its state (weights, batch-norm statistics, the optimizer's variables)
+donated and the updated state kept for the next call; TensorFlow a ``tf.function`` (XLA when ``jit``)
+of :func:`archbench.step.tf_step`; torch (the Keras model on the torch backend, and torchvision's build)
+``torch.compile`` of the forward and the loss (AOTAutograd compiles the backward; ``torch.optim.SGD``
+updates eagerly) or all eager. Each call synchronises on the loss and the new weights.
 """
 
 from __future__ import annotations
@@ -28,30 +24,25 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import step as keras_step
 from ..errors import UsageError
-from ..train_config import TrainConfig
 from .compilers import Compiled, _want_gpu, input_batch_shape
 from .config import LatencyConfig
 from .oom import is_oom
 from .result import short_message
 
-LR = TrainConfig.lr
-MOMENTUM = TrainConfig.momentum
 
 COLUMNS: Mapping[str, str] = {
     "task_kind": "train",
     "train_step": "forward in training mode (batch norm on batch statistics), cross-entropy on random "
                   "integer labels, backward (weight gradients), SGD momentum update",
-    "train_optimizer": f"SGD lr {LR:g} momentum {MOMENTUM:g}, no weight decay",
+    "train_optimizer": keras_step.OPTIMIZER,
 }  # fmt: skip
 """The columns every training-step row carries, whatever ran it."""
 
 
 def _keras_loss(outputs: Any, labels: Any) -> Any:
-    import keras
-
-    return sum(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, y))
-               for y in keras.tree.flatten(outputs))  # fmt: skip
+    return keras_step.loss_value(keras_step.loss_function(), labels, outputs)
 
 
 def _classes(model: Any) -> int:
@@ -81,28 +72,15 @@ def _jax_step(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Comp
     key_x, key_y = jax.random.split(jax.random.key(config.seed))
     x = jax.device_put(jax.random.uniform(key_x, shape, dtype="float32"), where)
     y = jax.device_put(jax.random.randint(key_y, (shape[0],), 0, _classes(model)), where)
-
-    def loss(trainable: Any, frozen: Any, t: Any, labels: Any) -> Any:
-        out, frozen = model.stateless_call(trainable, frozen, t, training=True)
-        return _keras_loss(out, labels), frozen
-
-    grad = jax.value_and_grad(loss, has_aux=True)
-
-    def step(state: Any, t: Any, labels: Any) -> Any:
-        trainable, frozen, velocity = state
-        (value, frozen), grads = grad(trainable, frozen, t, labels)
-        # keras.optimizers.SGD's momentum: v <- momentum * v - lr * g; w <- w + v
-        velocity = [MOMENTUM * v - LR * g for v, g in zip(velocity, grads, strict=True)]
-        trainable = [w + v for w, v in zip(trainable, velocity, strict=True)]
-        return (trainable, frozen, velocity), value
-
-    jitted = jax.jit(step, donate_argnums=0)
-    trainable = jax.device_put([v.value for v in model.trainable_variables], where)
-    state = [trainable, jax.device_put([v.value for v in model.non_trainable_variables], where),
-             [jax.numpy.zeros_like(w) for w in trainable]]  # fmt: skip
+    optimizer = keras_step.optimizer()
+    optimizer.build(model.trainable_variables)
+    jitted = jax.jit(keras_step.jax_step(model, keras_step.loss_function(), optimizer), donate_argnums=0)
+    state = jax.device_put([[v.value for v in model.trainable_variables],
+                            [v.value for v in model.non_trainable_variables],
+                            [v.value for v in optimizer.variables]], where)  # fmt: skip
 
     def fn() -> Any:
-        state[:], value = jitted(tuple(state), x, y)
+        state[:], value = jitted(tuple(state), [x], y)
         return value, state[0]
 
     def sync(out: Any) -> Any:
@@ -118,7 +96,6 @@ def _jax_step(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Comp
 
 
 def _tf_step(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Compiled:
-    import keras
     import tensorflow as tf
 
     notes: list[str] = []
@@ -127,17 +104,14 @@ def _tf_step(model: Any, config: LatencyConfig, shape: tuple[int, ...]) -> Compi
     with tf.device(placement):
         x = tf.random.stateless_uniform(shape, seed=(config.seed, 0), dtype=tf.float32)
         y = tf.random.stateless_uniform((shape[0],), seed=(config.seed, 1), maxval=_classes(model), dtype=tf.int32)
-        optimizer = keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM)
+        optimizer = keras_step.optimizer()
         optimizer.build(model.trainable_variables)
+    run = keras_step.tf_step(model, keras_step.loss_function(), optimizer)
 
     @tf.function(jit_compile=bool(config.jit))
     def step(t: Any, labels: Any) -> Any:
         with tf.device(placement):
-            with tf.GradientTape() as tape:
-                value = _keras_loss(model(t, training=True), labels)
-            grads = tape.gradient(value, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            return value
+            return run([t], labels)
 
     def fn() -> Any:
         return step(x, y)
@@ -169,7 +143,7 @@ def torch_train_step(
     ``parameters``. Where compiling fails the step runs eager, and the notes and the path say so."""
     import torch
 
-    optimizer = torch.optim.SGD(parameters, lr=LR, momentum=MOMENTUM)
+    optimizer = torch.optim.SGD(parameters, lr=keras_step.LR, momentum=keras_step.MOMENTUM)
     where = x.device
 
     def forward_loss(t: Any, y: Any) -> Any:

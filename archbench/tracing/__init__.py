@@ -177,35 +177,25 @@ def trace_count(
 
 
 def trace_training(
-    model: Any, input_shape: Any = None, *, loss: Any = "categorical_crossentropy", optimizer: Any = "sgd",
-    dtype: str = "float32",
-) -> tuple[TracedCount, TracedCount]:  # fmt: skip
-    """Trace one sample's training step of ``model`` and the optimizer's update (see
-    :mod:`._training`): ``(step, update)``. The step's operations are per sample, each with the scope
-    :func:`split_scope` reads as forward or backward; the update's are all ``static`` (once per step).
-    ``loss`` and ``optimizer`` are anything ``keras.losses.get`` / ``keras.optimizers.get`` accept."""
-    import keras
-
+    model: Any, input_shape: Any = None, *, loss: Any = None, optimizer: Any = None, dtype: str = "float32"
+) -> tuple[TracedCount, TracedCount]:
+    """Trace one sample's training step of ``model`` (:mod:`archbench.step`, as the timer runs it; see
+    :mod:`._training`) and the optimizer's update: ``(step, update)``. The step's operations are per
+    sample, each with the scope :func:`split_scope` reads as forward or backward; the update's are all
+    ``static`` (once per step). ``loss`` and ``optimizer`` are anything ``keras.losses.get`` /
+    ``keras.optimizers.get`` accept; None: the timed step's (:func:`archbench.step.loss_function`,
+    :func:`archbench.step.optimizer`)."""
+    from .. import step
     from ._training import trace_step, trace_update
 
     dtype = _check(model, 1, dtype, "count_training")
     shapes = _input_shapes(model, input_shape)
-    try:
-        loss_fn = keras.losses.get(loss)
-    except ValueError as exc:
-        raise UsageError(f"unknown loss {loss!r}: {exc}") from exc
-    try:
-        optimizer = keras.optimizers.get(optimizer)
-    except ValueError as exc:
-        raise UsageError(f"unknown optimizer {optimizer!r}: {exc}") from exc
-    if loss_fn is None or not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise UsageError(f"need a loss and an optimizer, got {loss!r} and {optimizer!r}")
-    optimizer = type(optimizer).from_config(optimizer.get_config())  # a new one: the caller's is not built
+    loss_fn, opt = step.loss_function(loss), step.optimizer(optimizer)
     tally, loops = trace_step(model, shapes, loss_fn, dtype)
-    update = trace_update(model, optimizer)
+    update = trace_update(model, opt)
     depth_note = "; ".join(loops) or None
-    step = _record(model, tally, shapes, 1, dtype, None, depth_note or "not computed for a training step")
-    return step, _record(model, update, shapes, 1, dtype, None, "an optimizer update")
+    traced = _record(model, tally, shapes, 1, dtype, None, depth_note or "not computed for a training step")
+    return traced, _record(model, update, shapes, 1, dtype, None, "an optimizer update")
 
 
 def split_scope(scope: str) -> tuple[str, str]:

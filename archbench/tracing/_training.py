@@ -1,14 +1,14 @@
 """The programs of one training step, traced on the active backend and walked like the inference
-program: the loss and its gradients with respect to the trainable weights, and the optimizer's update.
+program: the functions of :mod:`archbench.step`, the very ones the timer compiles.
 
-- JAX: the jaxpr of ``jax.value_and_grad`` of the loss of ``model.stateless_call(..., training=True)``
-  with respect to the trainable variables; its forward operations carry the layer's scope in
-  ``jvp(...)``, the gradient's in ``transpose(jvp(...))``.
-- TensorFlow: the graph of a ``tf.function`` that computes the loss of ``model(x, training=True)``
-  under a ``tf.GradientTape`` and the tape's gradients with respect to the trainable variables; the
-  gradient's operations run under the ``gradient_tape/`` scope.
-- The update: ``optimizer.stateless_apply`` (JAX) or ``optimizer.apply`` in a ``tf.function``, on
-  gradients of the variables' shapes; it runs once per step, whatever the batch.
+- JAX: the jaxpr of :func:`archbench.step.jax_gradients` (``jax.value_and_grad`` of the loss of
+  ``model.stateless_call(..., training=True)`` with respect to the trainable variables); its forward
+  operations carry the layer's scope in ``jvp(...)``, the gradient's in ``transpose(jvp(...))``.
+- TensorFlow: the graph of :func:`archbench.step.tf_gradients` in a ``tf.function`` (the loss of
+  ``model(x, training=True)`` under a ``tf.GradientTape`` and the tape's gradients); the gradient's
+  operations run under the ``gradient_tape/`` scope.
+- The update: :func:`archbench.step.jax_update` or :func:`archbench.step.tf_update` on gradients of
+  the variables' shapes; it runs once per step, whatever the batch.
 
 Nothing is computed (abstract shapes on JAX, a traced graph on TensorFlow); the model is not changed
 (the optimizer is a new one, built for the model's variables).
@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import step
 from ._common import Shape, Tally
 
 __all__ = ["phase", "trace_step", "trace_update"]
@@ -36,15 +37,9 @@ def phase(scope: str) -> tuple[str, str]:
     return (BACKWARD if backward else FORWARD), "/".join(layer)
 
 
-def _loss(loss_fn: Any, labels: list[Any], outputs: list[Any]) -> Any:
-    """The scalar loss: the mean over the batch, summed over the outputs."""
-    import keras
-
-    return sum(keras.ops.mean(loss_fn(t, p)) for t, p in zip(labels, outputs, strict=True))
-
-
 def trace_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple[Tally, list[str]]:
-    """Trace one sample's training step (``loss_fn`` and the weight gradients): the tally and loop notes."""
+    """Trace one sample's loss and weight gradients (:func:`archbench.step.jax_gradients` or
+    :func:`archbench.step.tf_gradients`): the tally and loop notes."""
     import keras
 
     if keras.backend.backend() == "jax":
@@ -69,14 +64,9 @@ def _jax_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tupl
         return model.stateless_call(trainable, frozen, inputs[0] if len(inputs) == 1 else list(inputs), training=True)
 
     outputs = keras.tree.flatten(jax.eval_shape(forward, trainable, frozen, inputs)[0])
-    labels = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outputs]
-
-    def loss(trainable, frozen, inputs, labels):
-        y, updated = forward(trainable, frozen, inputs)
-        return _loss(loss_fn, labels, keras.tree.flatten(y)), updated
-
-    step = jax.value_and_grad(loss, has_aux=True)
-    closed = jax.make_jaxpr(step)(trainable, frozen, inputs, labels)
+    specs = step.label_specs(loss_fn, [(tuple(o.shape), o.dtype) for o in outputs])
+    labels = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in specs]
+    closed = jax.make_jaxpr(step.jax_gradients(model, loss_fn))(trainable, frozen, inputs, labels)
     data = [x.shape for x in inputs] + [t.shape for t in labels]
     tally, _, loops = _jax.walk(closed, len(trainable) + len(frozen), data, 1)
     return tally, loops
@@ -90,28 +80,27 @@ def _tf_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple
 
     specs = [tf.TensorSpec((1, *s), dtype) for s in shapes]
 
-    def forward(inputs):
+    def forward(*inputs):
         return model(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
 
-    outputs = keras.tree.flatten(tf.function(lambda *x: forward(x)).get_concrete_function(*specs).structured_outputs)
-    labels = [tf.TensorSpec(o.shape, o.dtype) for o in outputs]
-    variables = model.trainable_variables
+    outputs = keras.tree.flatten(tf.function(forward).get_concrete_function(*specs).structured_outputs)
+    labels = [tf.TensorSpec(shape, dtype)
+              for shape, dtype in step.label_specs(loss_fn, [(tuple(o.shape), o.dtype) for o in outputs])]
+    gradients = step.tf_gradients(model, loss_fn)
 
-    def step(*args):
-        inputs, targets = args[: len(specs)], args[len(specs) :]
-        with tf.GradientTape() as tape:
-            y = keras.tree.flatten(forward(inputs))
-            value = _loss(loss_fn, targets, y)
-        return [value, *tape.gradient(value, variables)]
+    def traced(*args):
+        value, grads = gradients(args[: len(specs)], list(args[len(specs) :]))
+        return [value, *grads]
 
-    graph = tf.function(step).get_concrete_function(*specs, *labels).graph
+    graph = tf.function(traced).get_concrete_function(*specs, *labels).graph
     data = [tuple(s.shape) for s in specs] + [tuple(t.shape) for t in labels]
     tally, _, loops = _tf.walk(graph, data, 1)
     return tally, loops
 
 
 def trace_update(model: Any, optimizer: Any) -> Tally:
-    """Trace a new ``optimizer``'s update of the model's trainable variables: every operation is static
+    """Trace a new ``optimizer``'s update of the model's trainable variables
+    (:func:`archbench.step.jax_update` or :func:`archbench.step.tf_update`): every operation is static
     (no data flows into it), so its tally holds per-step work only."""
     import keras
 
@@ -127,18 +116,16 @@ def trace_update(model: Any, optimizer: Any) -> Tally:
 
         state = [spec(v) for v in optimizer.variables]
         weights = [spec(v) for v in variables]
-
-        def update(state, grads, weights):
-            return optimizer.stateless_apply(state, grads, weights)
-
-        closed = jax.make_jaxpr(update)(state, weights, weights)
+        closed = jax.make_jaxpr(step.jax_update(optimizer))(state, weights, weights)
         return _jax.walk(closed, 2 * len(weights) + len(state), [], 1)[0]
     import tensorflow as tf
 
     from . import _tf
 
+    update = step.tf_update(model, optimizer)
+
     def apply(*grads):
-        optimizer.apply(list(grads), variables)
+        update(grads)
         return tf.constant(0)
 
     graph = tf.function(apply).get_concrete_function(*(tf.TensorSpec(v.shape, v.dtype) for v in variables)).graph
