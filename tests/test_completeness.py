@@ -1,0 +1,65 @@
+"""Every zoo model counts whole: params, ``archbench.count`` and ``archbench.count_training`` all ``ok``
+(:mod:`archbench.completeness`), every failure collected and reported once; on TensorFlow for the
+whole zoo, on the active backend for four models (CI's JAX smoke run walks them under JAX), and the
+same training figures on JAX as on TensorFlow for those four."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import archbench
+from archbench.completeness import walk
+from archbench.cost.training import COLUMNS
+
+ZOO = archbench.list_models()
+FOUR = ["lenet5", "alexnet", "googlenet", "nin"]
+
+
+def _failures(names, build):
+    return [f"{w.model}: {problem}" for w in walk(names, build=build) for problem in w.problems]
+
+
+@pytest.mark.slow
+def test_every_zoo_model_counts_whole(build):
+    """All zoo models: their count_training takes most of it (see results/README.md for the time);
+    the models are built once per session, shared with the other zoo tests."""
+    failures = _failures(ZOO, build)
+    assert failures == [], "\n".join(failures)
+
+
+@pytest.mark.smoke
+def test_four_models_count_whole_on_the_active_backend(build):
+    failures = _failures(FOUR, build)
+    assert failures == [], "\n".join(failures)
+
+
+_JAX_SCRIPT = """
+import json, sys
+import archbench
+out = {"backend": __import__("keras").backend.backend(), "counts": {}}
+for name in sys.argv[1:]:
+    t = archbench.count_training(archbench.get_model(name))
+    out["counts"][name] = {**t.columns(), "status": t.status}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.jax
+def test_training_counts_are_equal_on_jax(build):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("compares the JAX count with TensorFlow's, in this process")
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, *FOUR], env=env, capture_output=True, text=True,
+                         timeout=900)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax"
+    for name in FOUR:
+        t = archbench.count_training(build(name))
+        assert result["counts"][name] == {**t.columns(), "status": "ok"}, name
+        assert set(result["counts"][name]) == {*COLUMNS, "status"}
