@@ -29,7 +29,7 @@ th{background:#f3f3f3}table.sortable th[data-col]{cursor:pointer;user-select:non
 caption{caption-side:top;text-align:left;font-size:.95em;color:#333;padding:.2em 0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto;max-width:100%}tr:nth-child(even) td{background:#fafafa}
 input.filter{font-size:.85em;padding:.15em .4em;margin:.2em 0;width:18em}details{margin:.4em 0}summary{cursor:pointer;color:#035}
-svg g.pt:hover path{stroke:#000;stroke-width:1}
+figure svg use{pointer-events:none}figure svg g.pt,figure svg g.pt *{pointer-events:all}svg g.pt:hover path{stroke:#000;stroke-width:1}
 """
 
 JS = """

@@ -268,6 +268,42 @@ def test_summary_is_narrow_filterable_with_constants_in_its_caption(tmp_path):
     assert 'document.querySelectorAll("input.filter")' in text
 
 
+HIT_TEST = """<script>
+window.addEventListener("load", function(){
+  var pts = document.querySelectorAll("g.pt"), hit = 0;
+  pts.forEach(function(g){
+    var svg = g.closest("svg"), ok = false;
+    svg.scrollIntoView({block: "center"});
+    var r = g.getBoundingClientRect(), s = svg.getBoundingClientRect();
+    var x = (Math.max(r.left, s.left) + Math.min(r.right, s.right)) / 2;
+    var y0 = Math.max(r.top, s.top, 0), y1 = Math.min(r.bottom, s.bottom, window.innerHeight);
+    [y0 + 0.5 * (y1 - y0), y0 + 0.2 * (y1 - y0), y0 + 0.8 * (y1 - y0), y0 + 2].forEach(function(y){
+      var el = document.elementFromPoint(x, y);
+      if (el && el.closest && el.closest("g.pt") === g) ok = true;
+    });
+    if (ok) hit++;
+  });
+  var out = document.createElement("pre");
+  out.textContent = "HOVER points=" + pts.length + " hit=" + hit;
+  document.body.appendChild(out);
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no headless browser at /usr/bin/chromium")
+def test_every_point_is_under_the_pointer_in_a_browser(report, tmp_path):
+    """In Chromium, the element under the centre of each point (or bar) is that point's titled group: the
+    browser shows its model, value and source on hover (nothing drawn over it takes the pointer)."""
+    _, paths = report
+    page = tmp_path / "probe.html"
+    page.write_text(open(paths["html"], encoding="utf-8").read().replace("</body>", HIT_TEST), encoding="utf-8")
+    dom = subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1400,900",
+                          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                          "--dump-dom", "file://" + str(page)], check=True, timeout=180, capture_output=True, text=True).stdout  # fmt: skip
+    points = open(paths["html"], encoding="utf-8").read().count('<g class="pt"')
+    assert f"HOVER points={points} hit={points}" in dom and points > 50
+
+
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no headless browser at /usr/bin/chromium")
 def test_headless_browser_renders_offline(report, tmp_path):
     _, paths = report
