@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from test_analysis import alexnet_layers, result_rows, write_folder
 
 from archbench import registry
+from archbench.analysis.hover import tagged_count
 from archbench.cli import cli
 from archbench.errors import ResultsFileError
-from archbench.analysis.hover import tagged_count
 from archbench.report import FIGURES, draw_figures, write_report
 
 HERE = os.path.dirname(__file__)
