@@ -76,7 +76,9 @@ def _sparse(loss_fn: Any) -> bool:
     return "sparse" in name.lower()
 
 
-def label_specs(loss_fn: Any, outputs: Sequence[tuple[tuple[int, ...], str]]) -> list[tuple[tuple[int, ...], str]]:
+def label_specs(
+    loss_fn: Any, outputs: Sequence[tuple[tuple[int, ...], str]]
+) -> list[tuple[tuple[int, ...], str]]:
     """``(shape, dtype)`` of the labels of each output ``(shape, dtype)``: integer class indices for a
     sparse loss, else the output's own shape."""
     if _sparse(loss_fn):

@@ -91,7 +91,7 @@ def train_throughput(results: pd.DataFrame) -> Any:
     labelled = primary_setting(pts) or sorted(pts["setting"].unique())[0]
     fig = _figure(9.5, 6.6)
     ax = _by_setting(fig, pts, "gmacs", "images_per_s",
-                     xlabel="training operations: G-MACs per image per step (counted, log scale)",
+                     xlabel="train_macs: G-MACs per image per step (counted, log scale)",
                      ylabel="training throughput (images/s, log scale)", title="Training throughput vs training operations")  # fmt: skip
     x = np.geomspace(pts["gmacs"].min() / 1.6, pts["gmacs"].max() * 1.6, 20)
     y = (float(pts["images_per_s"].min()) / 1.6, float(pts["images_per_s"].max()) * 1.6)
@@ -154,7 +154,7 @@ def train_vs_inference(results: pd.DataFrame) -> Any:
         raise NotDrawn("no counted MAC ratio ('train_mac_ratio') for the models with both rows")
     fig = _figure(9.5, 6.6)
     ax = _by_setting(fig, counted, "train_mac_ratio", "time_ratio",
-                     xlabel="counted: training MACs / inference MACs per image (archbench.count_training)",
+                     xlabel="train_mac_ratio: train_macs / train_forward_macs (counted, archbench.count_training)",
                      ylabel="measured: training step time / inference time (same batch)",
                      title="Training vs inference: measured time ratio beside counted MAC ratio")  # fmt: skip
     _label_points(ax, list(counted["train_mac_ratio"]), list(counted["time_ratio"]), list(counted["model"]),

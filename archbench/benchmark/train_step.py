@@ -31,7 +31,6 @@ from .config import LatencyConfig
 from .oom import is_oom
 from .result import short_message
 
-
 COLUMNS: Mapping[str, str] = {
     "task_kind": "train",
     "train_step": "forward in training mode (batch norm on batch statistics), cross-entropy on random "

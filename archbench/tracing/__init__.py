@@ -33,7 +33,11 @@ Conventions (numbers per sample: the program is traced at ``batch_size`` and div
   one per element), ``reduction`` (``inputs - outputs`` adds or comparisons; a mean ``inputs``),
   ``pooling`` (max: ``window - 1`` comparisons per output; average: ``window``, adds and divide).
   Data movement (reshape, transpose, concatenate, slice, gather, pad, casts) costs nothing, by an
-  explicit zero rule.
+  explicit zero rule. So does **random-number generation** (a dropout mask's or noise's random bits:
+  TensorFlow's ``StatelessRandom*``, JAX's ``random_bits``/``threefry2x32``): drawing them is not
+  arithmetic of the model; the mask's comparison and multiply are element-wise operations. A **segment
+  sum** (the gradient of a gather: TensorFlow's ``UnsortedSegmentSum``, JAX's ``scatter-add``) is a
+  ``reduction`` of one add per element summed into its (zero-started) output.
 - ``static`` holds the work done on weights and constants alone (folding batch-norm statistics,
   assembling a kernel), once per call whatever the batch: it is not in the per-sample figures.
 - An operation with no rule is listed in :attr:`TracedCount.uncounted`, never silently zero; the rules
