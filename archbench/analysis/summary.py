@@ -87,14 +87,13 @@ def summary_table(results: pd.DataFrame, models: pd.DataFrame | None = None) -> 
 
 
 def summary_markdown(results: pd.DataFrame, models: pd.DataFrame | None = None) -> str:
-    """The summary table as GitHub Markdown, its constant columns in a line above it, with a line on what
-    each column means."""
+    """The summary table as GitHub Markdown, followed by its constant columns (one line) and a line on
+    what each column means."""
     table, same = constant_columns(summary_table(results, models))
     right = {"year", "params", "G-MACs", "depth", "latency (ms)", "ImageNet top-1 (%)"}
-    lines = [f"{constant_caption(same)}.", ""] if same else []
-    lines += [markdown_table(table, right)]
+    lines = [markdown_table(table, right), ""]
+    lines += [f"{constant_caption(same)}.", ""] if same else []
     lines += [
-        "",
         "params: paper convention (batch-norm moving statistics excluded), counted by archbench, '(ref)' where "
         "only the reference figure is known; G-MACs: multiply-adds per image / 1e9 at the input shape measured; "
         "depth: weight layers on the longest path; latency: median per batch in the setting named, with the "
