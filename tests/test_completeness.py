@@ -63,3 +63,23 @@ def test_training_counts_are_equal_on_jax(build):
         t = archbench.count_training(build(name))
         assert result["counts"][name] == {**t.columns(), "status": "ok"}, name
         assert set(result["counts"][name]) == {*COLUMNS, "status"}
+
+
+def test_check_completeness_reports_every_failure_once_and_exits_1(monkeypatch):
+    from click.testing import CliRunner
+
+    from archbench.cli import cli
+    from archbench.tracing import _handles
+
+    ok = CliRunner().invoke(cli, ["check", "--completeness", "-m", "lenet5,lenet5_modern"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip().splitlines()[-1].startswith("ok: 2 models count whole on ")
+    rules = _handles.TF_RULES if keras.backend.backend() == "tensorflow" else _handles.JAX_RULES
+    monkeypatch.delitem(rules, "UnsortedSegmentSum" if rules is _handles.TF_RULES else "scatter-add")
+    bad = CliRunner().invoke(cli, ["check", "--completeness", "-m", "lenet5,lenet5_modern"])
+    assert bad.exit_code == 1, bad.output
+    lines = [line for line in bad.output.splitlines() if line.startswith("lenet5")]
+    assert len(lines) == 1 and lines[0].startswith("lenet5: count_training: partial: not counted: "), bad.output
+    assert "(no rule)" in lines[0], "only LeNet-5's connection table has a gather, whose gradient lost its rule"
+    refused = CliRunner().invoke(cli, ["check", "--completeness", "--update"])
+    assert refused.exit_code != 0 and "does not go with --completeness" in refused.output
