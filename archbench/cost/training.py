@@ -31,6 +31,10 @@ Conventions (besides those of :mod:`archbench.counting` and :mod:`archbench.trac
 - ``status`` is ``ok`` when every operation was counted; a ``partial`` count keeps its figures (what
   was counted) and lists the rest in ``uncounted``.
 - ``ratio`` is ``macs / forward_macs``, to set beside the rule of thumb of 3.
+- Shown anywhere (``results.csv``, ``archbench summary --training``, the report), ``macs``,
+  ``forward_macs``, ``backward_macs`` and ``ratio`` are the columns ``train_macs``,
+  ``train_forward_macs``, ``train_backward_macs`` and ``train_mac_ratio`` (:data:`COLUMNS`), with
+  ``train_count`` (:data:`STATUS_COLUMN`) beside them.
 """
 
 from __future__ import annotations
