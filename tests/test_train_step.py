@@ -117,3 +117,20 @@ def test_the_torchvision_peer_trains_in_its_own_process():
     assert row["status"] == "ok", row["message"]
     assert row["framework"] == "torchvision" and row["path"] == "torch eager(train step)"
     assert row["task_kind"] == "train" and row["images_per_s"] > 0
+
+
+def test_the_timer_and_the_count_build_the_one_step(monkeypatch):
+    """archbench.step defines the step once: the compiled step and count_training both call its loss
+    and its update (the timed step's optimizer, SGD with momentum, is the count's default)."""
+    from archbench import step
+
+    calls = []
+    loss_value, optimizer = step.loss_value, step.optimizer
+    monkeypatch.setattr(step, "loss_value", lambda *a: calls.append("loss") or loss_value(*a))
+    monkeypatch.setattr(step, "optimizer", lambda *a: calls.append("optimizer") or optimizer(*a))
+    prepared = prepare(tiny_bn(), QUICK, train=True)
+    prepared.compiled.sync(prepared.compiled.fn())
+    timed, calls[:] = list(calls), []
+    counted = count_training(tiny_bn())
+    assert sorted(set(timed)) == sorted(set(calls)) == ["loss", "optimizer"]
+    assert counted.status == "ok" and counted.optimizer == step.OPTIMIZER == COLUMNS["train_optimizer"]
