@@ -251,7 +251,8 @@ _SPECS: dict[str, dict[str, Any]] = {
             AccuracyRef(69.362, 88.316, _TV_V2, note="torchvision's port of a reimplementation's weights "
                         "(github.com/ericsun99/Shufflenet-v2-Pytorch)", protocol=single_crop(INPUT_SIZE),
                         weights="torchvision"),
-            AccuracyRef(69.4, 88.9, _MEGVII.format("ShuffleNetV2"), note=_MEGVII_NOTE + " (30.6, 11.1)", protocol=single_crop(INPUT_SIZE), weights="paper"),
+            AccuracyRef(69.4, 88.9, _MEGVII.format("ShuffleNetV2"), note=_MEGVII_NOTE + " (30.6, 11.1)",
+                        protocol=single_crop(INPUT_SIZE), weights="paper"),
         ),
         deviations=(_PREPROCESSING,),
     ),
