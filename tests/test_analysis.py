@@ -561,3 +561,28 @@ def test_update_time_vs_batch_draws_the_networks_after_resnet_only(data):
     labels = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
     assert labels == {"googlenet", "resnet50"}
     assert "Bianco" in fig.texts[0].get_text() or any("Bianco" in t.get_text() for t in fig.texts)
+
+
+def test_a_long_caption_makes_the_figure_taller_not_its_axes_smaller():
+    from archbench.analysis.plotting import _figure, _finish
+
+    def axes_height(notes):
+        fig = _figure(8.0, 6.0)
+        fig.add_subplot().plot([1, 2], [1, 2])
+        fig.legend(["a way"], loc="outside upper center")
+        _finish(fig, "Measured here.", [f"row {i} of a long list of noisy rows" for i in range(notes)])
+        fig.draw_without_rendering()
+        return fig.get_figheight(), fig.axes[0].get_position().height * fig.get_figheight()
+
+    short, long, longer = axes_height(2), axes_height(60), axes_height(240)
+    assert short[0] == 6.0 and 6.0 < long[0] < longer[0]
+    assert longer[1] == pytest.approx(long[1], rel=0.02) and longer[1] > 3.0
+
+
+def test_the_ways_legend_sits_above_the_axes_and_the_figure_grows_with_it(data):
+    results, _ = data
+    fig = analysis.backend_comparison(results)
+    fig.draw_without_rendering()
+    legend = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
+    title = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert legend.y0 >= title.y1 and fig.axes[0].get_title().startswith("Ways to run each model")

@@ -269,7 +269,8 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     settings = sorted(
         table.columns, key=lambda s: (bool(peer.get(s, False)), first.at[s, "runtime"] != "keras", s)
     )
-    fig = _figure(min(16.0, max(7.5, (0.3 * len(settings) + 0.3) * len(table) + 3.5)), 5.6)
+    fig_width = min(16.0, max(7.5, (0.3 * len(settings) + 0.3) * len(table) + 3.5))
+    fig = _figure(fig_width, 5.0 + 0.17 * len(settings))  # the legend above the axes grows by a line per way
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -301,11 +302,9 @@ def backend_comparison(results: pd.DataFrame) -> Any:
     ax.set_xticks(x, table.index, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"median time at batch {bs} (ms, log scale)")
     _plain_log_labels(ax.yaxis)
-    fig.suptitle(
-        f"Ways to run each model: backends, runtimes and torchvision peers (batch {bs})", fontsize=11
-    )
+    ax.set_title(f"Ways to run each model: backends, runtimes and torchvision peers (batch {bs})", fontsize=11)
     ax.grid(axis="x", visible=False)
-    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside right upper",
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside upper center",
                title="device · stack · precision\n(hatched: torchvision peers)", title_fontsize=7)  # fmt: skip
     caption = (
         f"Measured on {describe_run(d)}. Median time per batch (results.csv, latency task), models ordered by "

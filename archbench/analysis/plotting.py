@@ -56,16 +56,26 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
+CAPTION_PT = 7.5
+CAPTION_LINES = 6
+"""The caption's font size, and how many of its lines a figure's own height allows for: each line beyond
+makes the figure taller by its measured height, so a long caption (notes naming many rows) never squeezes
+the axes."""
+
+
 def _finish(fig: Any, caption: str, notes: Iterable[str] = ()) -> Any:
-    """Attach the caption (drawn under the axes), lay the figure out, then place the point labels on
-    the final layout (which is frozen, so saving at another resolution keeps them where they are)."""
+    """Attach the caption (drawn under the axes, the figure grown by its lines beyond
+    :data:`CAPTION_LINES`), lay the figure out, then place the point labels on the final layout (which is
+    frozen, so saving at another resolution keeps them where they are)."""
     notes = [n.rstrip(".") for n in notes if n]
     text = caption + (" Notes: " + "; ".join(notes) + "." if notes else "")
     fig.caption = text
-    chars = int(fig.get_figwidth() * 16)
-    fig.supxlabel(
-        textwrap.fill(text, chars), fontsize=7.5, x=0.01, ha="left", multialignment="left", color="0.25"
-    )
+    wrapped = textwrap.fill(text, int(fig.get_figwidth() * 16))
+    label = fig.supxlabel(wrapped, fontsize=CAPTION_PT, x=0.01, ha="left", multialignment="left", color="0.25")
+    lines = wrapped.count("\n") + 1
+    if lines > CAPTION_LINES:
+        height = label.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi
+        fig.set_figheight(fig.get_figheight() + height * (lines - CAPTION_LINES) / lines)
     _place_point_labels(fig)
     return fig
 
