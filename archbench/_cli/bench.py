@@ -60,13 +60,8 @@ _D = DEFAULT
     show_default=True,
     help="Stop once the median's 95 % interval is within this fraction of it.",
 )
-@click.option(
-    "--max-iterations",
-    type=click.IntRange(min=1),
-    default=_D.max_iterations,
-    show_default=True,
-    help="Cap on timed iterations once --min-time has passed (it never shortens --min-time).",
-)
+@click.option("--max-iterations", type=click.IntRange(min=1), default=_D.max_iterations, show_default=True,
+              help="Cap on timed iterations once --min-time has passed (it never shortens --min-time).")
 @click.option(
     "--warmup",
     type=click.IntRange(min=0),
