@@ -227,15 +227,6 @@ def _expected_training():
     }
 
 
-def test_training_step_is_forward_plus_weight_and_input_gradients():
-    assert _training_results() == _expected_training()
-
-
-@pytest.mark.jax
-def test_training_step_is_forward_plus_weight_and_input_gradients_on_jax():
-    assert _on_jax(_training_results) == _expected_training()
-
-
 def test_training_summary_and_errors(monkeypatch):
     from click.testing import CliRunner
 
@@ -289,13 +280,19 @@ def _expected_lenet5():
             "segment_sums": TAPS * DENSE}  # fmt: skip
 
 
-def test_lenet5_connection_table_gradient_counts_exactly():
-    assert _lenet5_training() == _expected_lenet5()
+# The small CNN with dropout, and LeNet-5 with its connection table.
+TRAINING_CASES = [(_training_results, _expected_training), (_lenet5_training, _expected_lenet5)]
+
+
+@pytest.mark.parametrize(("results", "expected"), TRAINING_CASES, ids=["small_cnn", "lenet5"])
+def test_training_steps_count_exactly(results, expected):
+    assert results() == expected()
 
 
 @pytest.mark.jax
-def test_lenet5_connection_table_gradient_counts_exactly_on_jax():
-    assert _on_jax(_lenet5_training) == _expected_lenet5()
+@pytest.mark.parametrize(("results", "expected"), TRAINING_CASES, ids=["small_cnn", "lenet5"])
+def test_training_steps_count_exactly_on_jax(results, expected):
+    assert _on_jax(results) == expected()
 
 
 def test_a_partial_training_count_keeps_its_figures_on_the_row(monkeypatch):
