@@ -13,9 +13,9 @@ class, with ReLU) and a global average: no fully connected layer.
     1.0   conv1 7x7/2 x96, pool1, fire2-4, pool4, fire5-8, pool8, fire9     (the paper's table 1)
     1.1   conv1 3x3/2 x64, pool1, fire2-3, pool3, fire4-5, pool5, fire6-9   (Caffe release v1.1)
 
-Version 1.1 is not in the paper: the Caffe release (SqueezeNet_v1.1/README.md) describes it as
-"2.4x less computation than v1.0, without sacrificing accuracy", with fewer and smaller conv1
-filters and the pools moved earlier. Pools are 3x3/2 max pools with Caffe's rounding up
+Version 1.1 is not in the paper: the Caffe release's SqueezeNet_v1.1/README.md gives its goal, "to
+decrease the computational cost without degrading accuracy", by fewer and smaller conv1 filters and
+the pools moved earlier (2.35 times fewer multiply-adds here). Pools are 3x3/2 max pools with Caffe's rounding up
 (``ceil_mode``, as torchvision); convolutions pad as Caffe's ``pad`` (:func:`~archbench.models._blocks.conv2d`).
 Layer names follow the Caffe release (``fire2/squeeze1x1`` -> ``fire2_squeeze1x1``, ``pool4``,
 ``conv10``; the global average is ``pool10``).
@@ -24,8 +24,7 @@ Deliberate deviations (also in each spec's ``deviations``):
 
 - 224x224 inputs normalised with the ImageNet mean and standard deviation (torchvision's, whose
   weights and reference accuracies these are); the Caffe release crops 227x227 and subtracts the
-  BGR mean (104, 117, 123). At 224 conv1 of 1.0 gives 109x109 (the paper's table prints the 111x111
-  of a 227 crop).
+  BGR mean (104, 117, 123). At 224 conv1 of 1.0 gives 109x109 (111x111 from a 227 crop).
 - 1.0 only: ``conv10`` without the ``pad: 1`` of the Caffe release's v1.0 prototxt. There that 1x1
   convolution is padded to 15x15 at 13x13 input, and its 56 border positions, ReLU(bias), are part
   of the global average; torchvision (and v1.1 of the release) has no padding there.
