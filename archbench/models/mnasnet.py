@@ -44,7 +44,7 @@ PAPER = Paper(
     title="MnasNet: Platform-Aware Neural Architecture Search for Mobile",
     authors="Mingxing Tan, Bo Chen, Ruoming Pang, Vijay Vasudevan, Mark Sandler, Andrew Howard, Quoc V. Le",
     venue="CVPR 2019",
-    year=2018,
+    year=2019,
     url="https://arxiv.org/abs/1807.11626",
 )
 
@@ -126,7 +126,7 @@ _SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with cla
 _SPEC = dict(
     display_name="MnasNet 1.0",
     family="MnasNet",
-    year=PAPER.year,
+    year=2018,  # arXiv, July 2018
     paper=PAPER,
     input_shape=(INPUT_SIZE, INPUT_SIZE, 3),
     min_input_size=MIN_INPUT_SIZE,

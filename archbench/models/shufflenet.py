@@ -76,7 +76,7 @@ PAPER_V1 = Paper(
     title="ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
     authors="Xiangyu Zhang, Xinyu Zhou, Mengxiao Lin, Jian Sun",
     venue="CVPR 2018",
-    year=2017,
+    year=2018,
     url="https://arxiv.org/abs/1707.01083",
 )
 PAPER_V2 = Paper(
@@ -259,7 +259,7 @@ _SPECS: dict[str, dict[str, Any]] = {
     "shufflenet_v1_g3": dict(
         display_name="ShuffleNet v1 1x (g=3)",
         family="ShuffleNet",
-        year=PAPER_V1.year,
+        year=2017,  # arXiv, July 2017
         paper=PAPER_V1,
         params_refs=(
             Ref(1.9e6, _MEGVII.format("ShuffleNetV1"), _SCOPE_PARAMS, rtol=0.05 / 1.9, note="rounded to 0.1 M"),
