@@ -6,8 +6,8 @@ import os
 
 import click
 
-from ..cli import DEFAULT_OUT
 from ..errors import UsageError
+from ._options import DEFAULT_OUT
 
 
 @click.command("report")
