@@ -37,10 +37,17 @@ Deliberate deviations (also in each spec's ``deviations``):
 - Inputs normalised with the ImageNet mean and standard deviation (torchvision's preprocessing, which
   its reference accuracies use); the paper subtracts the per-pixel mean.
 - ``*_v1_5``: the stride of a downsampling bottleneck in its 3x3 convolution (see above).
+
+The networks built on ResNet after it are the same builder with a :class:`Design`: ResNeXt and Wide
+ResNet set torchvision's ``groups`` and ``width_per_group`` (:mod:`archbench.models.resnext`); SENets
+add a squeeze-and-excitation hook on each residual branch and, for SENet-154, Hu et al.'s deep stem,
+halved first 1x1 convolutions and 3x3 projections (:mod:`archbench.models.senet`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -49,10 +56,13 @@ from keras import layers
 
 from ..errors import UsageError
 from ..registry import AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model, single_crop
+from ._blocks import max_pool
 from ._common import BuildArgs, variant
 
 __all__ = [
     "STAGES",
+    "Design",
+    "block_widths",
     "basic_block",
     "bottleneck_block",
     "conv_bn",
@@ -91,8 +101,11 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
 
-def conv_bn(x: Any, filters: int, kernel_size: int, *, stride: int = 1, relu: bool = True, name: str) -> Any:
-    """Bias-free convolution, batch norm and (unless ``relu=False``) ReLU, named ``{name}_conv/_bn/_relu``.
+def conv_bn(
+    x: Any, filters: int, kernel_size: int, *, stride: int = 1, groups: int = 1, relu: bool = True, name: str
+) -> Any:
+    """Bias-free convolution (in ``groups`` groups), batch norm and (unless ``relu=False``) ReLU, named
+    ``{name}_conv/_bn/_relu``.
 
     A strided convolution wider than 1x1 is preceded by ``{name}_pad``, zero padding of ``kernel_size // 2``
     on every side, and itself pads nothing (PyTorch's symmetric padding).
@@ -105,6 +118,7 @@ def conv_bn(x: Any, filters: int, kernel_size: int, *, stride: int = 1, relu: bo
         kernel_size,
         strides=stride,
         padding=padding,
+        groups=groups,
         use_bias=False,
         kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
         name=f"{name}_conv",
@@ -115,65 +129,115 @@ def conv_bn(x: Any, filters: int, kernel_size: int, *, stride: int = 1, relu: bo
     return x
 
 
-def _shortcut(x: Any, filters: int, stride: int, name: str) -> Any:
-    """Identity, or a 1x1 projection with batch norm where the shape changes (option B)."""
+@dataclass(frozen=True)
+class Design:
+    """How one network of the family builds its blocks, stem and head, beyond table 1's depth.
+
+    ``groups`` and ``width_per_group`` are torchvision's: a bottleneck's 3x3 convolution has
+    ``groups * width_per_group * stage_width / 64`` channels in ``groups`` groups (ResNet: 1 and 64;
+    ResNeXt-50 32x4d: 32 and 4; Wide ResNet-50-2: 1 and 128). ``first_1x1`` is the width of the first
+    1x1 convolution as a fraction of the 3x3's (SENet-154: 0.5). ``excite(x, name)`` is applied to
+    each residual branch before the addition (squeeze-and-excitation). ``deep_stem`` replaces the 7x7
+    convolution by three 3x3 convolutions of 64, 64 and 128 filters; ``caffe_pool`` pools the stem
+    3x3/2 without padding, rounding up (Caffe's geometry, same output size); ``projection_kernel`` is
+    the kernel of the projection shortcuts of strided blocks; ``dropout`` precedes the classifier.
+    """
+
+    stride_in_3x3: bool = False
+    groups: int = 1
+    width_per_group: int = 64
+    first_1x1: float = 1.0
+    excite: Callable[..., Any] | None = None
+    deep_stem: bool = False
+    caffe_pool: bool = False
+    projection_kernel: int = 1
+    dropout: float = 0.0
+
+
+RESNET = Design()
+
+
+def block_widths(width: int, design: Design) -> tuple[int, int, int]:
+    """Channels of a bottleneck's first 1x1, its 3x3 and its output, for a stage of ``width``."""
+    inner = width * design.width_per_group // 64 * design.groups
+    return int(inner * design.first_1x1), inner, EXPANSION["bottleneck"] * width
+
+
+def _shortcut(x: Any, filters: int, stride: int, name: str, kernel_size: int = 1) -> Any:
+    """Identity, or a projection with batch norm where the shape changes (option B)."""
     if stride == 1 and x.shape[-1] == filters:
         return x
-    return conv_bn(x, filters, 1, stride=stride, relu=False, name=f"{name}_0")
+    return conv_bn(x, filters, kernel_size if stride > 1 else 1, stride=stride, relu=False, name=f"{name}_0")
 
 
-def _merge(shortcut: Any, residual: Any, name: str) -> Any:
+def _merge(shortcut: Any, residual: Any, name: str, design: Design = RESNET) -> Any:
+    if design.excite is not None:
+        residual = design.excite(residual, name=name)
     x = layers.Add(name=f"{name}_add")([shortcut, residual])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def basic_block(x: Any, filters: int, *, stride: int = 1, stride_in_3x3: bool = True, name: str) -> Any:
-    """Two 3x3 convolutions (ResNet-18/34); the first carries the stride whatever ``stride_in_3x3`` says."""
-    shortcut = _shortcut(x, filters, stride, name)
+def basic_block(x: Any, filters: int, *, stride: int = 1, design: Design = RESNET, name: str) -> Any:
+    """Two 3x3 convolutions (ResNet-18/34); the first carries the stride whatever the design says."""
+    shortcut = _shortcut(x, filters, stride, name, design.projection_kernel)
     y = conv_bn(x, filters, 3, stride=stride, name=f"{name}_1")
     y = conv_bn(y, filters, 3, relu=False, name=f"{name}_2")
-    return _merge(shortcut, y, name)
+    return _merge(shortcut, y, name, design)
 
 
-def bottleneck_block(x: Any, filters: int, *, stride: int = 1, stride_in_3x3: bool = False, name: str) -> Any:
-    """1x1 reduce, 3x3, 1x1 expand to ``4 * filters``; the stride sits in the first 1x1 (v1) or the 3x3 (v1.5)."""
-    shortcut = _shortcut(x, EXPANSION["bottleneck"] * filters, stride, name)
-    stride_1x1, stride_3x3 = (1, stride) if stride_in_3x3 else (stride, 1)
-    y = conv_bn(x, filters, 1, stride=stride_1x1, name=f"{name}_1")
-    y = conv_bn(y, filters, 3, stride=stride_3x3, name=f"{name}_2")
-    y = conv_bn(y, EXPANSION["bottleneck"] * filters, 1, relu=False, name=f"{name}_3")
-    return _merge(shortcut, y, name)
+def bottleneck_block(x: Any, filters: int, *, stride: int = 1, design: Design = RESNET, name: str) -> Any:
+    """1x1 reduce, 3x3 (grouped when ``design.groups > 1``), 1x1 expand to ``4 * filters``.
+
+    The stride sits in the first 1x1 (v1) or in the 3x3 (``design.stride_in_3x3``: v1.5, ResNeXt).
+    """
+    first, inner, out = block_widths(filters, design)
+    shortcut = _shortcut(x, out, stride, name, design.projection_kernel)
+    stride_1x1, stride_3x3 = (1, stride) if design.stride_in_3x3 else (stride, 1)
+    y = conv_bn(x, first, 1, stride=stride_1x1, name=f"{name}_1")
+    y = conv_bn(y, inner, 3, stride=stride_3x3, groups=design.groups, name=f"{name}_2")
+    y = conv_bn(y, out, 1, relu=False, name=f"{name}_3")
+    return _merge(shortcut, y, name, design)
 
 
 BLOCKS = {"basic": basic_block, "bottleneck": bottleneck_block}
 
 
-def _resnet(
-    depth: int, args: BuildArgs, *, stride_in_3x3: bool = False, name: str | None = None
-) -> keras.Model:
-    """Build the ResNet of table 1 with ``depth`` weight layers (18, 34, 50, 101 or 152).
+def _resnet(depth: int, args: BuildArgs, *, design: Design = RESNET, name: str | None = None) -> keras.Model:
+    """Build the ResNet of table 1 with ``depth`` weight layers (18, 34, 50, 101 or 152), as ``design`` says.
 
-    ``stride_in_3x3=True`` gives v1.5 (no effect on the basic-block networks 18 and 34); ``name``
-    renames the model. The head is global average pooling and the classifier, so any input from
-    32x32 works, with or without it.
+    The default design is the paper's v1 network; ``name`` renames the model. The head is global
+    average pooling and the classifier, so any input from 32x32 works, with or without it (except
+    with ``design.caffe_pool``, whose rounding needs the input size).
     """
     if depth not in STAGES:
         raise UsageError(f"unknown ResNet depth {depth!r}; choose from {', '.join(map(str, STAGES))}")
     kind, blocks = STAGES[depth]
+    if kind == "basic" and (design.groups, design.width_per_group, design.first_1x1) != (1, 64, 1.0):
+        raise UsageError(f"ResNet-{depth} has basic blocks: groups and widths other than ResNet's need bottlenecks")
     inputs, x = args.input((INPUT_SIZE, INPUT_SIZE, 3), MIN_INPUT_SIZE)
 
-    x = conv_bn(x, STEM_WIDTH, 7, stride=2, name="conv1")  # 112 x 112 x 64
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)  # 56 x 56 x 64
+    if design.deep_stem:
+        x = conv_bn(x, STEM_WIDTH, 3, stride=2, name="conv1_1")
+        x = conv_bn(x, STEM_WIDTH, 3, name="conv1_2")
+        x = conv_bn(x, 2 * STEM_WIDTH, 3, name="conv1_3")  # 112 x 112 x 128
+    else:
+        x = conv_bn(x, STEM_WIDTH, 7, stride=2, name="conv1")  # 112 x 112 x 64
+    if design.caffe_pool:
+        x = max_pool(x, 3, 2, ceil_mode=True, name="pool1_pool")
+    else:
+        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)  # 56 x 56
     block = BLOCKS[kind]
     for stage, (count, width) in enumerate(zip(blocks, WIDTHS, strict=True), start=2):
         for i in range(1, count + 1):
             stride = 2 if i == 1 and stage > 2 else 1
-            x = block(x, width, stride=stride, stride_in_3x3=stride_in_3x3, name=f"conv{stage}_block{i}")
+            x = block(x, width, stride=stride, design=design, name=f"conv{stage}_block{i}")
     # 7 x 7 x 512 (basic) or 7 x 7 x 2048 (bottleneck) at 224 x 224
 
     def top(features):
         y = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+        if design.dropout:
+            y = layers.Dropout(design.dropout, name="top_dropout")(y)
         return args.classifier(y)
 
     return args.finish(inputs, x, top, name=name)
@@ -335,7 +399,8 @@ def _register(depth: int, *, v1_5: bool = False):
         )
         + "\n\nOption: ``name``; see :func:`_resnet`."
     )
-    builder = variant(partial(_resnet, stride_in_3x3=v1_5), depth, name=name, doc=doc, options=("name",))
+    design = Design(stride_in_3x3=v1_5)
+    builder = variant(partial(_resnet, design=design), depth, name=name, doc=doc, options=("name",))
     return register_model(name=name, **_spec(depth, v1_5))(builder)
 
 
