@@ -381,7 +381,7 @@ def train_columns(results, table) -> Any:
         return pd.DataFrame(index=pd.Index([], name="model"))
     out = pd.DataFrame(index=picked.index)
     out["train (ms/step)"] = picked["median_ms"].map(lambda v: f"{v:.2f}")
-    out["train images/s"] = picked["images_per_s"].map(lambda v: f"{v:.3g}")
+    out["train images/s"] = picked["images_per_s"].map(lambda v: f"{v:,.2f}" if v < 100 else f"{v:,.0f}")
     out["train G-MACs"] = picked["train_macs"].map(lambda v: f"{v / 1e9:.3f}" if _present(v) else "")
     out["train setting"] = [f"{r['stack']}, {r['device']}, batch {int(r['batch_size'])}, {r['precision']}"
                             for r in picked.to_dict("records")]  # fmt: skip

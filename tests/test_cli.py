@@ -81,7 +81,7 @@ def test_the_end_of_run_table_shows_the_training_step_and_counts_what_does_not_a
     columns = ["train (ms/step)", "train images/s", "train G-MACs", "failures"]
     assert all(c in table[0] for c in columns) and "train setting" not in table[0]
     resnet18 = next(line.split() for line in table if line.startswith("resnet18"))
-    assert resnet18[-3:] == ["40.00", "50", "5.324"]  # archbench's step, not the peer's faster one
+    assert resnet18[-3:] == ["40.00", "50.00", "5.324"]  # archbench's step, not the peer's faster one
     nin = next(line for line in table if line.startswith("nin"))
     assert nin.endswith("macs: error") and "skipped" not in nin and "nan" not in nin
     assert not_applicable(str(csv)) == "3 not applicable: no torchvision counterpart (nin latency x2, nin train)"
