@@ -87,6 +87,8 @@ NO_COUNTERPART: dict[str, str] = {
     "resnet50": _V1.format(50),
     "resnet101": _V1.format(101),
     "resnet152": _V1.format(152),
+    "se_resnet50": "torchvision has no squeeze-and-excitation ResNet",
+    "senet154": "torchvision has no SENet",
 }
 
 

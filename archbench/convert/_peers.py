@@ -27,6 +27,11 @@ TORCHVISION_MODELS = {
     "squeezenet1_1": "squeezenet1_1",
     "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
     "mnasnet1_0": "mnasnet1_0",
+    "resnext50_32x4d": "resnext50_32x4d",
+    "resnext101_32x8d": "resnext101_32x8d",
+    "wide_resnet50_2": "wide_resnet50_2",
+    "densenet121": "densenet121",
+    "densenet161": "densenet161",
 }
 
 # torchvision's BasicConv2d; 1e-5 elsewhere

@@ -326,6 +326,31 @@ def _tv_squeezenet(model, st: _State, notes: dict[str, int]) -> None:
     _tv_by_name(model, st, notes, prefix_of)
 
 
+_DENSENET_LAYER = re.compile(r"conv(\d)_block(\d+)_(0_bn|1_conv|1_bn|2_conv)$")
+_DENSENET_UNIT = {"0_bn": "norm1", "1_conv": "conv1", "1_bn": "norm2", "2_conv": "conv2"}
+_DENSENET_OTHER = {"conv1_conv": "features.conv0", "conv1_bn": "features.norm0", "bn": "features.norm5",
+                   "predictions": "classifier"}  # fmt: skip
+# checkpoints saved before torchvision 0.3 say ``denselayer1.norm.1`` for ``denselayer1.norm1``
+_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _densenet_module(name: str) -> str:
+    """torchvision's module for one of our DenseNet layers (``conv3_block2_1_conv`` -> ``features.denseblock2.denselayer2.conv1``)."""
+    if name in _DENSENET_OTHER:
+        return _DENSENET_OTHER[name]
+    if match := _DENSENET_LAYER.match(name):
+        stage, layer, unit = match.groups()
+        return f"features.denseblock{int(stage) - 1}.denselayer{layer}.{_DENSENET_UNIT[unit]}"
+    if match := re.match(r"pool(\d)_(bn|conv)$", name):
+        return f"features.transition{int(match.group(1)) - 1}.{'norm' if match.group(2) == 'bn' else 'conv'}"
+    raise WeightsError(f"densenet: no torchvision counterpart for layer {name!r}")
+
+
+def _tv_densenet(model, st: _State, notes: dict[str, int]) -> None:
+    st.state = {_DENSENET_OLD_KEY.sub(r"\1\2", k): v for k, v in st.state.items()}
+    _tv_by_name(model, st, notes, _densenet_module)
+
+
 def _torchvision_path(head: str) -> Callable[[str], str]:
     """Layers named after torchvision's modules, ``_`` for ``.`` (``stage2_0_branch2_3``); ``predictions``: ``head``."""
     return lambda name: head if name == "predictions" else name.replace("_", ".")
@@ -335,6 +360,9 @@ _TV_FAMILIES = {
     "alexnet": _tv_sequential,
     "vgg": _tv_sequential,
     "resnet": _tv_resnet,
+    "resnext": _tv_resnet,
+    "wide_resnet": _tv_resnet,
+    "densenet": _tv_densenet,
     "inception_v3": _tv_inception_v3,
     "googlenet": _tv_googlenet,
     "squeezenet": _tv_squeezenet,
@@ -373,7 +401,7 @@ def _tv_head(state: Mapping[str, np.ndarray], model_name: str) -> tuple[bool, in
         )
         key = linear[-1][1] if linear else None
     else:
-        key = "fc.weight" if "fc.weight" in state else None
+        key = next((k for k in ("fc.weight", "classifier.weight") if k in state), None)
     if key is None:
         return False, None
     return True, int(np.asarray(state[key]).shape[0])
