@@ -83,9 +83,13 @@ def _tf_step(model: Any, shapes: list[Shape], loss_fn: Any, dtype: str) -> tuple
     def forward(*inputs):
         return model(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
 
-    outputs = keras.tree.flatten(tf.function(forward).get_concrete_function(*specs).structured_outputs)
-    labels = [tf.TensorSpec(shape, dtype)
-              for shape, dtype in step.label_specs(loss_fn, [(tuple(o.shape), o.dtype) for o in outputs])]
+    known = keras.tree.flatten(getattr(model, "outputs", None) or [])
+    if known and all(d is not None for o in known for d in o.shape[1:]):  # a functional model's: no trace
+        shapes_out = [((1, *o.shape[1:]), o.dtype) for o in known]
+    else:
+        traced_forward = tf.function(forward).get_concrete_function(*specs).structured_outputs
+        shapes_out = [(tuple(o.shape), o.dtype) for o in keras.tree.flatten(traced_forward)]
+    labels = [tf.TensorSpec(shape, dtype) for shape, dtype in step.label_specs(loss_fn, shapes_out)]
     gradients = step.tf_gradients(model, loss_fn)
 
     def traced(*args):
