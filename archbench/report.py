@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from . import analysis, report_html
+from .analysis.after_resnet import after_resnet_findings, update_time_vs_batch
 from .analysis.compare import compare_markdown
 from .analysis.headlines import Headline, headlines
 from .analysis.hover import inline_svg
@@ -62,6 +63,8 @@ FIGURES: tuple[tuple[str, str, Callable[[_Inputs], Any]], ...] = (
      lambda d: analysis.fc_vs_conv(d.results, d.models, d.layers)),
     ("latency_vs_macs", "Operations vs inference time", lambda d: analysis.latency_vs_macs(d.results)),
     ("time_vs_batch", "Inference time vs batch size", lambda d: analysis.time_vs_batch(d.results)),
+    ("update_time_vs_batch", "After ResNet: inference time vs batch size",
+     lambda d: update_time_vs_batch(d.results, d.models)),
     ("memory_vs_batch", "Memory vs batch size", lambda d: analysis.memory_vs_batch(d.results)),
     ("memory_vs_params", "Memory vs parameters", lambda d: analysis.memory_vs_params(d.results, d.models)),
     ("top1_vs_latency", "Top-1 accuracy vs inference time",
@@ -205,7 +208,8 @@ class _Page:
 
     @classmethod
     def of(cls, d: _Inputs) -> _Page:
-        page = cls(analysis.summary_table(d.results, d.models), analysis.findings(d.results, d.models),
+        found = analysis.findings(d.results, d.models) + after_resnet_findings(d.results, d.models)
+        page = cls(analysis.summary_table(d.results, d.models), found,
                    analysis.fastest_runs(d.results), headlines(d.results, d.models))  # fmt: skip
         try:
             page.limits = analysis.roofline_findings(d.results)
@@ -301,7 +305,9 @@ LIMITS_INTRO = (
 
 FINDINGS_INTRO = (
     "Canziani, Paszke & Culurciello (arXiv 1605.07678, 2016) measured these on one Jetson TX1; here each is "
-    "checked with this folder's rows, with the numbers, a verdict and the rule that gave it."
+    "checked with this folder's rows, with the numbers, a verdict and the rule that gave it; where the folder "
+    "has networks after ResNet (set canziani2018), the 2018 updates' questions follow (Culurciello 2018; Bianco "
+    "et al., IEEE Access 6, 2018)."
 )
 
 

@@ -78,7 +78,8 @@ DRAWN = ("top1_vs_operations", "top1_density", "evolution_of_depth", "fc_vs_conv
 NOT_DRAWN = {"memory_vs_batch": "--profile full", "memory_vs_params": "--profile full",
              "power_vs_batch": "energy: not measured", "top1_vs_energy": "energy: not measured",
              "roofline": "fraction_of_peak", "train_throughput": "task 'train'",
-             "train_vs_inference": "task 'train'", "train_memory_vs_batch": "task 'train'"}  # fmt: skip
+             "train_vs_inference": "task 'train'", "train_memory_vs_batch": "task 'train'",
+             "update_time_vs_batch": "no network after ResNet"}  # fmt: skip
 
 
 def test_files_written(report):
