@@ -39,7 +39,7 @@ def test_every_zoo_model_has_a_peer_or_a_reason():
     for name in sorted(zoo):
         peer, reason = peer_for(name)
         assert (peer is None) == bool(reason), name
-    assert len(TORCHVISION_PEERS) == 16 and len(NO_COUNTERPART) == 12
+    assert len(TORCHVISION_PEERS) == 25 and len(NO_COUNTERPART) == 15
     assert peer_for("resnet50_v1_5")[0].builder == "resnet50"
     assert peer_for("googlenet_bn")[0].kwargs == {"aux_logits": False, "init_weights": False}
     assert peer_for("inception_v3")[0].kwargs == {"aux_logits": False, "init_weights": False}
