@@ -247,7 +247,9 @@ def test_old_densenet_checkpoint_keys_are_read(small):
     rng = np.random.default_rng(0)
     state = {}
     for layer in model.layers:
-        for weight, key in zip(layer.weights, ("weight", "bias", "running_mean", "running_var"), strict=False):
+        for weight, key in zip(
+            layer.weights, ("weight", "bias", "running_mean", "running_var"), strict=False
+        ):
             prefix = _densenet_module(layer.name)
             if isinstance(layer, keras.layers.Conv2D):
                 kh, kw, i, o = weight.shape
@@ -256,7 +258,9 @@ def test_old_densenet_checkpoint_keys_are_read(small):
                 value = rng.normal(0, 0.1, tuple(weight.shape[::-1]) if key == "weight" else weight.shape)
             else:
                 value = rng.uniform(0.5, 1.5, weight.shape)
-            old = prefix.replace(".norm1", ".norm.1").replace(".conv2", ".conv.2").replace(".conv1", ".conv.1")
+            old = (
+                prefix.replace(".norm1", ".norm.1").replace(".conv2", ".conv.2").replace(".conv1", ".conv.1")
+            )
             state[f"{old.replace('.norm2', '.norm.2')}.{key}"] = value.astype("float32")
     assert "features.denseblock1.denselayer1.norm.1.weight" in state
     convert.transfer_from_torchvision(state, model, "densenet121")

@@ -331,7 +331,9 @@ _DENSENET_UNIT = {"0_bn": "norm1", "1_conv": "conv1", "1_bn": "norm2", "2_conv":
 _DENSENET_OTHER = {"conv1_conv": "features.conv0", "conv1_bn": "features.norm0", "bn": "features.norm5",
                    "predictions": "classifier"}  # fmt: skip
 # checkpoints saved before torchvision 0.3 say ``denselayer1.norm.1`` for ``denselayer1.norm1``
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$"
+)
 
 
 def _densenet_module(name: str) -> str:

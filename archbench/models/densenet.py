@@ -126,7 +126,11 @@ _TORCHVISION = {
 }
 _TV_SOURCE = "torchvision {}_Weights.IMAGENET1K_V1 meta (pytorch/vision torchvision/models/densenet.py)"
 # The paper's table 3: single-crop top-1 / top-5 error of DenseNet-121 on the validation set.
-_PAPER_121 = (100 - 25.02, 100 - 7.71, "Huang et al. 2017, table 3 (DenseNet-121: 25.02 / 7.71 % single-crop error)")
+_PAPER_121 = (
+    100 - 25.02,
+    100 - 7.71,
+    "Huang et al. 2017, table 3 (DenseNet-121: 25.02 / 7.71 % single-crop error)",
+)
 _SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
 _SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with classifier"
 _DEVIATIONS = (
@@ -145,11 +149,15 @@ _161_DEVIATION = Deviation(
 def _spec(name: str) -> dict[str, Any]:
     tv_name, tv_params, tv_top1, tv_top5, tv_gmacs = _TORCHVISION[name]
     tv_source = _TV_SOURCE.format(tv_name)
-    accuracy = [AccuracyRef(tv_top1, tv_top5, tv_source, protocol=single_crop(INPUT_SIZE), weights="torchvision")]
+    accuracy = [
+        AccuracyRef(tv_top1, tv_top5, tv_source, protocol=single_crop(INPUT_SIZE), weights="torchvision")
+    ]
     if name == "densenet121":
         top1, top5, source = _PAPER_121
         accuracy.append(
-            AccuracyRef(round(top1, 2), round(top5, 2), source, protocol=single_crop(INPUT_SIZE), weights="paper")
+            AccuracyRef(
+                round(top1, 2), round(top5, 2), source, protocol=single_crop(INPUT_SIZE), weights="paper"
+            )
         )
     return dict(
         display_name=f"DenseNet-{name.removeprefix('densenet')}",
@@ -160,7 +168,9 @@ def _spec(name: str) -> dict[str, Any]:
         min_input_size=MIN_INPUT_SIZE,
         deviations=_DEVIATIONS + ((_161_DEVIATION,) if name == "densenet161" else ()),
         params_refs=(Ref(tv_params, tv_source, _SCOPE_PARAMS),),
-        macs_refs=(Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="rounded in G-MACs"),),
+        macs_refs=(
+            Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="rounded in G-MACs"),
+        ),
         accuracy_refs=tuple(accuracy),
         depth_paper=weight_layers(name),
         tags=("dense-connectivity", AFTER_RESNET),

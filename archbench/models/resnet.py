@@ -62,6 +62,9 @@ from ._common import BuildArgs, variant
 __all__ = [
     "STAGES",
     "Design",
+    "SCOPE_MACS",
+    "SCOPE_PARAMS",
+    "register_design",
     "block_widths",
     "basic_block",
     "bottleneck_block",
@@ -213,7 +216,9 @@ def _resnet(depth: int, args: BuildArgs, *, design: Design = RESNET, name: str |
         raise UsageError(f"unknown ResNet depth {depth!r}; choose from {', '.join(map(str, STAGES))}")
     kind, blocks = STAGES[depth]
     if kind == "basic" and (design.groups, design.width_per_group, design.first_1x1) != (1, 64, 1.0):
-        raise UsageError(f"ResNet-{depth} has basic blocks: groups and widths other than ResNet's need bottlenecks")
+        raise UsageError(
+            f"ResNet-{depth} has basic blocks: groups and widths other than ResNet's need bottlenecks"
+        )
     inputs, x = args.input((INPUT_SIZE, INPUT_SIZE, 3), MIN_INPUT_SIZE)
 
     if design.deep_stem:
@@ -263,8 +268,8 @@ _KERAS = {
 # The paper's table 1, "FLOPs" (multiply-adds), x 10^9, for v1.
 _PAPER_GMACS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}
 
-_SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
-_SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with classifier"
+SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
+SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with classifier"
 _TV_SOURCE = "torchvision ResNet{}_Weights.IMAGENET1K_V1 meta (pytorch/vision torchvision/models/resnet.py)"
 _KERAS_SOURCE = "keras.applications ResNet{} (keras.io/api/applications)"
 
@@ -302,7 +307,7 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
         Ref(
             tv_params,
             tv_source,
-            _SCOPE_PARAMS,
+            SCOPE_PARAMS,
             note=""
             if tv_matches
             else "torchvision's model is v1.5; the stride's place does not change the count",
@@ -311,7 +316,7 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
     paper_macs = Ref(
         _PAPER_GMACS[depth] * 1e9,
         "He et al. 2016, table 1",
-        _SCOPE_MACS,
+        SCOPE_MACS,
         rtol=0.08 if v1_5 else 0.02,
         note="'FLOPs' there are multiply-adds, rounded to 0.1 G, for v1"
         + ("; v1.5 costs more (strided 3x3)" if v1_5 else ""),
@@ -320,7 +325,7 @@ def _spec(depth: int, v1_5: bool) -> dict[str, Any]:
     accuracy = []
     if tv_matches:
         tv_macs = Ref(
-            tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G"
+            tv_gmacs * 1e9, tv_source + ", _ops", SCOPE_MACS, rtol=1e-3, note="given to 3 decimals in G"
         )
         # the first reference is the headline one (models.csv): the paper's, unless it describes v1 only
         macs = [tv_macs, paper_macs] if v1_5 else [paper_macs, tv_macs]
@@ -399,9 +404,13 @@ def _register(depth: int, *, v1_5: bool = False):
         )
         + "\n\nOption: ``name``; see :func:`_resnet`."
     )
-    design = Design(stride_in_3x3=v1_5)
+    return register_design(name, depth, Design(stride_in_3x3=v1_5), doc, _spec(depth, v1_5))
+
+
+def register_design(name: str, depth: int, design: Design, doc: str, spec: dict[str, Any]):
+    """Register :func:`_resnet` at ``depth`` with ``design`` as ``name`` (option: ``name``), with ``spec``'s fields."""
     builder = variant(partial(_resnet, design=design), depth, name=name, doc=doc, options=("name",))
-    return register_model(name=name, **_spec(depth, v1_5))(builder)
+    return register_model(name=name, **spec)(builder)
 
 
 resnet18 = _register(18)

@@ -28,12 +28,10 @@ and figures are quoted.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from ..registry import AFTER_RESNET, AccuracyRef, Deviation, Paper, Ref, register_model, single_crop
-from .resnet import INPUT_SIZE, MIN_INPUT_SIZE, Design, _resnet
-from ._common import variant
+from ..registry import AFTER_RESNET, AccuracyRef, Deviation, Paper, Ref, single_crop
+from .resnet import INPUT_SIZE, MIN_INPUT_SIZE, SCOPE_MACS, SCOPE_PARAMS, Design, register_design
 
 __all__ = ["VARIANTS", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2"]
 
@@ -80,8 +78,6 @@ _PAPERS = {
     ),
 }  # fmt: skip
 
-_SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
-_SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with classifier"
 _DEVIATIONS = (
     Deviation(
         "inputs normalised with the ImageNet mean and std",
@@ -99,17 +95,23 @@ def _spec(name: str) -> dict[str, Any]:
     depth, groups, width, display, paper = VARIANTS[name]
     tv_name, tv_params, tv_top1, tv_top5, tv_gmacs = _TORCHVISION[name]
     tv_source = _TV_SOURCE.format(tv_name)
-    params = [Ref(tv_params, tv_source, _SCOPE_PARAMS)]
-    macs = [
-        Ref(tv_gmacs * 1e9, tv_source + ", _ops", _SCOPE_MACS, rtol=1e-3, note="rounded in G-MACs")
+    params = [Ref(tv_params, tv_source, SCOPE_PARAMS)]
+    macs = [Ref(tv_gmacs * 1e9, tv_source + ", _ops", SCOPE_MACS, rtol=1e-3, note="rounded in G-MACs")]
+    accuracy = [
+        AccuracyRef(tv_top1, tv_top5, tv_source, protocol=single_crop(INPUT_SIZE), weights="torchvision")
     ]
-    accuracy = [AccuracyRef(tv_top1, tv_top5, tv_source, protocol=single_crop(INPUT_SIZE), weights="torchvision")]
     if name in _PAPERS:
         top1, top5, params_m, gmacs, source = _PAPERS[name]
-        params.append(Ref(params_m * 1e6, source, _SCOPE_PARAMS, rtol=0.002, note="rounded to 0.1 M"))
+        params.append(Ref(params_m * 1e6, source, SCOPE_PARAMS, rtol=0.002, note="rounded to 0.1 M"))
         if gmacs is not None:
             macs.append(
-                Ref(gmacs * 1e9, source, _SCOPE_MACS, rtol=0.012, note="'FLOPs' there are multiply-adds, to 0.1 G")
+                Ref(
+                    gmacs * 1e9,
+                    source,
+                    SCOPE_MACS,
+                    rtol=0.012,
+                    note="'FLOPs' there are multiply-adds, to 0.1 G",
+                )
             )
         accuracy.append(
             AccuracyRef(
@@ -141,8 +143,7 @@ def _register(name: str):
         f"{display}: ResNet-{depth}'s stages with {groups} group(s) of {width} channels in each 3x3 "
         "convolution (times stage width / 64).\n\nOption: ``name``; see :func:`archbench.models.resnet._resnet`."
     )
-    builder = variant(partial(_resnet, design=design), depth, name=name, doc=doc, options=("name",))
-    return register_model(name=name, **_spec(name))(builder)
+    return register_design(name, depth, design, doc, _spec(name))
 
 
 resnext50_32x4d = _register("resnext50_32x4d")

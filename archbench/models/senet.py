@@ -41,9 +41,16 @@ from typing import Any
 
 from keras import layers
 
-from ..registry import AFTER_RESNET, AccuracyRef, Deviation, ILSVRCEntry, Paper, Ref, register_model, single_crop
-from .resnet import INPUT_SIZE, MIN_INPUT_SIZE, Design, _resnet
-from ._common import variant
+from ..registry import (
+    AFTER_RESNET,
+    AccuracyRef,
+    Deviation,
+    ILSVRCEntry,
+    Paper,
+    Ref,
+    single_crop,
+)
+from .resnet import INPUT_SIZE, MIN_INPUT_SIZE, SCOPE_MACS, SCOPE_PARAMS, Design, register_design
 
 __all__ = ["DESIGNS", "REDUCTION", "se_resnet50", "senet154", "squeeze_excite"]
 
@@ -86,8 +93,6 @@ _README = (
     "image resized to 256)"
 )
 _BURDEN = "albanie/mcnSENets README (convnet-burden estimates of the released models, 224x224)"
-_SCOPE_PARAMS = "paper convention (BN moving statistics excluded), with classifier, 1000 classes"
-_SCOPE_MACS = "multiply-adds of convolutions and dense layers, 224x224, with classifier"
 
 _DEVIATIONS = (
     Deviation(
@@ -120,7 +125,7 @@ _REFS: dict[str, dict[str, Any]] = {
                 25_557_032 + 2.5e6,
                 "Hu et al. 2018, section 3.3 ('~2.5 million additional parameters beyond the ~25 million "
                 "parameters required by ResNet-50'), added to ResNet-50's exact count",
-                _SCOPE_PARAMS,
+                SCOPE_PARAMS,
                 rtol=0.002,
                 note="the increase is rounded to 0.1 M; 2/r * sum(C^2) = 2.51 M weights plus 16,048 biases",
             ),
@@ -129,12 +134,12 @@ _REFS: dict[str, dict[str, Any]] = {
             Ref(
                 3.87e9,
                 "Hu et al. 2018, table 2 (SE-ResNet-50: 3.87 GFLOPs, ResNet-50: 3.86)",
-                _SCOPE_MACS,
+                SCOPE_MACS,
                 rtol=0.003,
                 note="'GFLOPs' there are multiply-adds, rounded to 0.01 G; they seem to include the pooling "
                 "and scaling, which we count in ops_other",
             ),
-            Ref(4e9, _BURDEN, _SCOPE_MACS, rtol=0.125, note="'4 GFLOPs', a multiply-add counted once, whole G"),
+            Ref(4e9, _BURDEN, SCOPE_MACS, rtol=0.125, note="'4 GFLOPs', a multiply-add counted once, whole G"),
         ),
         accuracy_refs=(
             AccuracyRef(100 - 22.37, 100 - 6.36, _README, note="22.37 / 6.36 % top-1 / top-5 error",
@@ -148,7 +153,7 @@ _REFS: dict[str, dict[str, Any]] = {
                 "convention count leaves out the 247,552 moving statistics (0.2 %)"),
         ),
         macs_refs=(
-            Ref(21e9, _BURDEN, _SCOPE_MACS, rtol=0.03, note="'21 GFLOPs', a multiply-add counted once, whole G"),
+            Ref(21e9, _BURDEN, SCOPE_MACS, rtol=0.03, note="'21 GFLOPs', a multiply-add counted once, whole G"),
         ),
         accuracy_refs=(
             AccuracyRef(100 - 18.68, 100 - 4.47, _README, note="18.68 / 4.47 % top-1 / top-5 error",
@@ -182,8 +187,7 @@ def _register(name: str):
         f"{display}: ResNet-{depth}'s stages with a squeeze-and-excitation block (r = {REDUCTION}) on "
         "every residual branch.\n\nOption: ``name``; see :func:`archbench.models.resnet._resnet`."
     )
-    builder = variant(partial(_resnet, design=design), depth, name=name, doc=doc, options=("name",))
-    return register_model(name=name, **_spec(name))(builder)
+    return register_design(name, depth, design, doc, _spec(name))
 
 
 se_resnet50 = _register("se_resnet50")
