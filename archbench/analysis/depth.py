@@ -122,6 +122,7 @@ def _ilsvrc_entries(results: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
         entries.loc[i, ["model", "label", "depth_kind", "family"]] = [
             name, str(m.get("display_name") or name), kind, str(m.get("family") or "unknown")]  # fmt: skip
         entries.at[i, "depth"] = depth
+        entries.at[i, "depth_paper"] = _num(m.get("depth_paper"))
     unmatched = [f"{e.team} {e.year}" for e in ILSVRC_CLASSIFICATION
                  if e.cnn and not e.unbuilt and (e.year, e.team) not in builders]  # fmt: skip
     if unmatched:
@@ -137,7 +138,10 @@ def _depth_label(e: pd.Series) -> str:
         return "shallow"
     if e["depth_kind"] == "not measured" or _missing(e["depth"]):
         return e["unbuilt"] or "depth ?"
-    return f"{int(e['depth'])} layers" + (" (paper)" if e["depth_kind"] == "paper" else "")
+    paper = e.get("depth_paper")
+    differs = e["depth_kind"] == "measured" and not _missing(paper) and int(paper) != int(e["depth"])
+    return (f"{int(e['depth'])} layers" + (" (paper)" if e["depth_kind"] == "paper" else "")
+            + (f"\n(paper: {int(paper)})" if differs else ""))  # fmt: skip
 
 
 @_styled
@@ -181,7 +185,8 @@ def evolution_of_depth(results: pd.DataFrame, models: pd.DataFrame) -> Any:
         "Bars: the published top-5 test error of the entry named under each bar (team, place when not 1st, "
         "what was submitted: an ensemble is not one network). Depth = weight layers (conv + dense) on the longest "
         "path of one network, measured by archbench on the zoo builder named 'zoo' (results.csv, macs task, "
-        "'depth'); shallow = pre-CNN entries. Sources: "
+        "'depth'; a gating branch's dense layers, as in SENet's squeeze-and-excitation, count where they lie on "
+        "that path: the paper's depth is given beside it where it differs); shallow = pre-CNN entries. Sources: "
         + " ".join(f"[{i + 1}] {s}." for i, s in enumerate(sources))
     )
     return _finish(fig, caption, notes)
