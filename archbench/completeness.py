@@ -70,10 +70,16 @@ def walk_model(name: str, model: Any) -> Walked:
 def walk(
     names: Iterable[str], build: Callable[[str], Any] | None = None, notify: Callable[[Walked], None] | None = None
 ) -> list[Walked]:  # fmt: skip
-    """Walk the registered models ``names`` (built by ``build``, default :func:`archbench.get_model`);
-    a model that fails to build is a problem of its own. ``notify`` sees each model's walk."""
+    """Walk the registered models ``names`` (built by ``build``, default :func:`archbench.get_model`,
+    each dropped before the next is built); a model that fails to build is a problem of its own.
+    ``notify`` sees each model's walk."""
+    import gc
+
+    import keras
+
     from .registry import get_model
 
+    own = build is None
     build = build or get_model
     walked = []
     for name in names:
@@ -83,6 +89,10 @@ def walk(
             result = Walked(name, (f"build: {_first_line(exc)}",), {})
         else:
             result = walk_model(name, model)
+            del model
+        if own:  # models built here are dropped before the next one: the zoo does not fit in memory at once
+            keras.backend.clear_session()
+            gc.collect()
         walked.append(result)
         if notify is not None:
             notify(result)
