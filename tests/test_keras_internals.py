@@ -167,7 +167,7 @@ def test_clipping_step_is_replaced_on_one_instance_only():
 
 def test_private_keras_access_is_confined_to_the_adapter():
     pattern = re.compile(
-        r"keras\.src|fill_in|(?<!\w)_(nodes_by_depth|outbound_nodes|inbound_nodes|functional|build_shapes_dict"
+        r"keras\.src|fill_in|(?<![\w}])_(nodes_by_depth|outbound_nodes|inbound_nodes|functional|build_shapes_dict"
         r"|clip_gradients|keras_history|flatten_layers|layers)\b"
     )
     hits = sorted(
