@@ -166,7 +166,7 @@ def test_specs(name):
     assert spec.deviations and all(d.what and d.why for d in spec.deviations)
     assert spec.params_refs and spec.macs_refs and spec.reference_top1() is not None
     assert all(r.source for r in (*spec.params_refs, *spec.macs_refs, *spec.accuracy_refs))
-    assert (spec.ilsvrc is not None) == (name == "senet154")
+    assert (spec.ilsvrc is not None) == (name in ("senet154", "resnext101_32x8d"))
     if name in TORCHVISION:
         assert name in convert.TORCHVISION_MODELS
         assert spec.accuracy_refs[0].weights == "torchvision"
