@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ResultsFileError
-from .canziani import single_crop_points
+from .canziani import single_crop_points, update_models
 from .findings import FAILS, HOLDS, UNDECIDED, Finding
 from .latency import time_vs_batch
 from .load import NotDrawn
@@ -32,14 +32,6 @@ from .plotting import pareto_frontier
 UPDATE_SET = "canziani2018"
 RUN_UPDATE = "archbench run --models everything --tasks params,macs,latency --out DIR"
 SOURCES = "Culurciello 2018; Bianco et al., IEEE Access 6 (2018)"
-
-
-def after_resnet(models: pd.DataFrame | None) -> set[str]:
-    """The models of the folder in the 2018 update's set (empty for a folder without ``sets``)."""
-    if models is None or "sets" not in models.columns:
-        return set()
-    sets = models.drop_duplicates("model").set_index("model")["sets"].fillna("").astype(str)
-    return {m for m, s in sets.items() if UPDATE_SET in s.split(";")}
 
 
 def _split(pts: pd.DataFrame, later: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -127,7 +119,7 @@ def _latency_front(results: pd.DataFrame, models: pd.DataFrame | None, later: se
 def after_resnet_findings(results: pd.DataFrame, models: pd.DataFrame | None = None) -> list[Finding]:
     """The 2018 update's questions, each with this folder's numbers and a verdict; none for a folder
     without a network after ResNet."""
-    later = after_resnet(models) & set(results["model"])
+    later = update_models(models) & set(results["model"])
     if not later:
         return []
     return [_per_operation(results, models, later), _rate(results, models, later),
@@ -140,7 +132,7 @@ RUN_UPDATE_FULL = "archbench run --models canziani2018 --tasks params,macs,laten
 def update_time_vs_batch(results: pd.DataFrame, models: pd.DataFrame | None = None) -> Any:
     """Time per image against batch size for the networks after ResNet alone (Bianco et al. 2018, the
     figure of ms per image at batch 1-64): :func:`~archbench.analysis.latency.time_vs_batch` on their rows."""
-    later = after_resnet(models)
+    later = update_models(models)
     rows = results[results["model"].isin(later)]
     if rows.empty:
         raise NotDrawn(f"no network after ResNet (set {UPDATE_SET}) in this folder: `{RUN_UPDATE_FULL}` draws it")

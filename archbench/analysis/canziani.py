@@ -268,13 +268,18 @@ UPDATE_COLOUR = "#d95f02"
 """The ring and frontier of the networks after ResNet (the 2018 update of Canziani's figures)."""
 
 
-def _after_resnet(pts: pd.DataFrame, models: pd.DataFrame | None) -> pd.Series:
-    """Whether each point is of the 2018 update (``canziani2018`` in models.csv's ``sets``); a results
-    folder written before that column existed has none."""
+def update_models(models: pd.DataFrame | None) -> set[str]:
+    """The models of the 2018 update's set (``canziani2018`` in models.csv's ``sets``); none for a
+    results folder written before that column existed."""
     if models is None or "sets" not in models.columns:
-        return pd.Series(False, index=pts.index)
+        return set()
     sets = models.drop_duplicates("model").set_index("model")["sets"].fillna("").astype(str)
-    return pts["model"].map(lambda m: "canziani2018" in sets.get(m, "").split(";")).astype(bool)
+    return {m for m, s in sets.items() if "canziani2018" in s.split(";")}
+
+
+def _after_resnet(pts: pd.DataFrame, models: pd.DataFrame | None) -> pd.Series:
+    """Whether each point is of the 2018 update (:func:`update_models`)."""
+    return pts["model"].isin(update_models(models))
 
 
 @_styled
