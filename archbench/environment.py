@@ -16,6 +16,8 @@
 ``python_version``      e.g. ``3.11.7``
 ``platform``            ``platform.platform()``
 ``cpu_model``           model name from /proc/cpuinfo (``platform.processor()`` elsewhere)
+``cpu_id``              ``vendor family model stepping`` from /proc/cpuinfo, e.g. ``GenuineIntel 6 207 2``
+                        (a virtual machine's masked model name can stand for different cores; empty elsewhere)
 ``cpu_count``           logical cores this process may run on (its affinity mask)
 ``intra_op_threads``    the framework's intra-op thread setting (``0`` or ``None`` = its default)
 ``inter_op_threads``    the framework's inter-op thread setting (TensorFlow only)
@@ -37,7 +39,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["cpu_count", "cpu_model", "describe_device", "device", "environment", "gpu_names", "versions"]
+__all__ = ["cpu_count", "cpu_id", "cpu_model", "describe_device", "device", "environment", "gpu_names", "versions"]
 
 _DISTRIBUTIONS = {
     "keras": ("keras",),
@@ -53,7 +55,7 @@ _DISTRIBUTIONS = {
 ENV_KEYS = (
     "backend", "device", "device_type", "device_name", "gpus_visible",
     *(f"{k}_version" for k in _DISTRIBUTIONS),
-    "python_version", "platform", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads",
+    "python_version", "platform", "cpu_model", "cpu_id", "cpu_count", "intra_op_threads", "inter_op_threads",
     "omp_num_threads", "xla_flags", "tf_enable_onednn_opts",
 )  # fmt: skip
 """The keys of :func:`environment`, in order."""
@@ -90,6 +92,26 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown cpu"
+
+
+@functools.cache
+def cpu_id() -> str:
+    """``vendor family model stepping`` of the first CPU in /proc/cpuinfo (empty where unreadable): a
+    virtual machine's masked model name (``AMD EPYC``, ``Intel(R) Xeon(R) Processor``) can stand for cores
+    of different throughput, the CPUID numbers cannot."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip()
+    except OSError:
+        return ""
+    if "vendor_id" not in fields:
+        return ""
+    return " ".join(fields.get(k, "?") for k in ("vendor_id", "cpu family", "model", "stepping"))
 
 
 def cpu_count() -> int:
@@ -207,6 +229,7 @@ def environment(backend: str | None = None) -> dict[str, Any]:
             "python_version": platform.python_version(),
             "platform": platform.platform(),
             "cpu_model": cpu_model(),
+            "cpu_id": cpu_id(),
             "cpu_count": cpu_count(),
             "intra_op_threads": intra,
             "inter_op_threads": inter,

@@ -12,7 +12,7 @@ from archbench import environment as envmod
 KEYS = {
     "backend", "device", "device_type", "device_name", "gpus_visible", "keras_version", "tensorflow_version",
     "jax_version", "jaxlib_version", "torch_version", "torchvision_version", "numpy_version", "python_version",
-    "platform", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads", "omp_num_threads",
+    "platform", "cpu_model", "cpu_id", "cpu_count", "intra_op_threads", "inter_op_threads", "omp_num_threads",
     "xla_flags", "tf_enable_onednn_opts",
 }  # fmt: skip
 

@@ -9,7 +9,7 @@ the point it names. A label fails when
 - its leader line does not run from its text to its own point;
 - its text box overlaps another label's or the legend, or leaves the axes.
 
-Figures come from the committed results folder (``results/reference/cpu-amd-epyc-2c``) and from a synthetic crowded one
+Figures come from the committed results folder (``results/reference/cpu-intel-xeon-family6-model207-2c``) and from a synthetic crowded one
 (26 models packed into a small range of operations and accuracy, with memory and energy rows, so that
 every scatter of the report is drawn); a figure deliberately spoiled shows that the check fails.
 """
@@ -28,7 +28,7 @@ from test_findings import crowded_folder
 from archbench.report import draw_figures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LATEST = os.path.join(ROOT, "results", "reference", "cpu-amd-epyc-2c")
+LATEST = os.path.join(ROOT, "results", "reference", "cpu-intel-xeon-family6-model207-2c")
 TOUCH_PT = 6.0  # matplotlib starts an annotation's arrow 4 pt outside its text, plus shrinkA
 TIP_PX = 1.5
 # markers whose centres are this close overlap almost wholly (values equal to the plot's resolution, e.g.

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from archbench.errors import UsageError
@@ -16,48 +15,61 @@ MB = 1_000_000
 CLEAR_REFS = os.access("/proc/self/clear_refs", os.W_OK) and os.path.exists("/proc/self/status")
 
 
-def _allocate(nbytes):
-    return np.ones(nbytes // 8)  # ones, not empty: the pages must be touched to be resident
+_WINDOWS = """
+import dataclasses, json
+import numpy as np
+from archbench.memory import MemoryProbe
+
+MB = 1_000_000
+probe = MemoryProbe()
+probe.mark_baseline()
+weights = np.ones(50 * MB // 8)  # ones, not empty: the pages must be touched to be resident
+probe.mark_built()
+with probe.inference():
+    activations = np.ones(200 * MB // 8)
+    del activations
+first = probe.record()
+del weights
+with probe.inference():
+    small = np.ones(20 * MB // 8)
+    del small
+second = probe.record()
+print(json.dumps({"method": probe.method, "first": dataclasses.asdict(first), "row": first.as_row(),
+                  "second": dataclasses.asdict(second)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def windows():
+    """The probe's records of a 50 MB model and a 200 MB then 20 MB inference window, taken in a fresh
+    interpreter: in this (large, multi-threaded) test process other threads free and touch pages between
+    the stamps, so a 50 MB allocation can move the resident set by less than 50 MB."""
+    from archbench.memory import MemoryRecord
+
+    run = subprocess.run([sys.executable, "-c", _WINDOWS], capture_output=True, text=True, check=True)
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    return out["method"], MemoryRecord(**out["first"]), out["row"], MemoryRecord(**out["second"])
 
 
 @pytest.mark.skipif(not CLEAR_REFS, reason="needs Linux /proc/self/clear_refs")
-def test_a_200_mb_array_raises_the_peak_and_stamps_are_ordered():
-    probe = MemoryProbe()
-    assert probe.method == "rss-hwm (clear_refs)"
-    probe.mark_baseline()
-    weights = _allocate(50 * MB)
-    probe.mark_built()
-    with probe.inference():
-        activations = _allocate(200 * MB)
-        del activations
-    rec = probe.record()
-    del weights
+def test_a_200_mb_array_raises_the_peak_and_stamps_are_ordered(windows):
+    method, rec, row, _ = windows
+    assert method == "rss-hwm (clear_refs)"
     assert rec.device == "cpu" and rec.method == "rss-hwm (clear_refs)" and rec.peak_exact
     assert rec.baseline_bytes <= rec.built_bytes <= rec.peak_bytes
     assert rec.build_peak_bytes >= rec.built_bytes
     assert rec.model_bytes >= 45 * MB
     assert rec.peak_bytes - rec.built_bytes >= 190 * MB
     assert rec.peak_above_baseline_bytes >= 235 * MB
-    row = rec.as_row()
     assert (row["mem_method"], row["mem_peak_exact"]) == ("rss-hwm (clear_refs)", True)
     assert row["mem_peak_mb"] == (rec.peak_bytes - rec.baseline_bytes) / 1e6
     assert row["mem_model_mb"] == (rec.built_bytes - rec.baseline_bytes) / 1e6
 
 
 @pytest.mark.skipif(not CLEAR_REFS, reason="needs Linux /proc/self/clear_refs")
-def test_each_inference_window_has_its_own_peak():
-    probe = MemoryProbe()
-    probe.mark_baseline()
-    probe.mark_built()
-    with probe.inference():
-        big = _allocate(200 * MB)
-        del big
-    first = probe.record().peak_bytes
-    with probe.inference():
-        small = _allocate(20 * MB)
-        del small
-    second = probe.record()
-    assert first - second.peak_bytes >= 150 * MB
+def test_each_inference_window_has_its_own_peak(windows):
+    _, first, _, second = windows
+    assert first.peak_bytes - second.peak_bytes >= 150 * MB
     assert second.peak_exact
 
 

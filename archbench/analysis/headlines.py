@@ -72,12 +72,17 @@ def _fastest(results: pd.DataFrame) -> Headline:
     source = peak_source_text(known)
     of = f"{len(known)} of {len(best)} models' fastest rows carry it" if len(known) < len(best) else ""
     if len(known) == 1:
-        text += f"; fraction of this machine's peak FLOP/s ({source}): {low['frac']:.0%} ({low['model']}{'; ' + of if of else ''})"
+        text += f"; fraction of this machine's peak FLOP/s ({source}): {_share(low['frac'])} ({low['model']}{'; ' + of if of else ''})"
     else:
-        text += (f"; fraction of this machine's peak FLOP/s ({source}): median {known['frac'].median():.0%}, from "
-                 f"{low['frac']:.0%} ({low['model']}) to {high['frac']:.0%} ({high['model']})"
+        text += (f"; fraction of this machine's peak FLOP/s ({source}): median {_share(known['frac'].median())}, from "
+                 f"{_share(low['frac'])} ({low['model']}) to {_share(high['frac'])} ({high['model']})"
                  + (f"; {of}" if of else ""))  # fmt: skip
     return Headline(title, text)
+
+
+def _share(fraction: float) -> str:
+    """A fraction as a percentage: whole percents, two significant figures below 1 % (never a bare 0 %)."""
+    return f"{fraction:.0%}" if fraction >= 0.01 or fraction == 0 else f"{fraction * 100:.2g}%"
 
 
 def _accuracy_front(results: pd.DataFrame, models: pd.DataFrame | None) -> Headline:

@@ -216,12 +216,58 @@ def _place_point_labels(fig: Any) -> None:
             fig.draw_without_rendering()
             if not _overlapping(labels, legend, renderer):
                 break
+        else:
+            _free_slots(ax, labels, legend, discs, renderer)
     fig.draw_without_rendering()
     for ax, labels in jobs:
         discs = marker_discs(ax)
         for label in labels:
             label.arrow_patch.set_visible(_needs_leader(label, discs, renderer))
     fig.set_layout_engine("none")
+
+
+SLOT_RADII_PT = (10, 16, 24, 34, 46, 60, 76, 94, 115)
+"""How far (points) from its marker :func:`_free_slots` tries a label that still overlaps, nearest first."""
+
+
+def _free_slots(ax: Any, labels: Sequence[Any], legend: Any, discs: np.ndarray, renderer: Any) -> None:
+    """Where adjustText leaves labels overlapping (a dense cluster), move each overlapping label, in turn, to
+    the nearest free slot around its own marker (16 directions at growing distances, :data:`SLOT_RADII_PT`):
+    one that overlaps no other label, the legend or a marker and stays inside the axes. A label with no free
+    slot stays where it is (and the overlap is still there to be seen)."""
+    from matplotlib.transforms import Bbox
+
+    px = ax.figure.dpi / 72.0
+    frame = ax.get_window_extent(renderer)
+    fixed = [legend.get_window_extent(renderer)] if legend is not None else []
+    boxes = [_text_box(label, renderer) for label in labels]
+
+    def clashes(box: Any, i: int) -> bool:
+        others = [b for j, b in enumerate(boxes) if j != i] + fixed
+        if any(min(box.x1, b.x1) - max(box.x0, b.x0) > 0 and min(box.y1, b.y1) - max(box.y0, b.y0) > 0
+               for b in others):  # fmt: skip
+            return True
+        if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:
+            return True
+        return any(box_distance(box, cx, cy) < r + 1.0 * px for cx, cy, r in discs)
+
+    angles = np.deg2rad(np.arange(0, 360, 22.5))
+    inverse = ax.transData.inverted()
+    for i, label in enumerate(labels):
+        if not clashes(boxes[i], i):
+            continue
+        ox, oy = ax.transData.transform(label.xy)
+        w, h = boxes[i].width, boxes[i].height
+        for radius in SLOT_RADII_PT:
+            reach = radius * px
+            slot = next(((ox + (reach + w / 2) * np.cos(a), oy + (reach + h / 2) * np.sin(a)) for a in angles
+                         if not clashes(Bbox.from_bounds(ox + (reach + w / 2) * np.cos(a) - w / 2,
+                                                         oy + (reach + h / 2) * np.sin(a) - h / 2, w, h), i)),
+                        None)  # fmt: skip
+            if slot is not None:
+                label.xyann = tuple(inverse.transform(slot))
+                boxes[i] = Bbox.from_bounds(slot[0] - w / 2, slot[1] - h / 2, w, h)
+                break
 
 
 def _model_styles(models: Iterable[str]) -> dict[str, tuple[Any, str]]:

@@ -177,34 +177,18 @@ def _device_name(backend: str, device_type: str) -> str:
 def cache_key(device_type: str, device_name: str, backend: str) -> dict[str, Any]:
     """What a cached peak depends on: device, CPU model, CPUID and cores, backend, versions, ``XLA_FLAGS``
     and (TensorFlow) ``TF_ENABLE_ONEDNN_OPTS``."""
-    from ..environment import cpu_count, cpu_model, versions
+    from ..environment import cpu_count, cpu_id, cpu_model, versions
 
     v = versions()
     frameworks = ("tensorflow",) if backend == "tensorflow" else ("jax", "jaxlib")
     key = {"format": CACHE_FORMAT, "device_type": device_type, "device_name": device_name,
-           "cpu_model": cpu_model(), "cpu_id": _cpu_id(), "cpu_count": cpu_count(), "backend": backend,
+           "cpu_model": cpu_model(), "cpu_id": cpu_id(), "cpu_count": cpu_count(), "backend": backend,
            "keras_version": v["keras_version"], "numpy_version": v["numpy_version"],
            "xla_flags": os.environ.get("XLA_FLAGS")}  # fmt: skip
     key.update({f"{f}_version": v[f"{f}_version"] for f in frameworks})
     if backend == "tensorflow":
         key["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     return key
-
-
-def _cpu_id() -> str:
-    """``vendor family model stepping`` of the first CPU in /proc/cpuinfo (empty where unreadable): a
-    virtual machine's masked model name (``AMD EPYC``) can stand for cores of different throughput."""
-    fields = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.strip():
-                    break
-                name, _, value = line.partition(":")
-                fields[name.strip().lower()] = value.strip()
-    except OSError:
-        return ""
-    return " ".join(fields.get(k, "?") for k in ("vendor_id", "cpu family", "model", "stepping"))
 
 
 def cache_path(key: Mapping[str, Any], cache_dir: str | None = None) -> str:

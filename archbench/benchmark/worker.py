@@ -124,9 +124,9 @@ def zygote_main(argv: list[str]) -> int:
             pass
     import gc
 
-    from ..environment import cpu_model, versions
+    from ..environment import cpu_id, cpu_model, versions
 
-    versions(), cpu_model()  # read once here (package metadata, /proc/cpuinfo), inherited by every job
+    versions(), cpu_model(), cpu_id()  # read once here (package metadata, /proc/cpuinfo), inherited by every job
     # What the imports made is never freed: kept out of the collector's reach, every job's collections
     # skip it and leave its pages shared with this worker (fork's copy-on-write), as in CPython's docs.
     gc.collect()
