@@ -5,9 +5,29 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import background  # noqa: E402
 import pytest  # noqa: E402
 
 _CACHE: dict = {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked ``quiet`` (they time the machine) go last, after the background jobs."""
+    items.sort(key=lambda item: item.get_closest_marker("quiet") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the background jobs of the selected tests (:mod:`background`)."""
+    if session.config.option.collectonly:
+        return
+    background.start([m.args[0] for item in session.items for m in item.iter_markers("background")])
+
+
+@pytest.fixture(autouse=True)
+def _quiet_machine(request):
+    """A ``quiet`` test waits until no background job shares the machine."""
+    if request.node.get_closest_marker("quiet") is not None:
+        background.wait_all()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import background
 import keras
 import pytest
 
@@ -23,15 +24,21 @@ def _failures(names, build):
     return [f"{w.model}: {problem}" for w in walk(names, build=build) for problem in w.problems]
 
 
+background.define(
+    "zoo-completeness",
+    [sys.executable, "-c", "from archbench.cli import cli; cli()", "check", "--completeness", "-m", ",".join(ZOO)],
+    env={**os.environ, "KERAS_BACKEND": keras.backend.backend(), "TF_CPP_MIN_LOG_LEVEL": "3"},
+)
+
+
 @pytest.mark.slow
+@pytest.mark.background("zoo-completeness")
 def test_every_zoo_model_counts_whole():
     """All zoo models, through ``archbench check --completeness`` in a process of its own (count_training
     takes nearly all of it: 40 models 330 s on 2 shared cores, DenseNet-161 38 s, SENet-154 32 s,
     Inception-v4 29 s), each model dropped before the next: the tracing keeps buffers alive that this
-    session's shared models must not be stacked upon."""
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-c", "from archbench.cli import cli; cli()", "check", "--completeness",
-                          "-m", ",".join(ZOO)], env=env, capture_output=True, text=True, timeout=3000)  # fmt: skip
+    session's shared models must not be stacked upon. Started with the session, beside the other tests."""
+    run = background.result("zoo-completeness")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1].startswith(f"ok: {len(ZOO)} models count whole on ")
 

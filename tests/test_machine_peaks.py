@@ -53,6 +53,7 @@ def cpu_float32(peaks):
     return peak
 
 
+@pytest.mark.quiet
 def test_float32_cpu_peak_is_at_least_numpys_and_not_absurdly_above(cache, monkeypatch):
     folder, peaks = cache
     monkeypatch.setenv("ARCHBENCH_CACHE_DIR", str(folder))
