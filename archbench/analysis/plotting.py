@@ -179,11 +179,12 @@ def _overlapping(labels: Sequence[Any], legend: Any, renderer: Any) -> bool:
     boxes = [_text_box(label, renderer) for label in labels]
     if legend is not None:
         boxes.append(legend.get_window_extent(renderer))
-    for i, a in enumerate(boxes):
-        for b in boxes[i + 1 :]:
-            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
-                return True
-    return False
+    return any(_boxes_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def _boxes_overlap(a: Any, b: Any) -> bool:
+    """Whether two display boxes share some area."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0
 
 
 def _place_point_labels(fig: Any) -> None:
@@ -243,9 +244,7 @@ def _free_slots(ax: Any, labels: Sequence[Any], legend: Any, discs: np.ndarray, 
     boxes = [_text_box(label, renderer) for label in labels]
 
     def clashes(box: Any, i: int) -> bool:
-        others = [b for j, b in enumerate(boxes) if j != i] + fixed
-        if any(min(box.x1, b.x1) - max(box.x0, b.x0) > 0 and min(box.y1, b.y1) - max(box.y0, b.y0) > 0
-               for b in others):  # fmt: skip
+        if any(_boxes_overlap(box, b) for j, b in enumerate([*boxes, *fixed]) if j != i):
             return True
         if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:
             return True
@@ -258,16 +257,12 @@ def _free_slots(ax: Any, labels: Sequence[Any], legend: Any, discs: np.ndarray, 
             continue
         ox, oy = ax.transData.transform(label.xy)
         w, h = boxes[i].width, boxes[i].height
-        for radius in SLOT_RADII_PT:
-            reach = radius * px
-            slot = next(((ox + (reach + w / 2) * np.cos(a), oy + (reach + h / 2) * np.sin(a)) for a in angles
-                         if not clashes(Bbox.from_bounds(ox + (reach + w / 2) * np.cos(a) - w / 2,
-                                                         oy + (reach + h / 2) * np.sin(a) - h / 2, w, h), i)),
-                        None)  # fmt: skip
-            if slot is not None:
-                label.xyann = tuple(inverse.transform(slot))
-                boxes[i] = Bbox.from_bounds(slot[0] - w / 2, slot[1] - h / 2, w, h)
-                break
+        slots = (Bbox.from_bounds(ox + (r * px + w / 2) * np.cos(a) - w / 2, oy + (r * px + h / 2) * np.sin(a) - h / 2, w, h)
+                 for r in SLOT_RADII_PT for a in angles)  # fmt: skip
+        slot = next((box for box in slots if not clashes(box, i)), None)
+        if slot is not None:
+            label.xyann = tuple(inverse.transform(((slot.x0 + slot.x1) / 2, (slot.y0 + slot.y1) / 2)))
+            boxes[i] = slot
 
 
 def _model_styles(models: Iterable[str]) -> dict[str, tuple[Any, str]]:
